@@ -1,0 +1,1 @@
+//! Everything X.509 and rustls for Gongxin lives here (DESIGN §2, §3).

@@ -1,0 +1,184 @@
+//! SM2 signatures and SM3 digests: the one implementation every part of Gongxin uses (DESIGN §3).
+//!
+//! Signatures follow GB/T 32918 with SM3 and the default distinguishing ID `1234567812345678`, DER-encoded,
+//! so `openssl pkeyutl -verify -rawin -digest sm3 -pkeyopt distid:1234567812345678` accepts them. Private keys
+//! are PKCS#8 PEM, public keys SubjectPublicKeyInfo PEM, byte-compatible with OpenSSL 3.
+
+use sm2::dsa::signature::{Signer, Verifier};
+use sm2::elliptic_curve::Generate;
+use sm2::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+
+/// The default SM2 distinguishing ID of GB/T 32918 / GM/T 0009.
+pub const DIST_ID: &str = "1234567812345678";
+
+/// An SM3 digest.
+pub type Digest = [u8; 32];
+
+/// SM3 of `data`.
+pub fn sm3(data: &[u8]) -> Digest {
+    use sm3::Digest as _;
+    sm3::Sm3::digest(data).into()
+}
+
+/// SM3 over the concatenation of `parts`, without copying them together.
+pub fn sm3_parts(parts: &[&[u8]]) -> Digest {
+    use sm3::Digest as _;
+    let mut h = sm3::Sm3::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("invalid SM2 private key (expected PKCS#8 PEM of an SM2 key): {0}")]
+    PrivateKey(String),
+    #[error("invalid SM2 public key (expected SubjectPublicKeyInfo PEM of an SM2 key): {0}")]
+    PublicKey(String),
+    #[error("malformed SM2 signature (expected DER SEQUENCE of r and s): {0}")]
+    SignatureEncoding(String),
+    #[error("SM2 signature does not verify")]
+    BadSignature,
+}
+
+/// A node's SM2 signing key.
+#[derive(Clone)]
+pub struct SigningKey {
+    inner: sm2::dsa::SigningKey,
+    secret: sm2::SecretKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("public", &self.public_key()).finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A fresh random key from the operating system's RNG.
+    pub fn generate() -> Self {
+        Self::from_secret(sm2::SecretKey::generate()).expect("a generated SM2 secret key is valid")
+    }
+
+    fn from_secret(secret: sm2::SecretKey) -> Result<Self, CryptoError> {
+        let inner = sm2::dsa::SigningKey::new(DIST_ID, &secret).map_err(|e| CryptoError::PrivateKey(e.to_string()))?;
+        Ok(Self { inner, secret })
+    }
+
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, CryptoError> {
+        let secret = sm2::SecretKey::from_pkcs8_pem(pem).map_err(|e| CryptoError::PrivateKey(e.to_string()))?;
+        Self::from_secret(secret)
+    }
+
+    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Write it with mode 0600.
+    pub fn to_pkcs8_pem(&self) -> String {
+        self.secret.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 encoding of a valid key").to_string()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey { inner: self.inner.verifying_key().clone() }
+    }
+
+    /// DER-encoded SM2 signature over `msg` (SM3 with the default ID, Z_A prepended as the standard requires).
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        let sig: sm2::dsa::Signature = self.inner.sign(msg);
+        sig.to_der().to_vec()
+    }
+}
+
+/// An SM2 public key bound to the default distinguishing ID.
+#[derive(Clone)]
+pub struct PublicKey {
+    inner: sm2::dsa::VerifyingKey,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.as_affine() == other.inner.as_affine()
+    }
+}
+impl Eq for PublicKey {}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", hex::encode(&self.to_sec1_uncompressed()[1..9]))
+    }
+}
+
+impl PublicKey {
+    pub fn from_spki_pem(pem: &str) -> Result<Self, CryptoError> {
+        let pk = sm2::PublicKey::from_public_key_pem(pem).map_err(|e| CryptoError::PublicKey(e.to_string()))?;
+        Self::from_public(pk)
+    }
+
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
+        let pk = sm2::PublicKey::from_public_key_der(der).map_err(|e| CryptoError::PublicKey(e.to_string()))?;
+        Self::from_public(pk)
+    }
+
+    pub fn from_sec1(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let inner = sm2::dsa::VerifyingKey::from_sec1_bytes(DIST_ID, bytes)
+            .map_err(|e| CryptoError::PublicKey(e.to_string()))?;
+        Ok(Self { inner })
+    }
+
+    fn from_public(pk: sm2::PublicKey) -> Result<Self, CryptoError> {
+        let inner = sm2::dsa::VerifyingKey::new(DIST_ID, pk).map_err(|e| CryptoError::PublicKey(e.to_string()))?;
+        Ok(Self { inner })
+    }
+
+    /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub fn to_spki_pem(&self) -> String {
+        self.inner.to_public_key_pem(LineEnding::LF).expect("SPKI encoding of a valid key")
+    }
+
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        self.inner.to_public_key_der().expect("SPKI encoding of a valid key").into_vec()
+    }
+
+    /// Uncompressed SEC1 point `04‖x‖y` (65 bytes).
+    pub fn to_sec1_uncompressed(&self) -> Vec<u8> {
+        self.inner.to_sec1_bytes().to_vec()
+    }
+
+    /// SM3 of the SPKI DER: a stable key identifier.
+    pub fn key_id(&self) -> Digest {
+        sm3(&self.to_spki_der())
+    }
+
+    /// The crate's verifier, the plain path. Verifies a DER signature over `msg`.
+    pub fn verify(&self, msg: &[u8], der_sig: &[u8]) -> Result<(), CryptoError> {
+        let sig = sm2::dsa::Signature::from_der(der_sig).map_err(|e| CryptoError::SignatureEncoding(e.to_string()))?;
+        self.inner.verify(msg, &sig).map_err(|_| CryptoError::BadSignature)
+    }
+
+    pub(crate) fn verifying_key(&self) -> &sm2::dsa::VerifyingKey {
+        &self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sm3_known_answers() {
+        assert_eq!(hex::encode(sm3(b"")), "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b");
+        assert_eq!(hex::encode(sm3(b"abc")), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
+        assert_eq!(sm3_parts(&[b"a", b"", b"bc"]), sm3(b"abc"));
+    }
+
+    #[test]
+    fn sign_verify_roundtrip_and_pem() {
+        let k = SigningKey::generate();
+        let sig = k.sign(b"hello");
+        assert!((70..=72).contains(&sig.len()), "DER length {}", sig.len());
+        k.public_key().verify(b"hello", &sig).unwrap();
+        assert!(matches!(k.public_key().verify(b"hellO", &sig), Err(CryptoError::BadSignature)));
+        let k2 = SigningKey::from_pkcs8_pem(&k.to_pkcs8_pem()).unwrap();
+        assert_eq!(k2.public_key(), k.public_key());
+        let p2 = PublicKey::from_spki_pem(&k.public_key().to_spki_pem()).unwrap();
+        p2.verify(b"hello", &sig).unwrap();
+    }
+}

@@ -1,0 +1,1 @@
+//! Storage: the narrow `Store` trait, its sled and in-memory implementations, and the log layout.

@@ -1,0 +1,8 @@
+//! Protobuf wire types and tonic service stubs. Nothing outside this crate knows protobuf; the node maps these
+//! types to its core types in `gongxin_node::grpc::convert`.
+
+pub mod admin {
+    pub mod v1 {
+        tonic::include_proto!("gongxin.admin.v1");
+    }
+}
