@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    std::process::exit(gongxin_admin_cli::main_entry());
+}

@@ -1,5 +1,7 @@
 //! Gongxin node library. Rooms (DESIGN §2): `core` is the pure domain (no I/O), `crypto` is SM2/SM3,
 //! `store` is the `Store` trait with sled and memory implementations, `grpc` serves the APIs.
+pub mod bench;
+pub mod cli;
 pub mod core;
 pub mod crypto;
 pub mod store;
