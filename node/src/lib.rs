@@ -5,3 +5,4 @@ pub mod cli;
 pub mod core;
 pub mod crypto;
 pub mod store;
+pub mod config;

@@ -1,0 +1,207 @@
+//! Node configuration: the file type mirrors the TOML (unknown keys refused), the runtime type is validated.
+//! Parse once, at start-up or in `gongxin-node config check`.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Name of the config file inside a data dir.
+pub const CONFIG_FILE: &str = "gongxin.toml";
+/// The only config format this build understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    config_version: u32,
+    node: FileNode,
+    #[serde(default)]
+    log: FileLog,
+    #[serde(default)]
+    checkpoint: FileCheckpoint,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNode {
+    code: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCheckpoint {
+    #[serde(default)]
+    heartbeat_seconds: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated runtime configuration of one node.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub heartbeat: Duration,
+}
+
+impl Config {
+    pub fn key_path(&self) -> PathBuf {
+        self.data_dir.join("node.key")
+    }
+    pub fn public_key_path(&self) -> PathBuf {
+        self.data_dir.join("node.pub.pem")
+    }
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+    pub fn admin_socket(&self) -> PathBuf {
+        admin_socket(&self.data_dir)
+    }
+    pub fn pid_path(&self) -> PathBuf {
+        self.data_dir.join("node.pid")
+    }
+}
+
+/// The admin API's Unix socket inside a data dir (the CLI finds the node through it).
+pub fn admin_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.sock")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {reason}")]
+    Invalid { path: PathBuf, field: &'static str, reason: String },
+}
+
+/// Loads and validates `DATA_DIR/gongxin.toml`. `known_division` answers whether a code is a current
+/// division and gives its name and level.
+pub fn load(data_dir: &Path, division: impl Fn(&str) -> Option<(String, String)>) -> Result<Config, ConfigError> {
+    let path = data_dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    parse(&text, data_dir, &path, division)
+}
+
+fn parse(
+    text: &str,
+    data_dir: &Path,
+    path: &Path,
+    division: impl Fn(&str) -> Option<(String, String)>,
+) -> Result<Config, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: format!("{}(hint: compare with the annotated file `gongxin-node init` writes)", e),
+    })?;
+    let invalid = |field, reason: String| ConfigError::Invalid { path: path.to_path_buf(), field, reason };
+    if file.config_version != CONFIG_VERSION {
+        return Err(invalid(
+            "config_version",
+            format!("is {}, this build understands {CONFIG_VERSION}", file.config_version),
+        ));
+    }
+    let (div_name, level) = division(&file.node.code).ok_or_else(|| {
+        invalid(
+            "node.code",
+            format!("{} is not a current Hunan division code (data/hunan_divisions.csv)", file.node.code),
+        )
+    })?;
+    let log_format = match file.log.format.as_deref().unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => return Err(invalid("log.format", format!("is {other:?}; use \"text\" or \"json\""))),
+    };
+    let heartbeat = file.checkpoint.heartbeat_seconds.unwrap_or(60);
+    if !(1..=86_400).contains(&heartbeat) {
+        return Err(invalid("checkpoint.heartbeat_seconds", format!("is {heartbeat}; use 1..=86400")));
+    }
+    Ok(Config {
+        data_dir: data_dir.to_path_buf(),
+        code: file.node.code,
+        name: file.node.name.unwrap_or(div_name),
+        level,
+        log_format,
+        log_level: file.log.level.unwrap_or_else(|| "info".to_string()),
+        heartbeat: Duration::from_secs(heartbeat),
+    })
+}
+
+/// The annotated config `gongxin-node init` writes.
+pub fn annotated_template(code: &str, name: &str) -> String {
+    format!(
+        r#"# 共信 Gongxin 节点配置 / node configuration
+# 修改后请运行 `gongxin-node config check --data-dir <目录>` 检查。
+# After editing, run `gongxin-node config check --data-dir <DIR>`. Unknown keys are refused.
+
+# 配置格式版本 / format version of this file (this build understands 1)
+config_version = {CONFIG_VERSION}
+
+[node]
+# 本节点的行政区划代码（GB/T 2260），即节点身份 / this node's division code = its identity
+code = "{code}"
+# 显示名称 / display name
+name = "{name}"
+
+[log]
+# 日志格式 text 或 json / log format: "text" or "json"
+format = "text"
+# 日志级别 / level: error, warn, info, debug, trace
+level = "info"
+
+[checkpoint]
+# 空闲时签发心跳检查点的间隔（秒）/ seconds between signed heartbeat checkpoints while idle
+heartbeat_seconds = 60
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn div(code: &str) -> Option<(String, String)> {
+        (code == "430102").then(|| ("芙蓉区".to_string(), "county".to_string()))
+    }
+
+    #[test]
+    fn template_parses() {
+        let c = parse(&annotated_template("430102", "芙蓉区"), Path::new("/d"), Path::new("/d/g.toml"), div).unwrap();
+        assert_eq!(c.code, "430102");
+        assert_eq!(c.level, "county");
+        assert_eq!(c.heartbeat, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_are_named() {
+        let t = annotated_template("430102", "x").replace("[log]", "[log]\ncolour = 1");
+        let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let t = annotated_template("439999", "x");
+        let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
+        assert!(e.contains("node.code"), "{e}");
+        let t = annotated_template("430102", "x").replace("config_version = 1", "config_version = 2");
+        let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
+        assert!(e.contains("config_version"), "{e}");
+    }
+}
