@@ -1,0 +1,202 @@
+//! The sled 0.34.7 `Store`: one sled tree, each key prefixed with its table's tag byte, so that one
+//! `apply_batch` covers every table atomically (sled batches are atomic within a tree).
+//!
+//! Durability: `flush` runs sled's flush, which on Linux ends in `sync_file_range` and leaves the drive's write
+//! cache alone, then `fsync`s the data file and any blob files sled wrote, so a reported flush survives power
+//! loss too.
+
+use super::{Batch, Op, Pairs, Store, StoreError, Table};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+/// Name of the single sled tree holding every table.
+const TREE: &str = "gongxin.v1";
+/// Default page cache budget (sled's own default is 1 GiB, too much beside a county's other services).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
+pub struct SledStore {
+    dir: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    data_file: File,
+    /// Writers (apply) take it shared; `for_each` takes it exclusively to see one consistent state.
+    gate: RwLock<()>,
+    synced_blobs: Mutex<HashSet<OsString>>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+fn engine(context: impl Into<String>) -> impl FnOnce(sled::Error) -> StoreError {
+    let context = context.into();
+    move |e| match e {
+        sled::Error::Io(source) => StoreError::Io { context, source },
+        other => StoreError::Engine { context, message: other.to_string() },
+    }
+}
+
+fn prefixed(table: Table, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(table.tag());
+    k.extend_from_slice(key);
+    k
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let shown = dir.display().to_string();
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(engine(format!("打开存储 open store {shown} (is another gongxin-node using it?)")))?;
+        let tree = db.open_tree(TREE).map_err(engine(format!("open tree {TREE} in {shown}")))?;
+        let data_path = dir.join("db");
+        let data_file = File::open(&data_path)
+            .map_err(|source| StoreError::Io { context: format!("open {}", data_path.display()), source })?;
+        // Make the directory entries of sled's files durable once.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(Self { dir: dir.to_path_buf(), db, tree, data_file, gate: RwLock::new(()), synced_blobs: Mutex::default() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes sled reports on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(engine("measure store size"))
+    }
+
+    fn sync_new_blobs(&self) -> Result<(), StoreError> {
+        let blob_dir = self.dir.join("blobs");
+        let entries = match std::fs::read_dir(&blob_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(StoreError::Io { context: format!("list {}", blob_dir.display()), source }),
+        };
+        let mut synced = self.synced_blobs.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut any = false;
+        for entry in entries {
+            let entry =
+                entry.map_err(|source| StoreError::Io { context: format!("list {}", blob_dir.display()), source })?;
+            let name = entry.file_name();
+            if synced.contains(&name) {
+                continue;
+            }
+            match File::open(entry.path()) {
+                Ok(f) => f.sync_all().map_err(|source| StoreError::Io {
+                    context: format!("fsync {}", entry.path().display()),
+                    source,
+                })?,
+                // sled removes blobs it no longer needs; one that vanished needs no sync.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(StoreError::Io { context: format!("open {}", entry.path().display()), source })
+                }
+            }
+            synced.insert(name);
+            any = true;
+        }
+        if any {
+            File::open(&blob_dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|source| StoreError::Io { context: format!("fsync {}", blob_dir.display()), source })?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let v = self.tree.get(prefixed(table, key)).map_err(engine(format!("read {table:?}")))?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Pairs, StoreError> {
+        let lo = prefixed(table, start);
+        let hi = match end {
+            Some(e) => prefixed(table, e),
+            None => vec![table.tag() + 1],
+        };
+        if hi <= lo || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let iter = self.tree.range(lo..hi);
+        let mut out = Vec::new();
+        let mut take = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<bool, StoreError> {
+            let (k, v) = item.map_err(engine(format!("scan {table:?}")))?;
+            out.push((k[1..].to_vec(), v.to_vec()));
+            Ok(out.len() < limit)
+        };
+        if reverse {
+            for item in iter.rev() {
+                if !take(item)? {
+                    break;
+                }
+            }
+        } else {
+            for item in iter {
+                if !take(item)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        batch.check_limits()?;
+        let n = batch.len();
+        let mut b = sled::Batch::default();
+        for op in batch.into_ops() {
+            match op {
+                Op::Put { table, key, value } => b.insert(prefixed(table, &key), value),
+                Op::Delete { table, key } => b.remove(prefixed(table, &key)),
+            }
+        }
+        let _g = self.gate.read().map_err(|_| StoreError::Poisoned)?;
+        self.tree.apply_batch(b).map_err(engine(format!("write a batch of {n} operations")))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.tree.flush().map_err(engine("flush store"))?;
+        self.sync_new_blobs()?;
+        self.data_file
+            .sync_all()
+            .map_err(|source| StoreError::Io { context: format!("fsync {}", self.dir.join("db").display()), source })
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(Table, &[u8], &[u8]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let _g = self.gate.write().map_err(|_| StoreError::Poisoned)?;
+        for item in self.tree.iter() {
+            let (k, v) = item.map_err(engine("walk the store"))?;
+            let table = k
+                .first()
+                .and_then(|t| Table::from_tag(*t))
+                .ok_or_else(|| StoreError::corrupt(Table::Meta, &k, "key without a known table tag"))?;
+            f(table, &k[1..], &v)?;
+        }
+        Ok(())
+    }
+}
