@@ -1,2 +1,4 @@
 //! Pure domain: records, validation, Merkle log math, checkpoints. No I/O, no tokio, no sled, no fs.
 pub mod envelope;
+pub mod merkle;
+pub mod checkpoint;
