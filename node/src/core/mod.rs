@@ -2,3 +2,10 @@
 pub mod envelope;
 pub mod merkle;
 pub mod checkpoint;
+pub mod date;
+pub mod division;
+pub mod idcard;
+pub mod record;
+pub mod sheet;
+pub mod template;
+pub mod uscc;
