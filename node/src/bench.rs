@@ -1,9 +1,298 @@
 //! `gongxin-node bench …`: benchmark figures measured in one run next to their baselines.
-use clap::Subcommand;
+use crate::crypto::{self, PublicKey, SigningKey, Verifier};
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+use std::time::{Duration, Instant};
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// SM2 sign/verify and SM3 throughput, next to `openssl speed sm2` run in the same invocation.
+    /// SM2 签名/验签与 SM3 吞吐量，并与同一次运行中的 OpenSSL 对比。
+    Crypto {
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+        /// Seconds spent on each measurement (OpenSSL is run with the same value).
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// First check that the fast verifier agrees with the crate's verifier on N random valid signatures and
+        /// N tampered ones (use 100000 in a release build for the full check).
+        #[arg(long, value_name = "N")]
+        check: Option<usize>,
+        /// Do not run `openssl speed` even if openssl is on the PATH.
+        #[arg(long)]
+        no_openssl: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
 
 pub fn run(c: Command) -> anyhow::Result<()> {
-    match c {}
+    match c {
+        Command::Crypto { output, seconds, check, no_openssl } => crypto_bench(output, seconds, check, no_openssl),
+    }
+}
+
+/// Runs `f` repeatedly for about `secs` seconds; returns operations per second (`f` returns how many it did).
+fn rate(secs: f64, mut f: impl FnMut() -> usize) -> f64 {
+    // Short warm-up so lazily built tables and caches are not timed.
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(100) {
+        f();
+    }
+    let start = Instant::now();
+    let mut ops = 0usize;
+    while start.elapsed().as_secs_f64() < secs {
+        ops += f();
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct CryptoFigures {
+    cores: usize,
+    seconds: u64,
+    sm2_sign_per_s: f64,
+    sm2_verify_per_s: f64,
+    sm2_verify_registered_per_s: f64,
+    sm2_verify_registered_all_cores_per_s: f64,
+    sm2_verify_unregistered_per_s: f64,
+    sm2_verify_all_cores_per_s: f64,
+    sm3_mb_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openssl_sm2_sign_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openssl_sm2_verify_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign_ratio_to_openssl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_ratio_to_openssl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_registered_ratio_to_openssl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openssl_note: Option<String>,
+    table_bytes_per_signer: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agreement_checked: Option<usize>,
+}
+
+fn crypto_bench(output: Output, seconds: u64, check: Option<usize>, no_openssl: bool) -> anyhow::Result<()> {
+    let secs = seconds.max(1) as f64;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut fig =
+        CryptoFigures { cores, seconds, table_bytes_per_signer: crypto::TABLE_BYTES, ..CryptoFigures::default() };
+    if cfg!(debug_assertions) {
+        eprintln!("note: debug build — figures are meaningless; use `cargo run --release -p gongxin-node -- bench crypto` / 注意：调试构建，请使用 --release");
+    }
+
+    if let Some(n) = check {
+        eprintln!(
+            "checking agreement with the crate's verifier on {n} valid + {n} tampered signatures / 正在核对一致性 …"
+        );
+        let started = Instant::now();
+        let report = crypto::check::agreement_check(n, 16, &|done| {
+            if done % 10_000 < 512 {
+                eprintln!("  {done}/{n}");
+            }
+        })
+        .context("fast SM2 verifier self-check failed / 快速验签自检失败")?;
+        eprintln!(
+            "  ok: {} valid accepted and {} tampered rejected by all paths in {:.1}s",
+            report.valid,
+            report.tampered,
+            started.elapsed().as_secs_f64()
+        );
+        fig.agreement_checked = Some(n);
+    }
+
+    // Signatures over record-header-sized messages (about 200 bytes), several distinct ones.
+    let key = SigningKey::generate();
+    let public = key.public_key();
+    let msgs: Vec<Vec<u8>> = (0..1024u32)
+        .map(|i| {
+            let mut m = crypto::sm3(&i.to_be_bytes()).repeat(6);
+            m.truncate(200);
+            m
+        })
+        .collect();
+    let sigs: Vec<Vec<u8>> = msgs.iter().map(|m| key.sign(m)).collect();
+
+    let mut i = 0usize;
+    fig.sm2_sign_per_s = rate(secs, || {
+        i = (i + 1) % msgs.len();
+        std::hint::black_box(key.sign(&msgs[i]));
+        1
+    });
+    fig.sm2_verify_per_s = rate(secs, || {
+        i = (i + 1) % msgs.len();
+        public.verify(&msgs[i], &sigs[i]).expect("benchmark signature verifies");
+        1
+    });
+    let unregistered = Verifier::new();
+    fig.sm2_verify_unregistered_per_s = rate(secs, || {
+        i = (i + 1) % msgs.len();
+        unregistered.verify(&public, &msgs[i], &sigs[i]).expect("benchmark signature verifies");
+        1
+    });
+    let verifier = Verifier::new();
+    verifier.register(&public);
+    verifier.build_tables();
+    fig.sm2_verify_registered_per_s = rate(secs, || {
+        i = (i + 1) % msgs.len();
+        verifier.verify(&public, &msgs[i], &sigs[i]).expect("benchmark signature verifies");
+        1
+    });
+    let items: Vec<(&PublicKey, &[u8], &[u8])> =
+        msgs.iter().zip(&sigs).map(|(m, s)| (&public, m.as_slice(), s.as_slice())).collect();
+    fig.sm2_verify_registered_all_cores_per_s = rate(secs, || {
+        let res = verifier.verify_batch(&items);
+        assert!(res.iter().all(|r| r.is_ok()), "benchmark batch verifies");
+        items.len()
+    });
+    let plain_all = Verifier::with_max_tables(0);
+    fig.sm2_verify_all_cores_per_s = rate(secs, || {
+        let res = plain_all.verify_batch(&items);
+        assert!(res.iter().all(|r| r.is_ok()), "benchmark batch verifies");
+        items.len()
+    });
+    let block = vec![0x5au8; 1 << 20];
+    fig.sm3_mb_per_s = rate(secs, || {
+        std::hint::black_box(crypto::sm3(&block));
+        1
+    }) * (block.len() as f64)
+        / 1e6;
+
+    if no_openssl {
+        fig.openssl_note = Some("skipped (--no-openssl)".into());
+    } else {
+        match openssl_speed_sm2(seconds.max(1)) {
+            Ok((sign, verify)) => {
+                fig.openssl_sm2_sign_per_s = Some(sign);
+                fig.openssl_sm2_verify_per_s = Some(verify);
+                fig.sign_ratio_to_openssl = Some(fig.sm2_sign_per_s / sign);
+                fig.verify_ratio_to_openssl = Some(fig.sm2_verify_per_s / verify);
+                fig.verify_registered_ratio_to_openssl = Some(fig.sm2_verify_registered_per_s / verify);
+            }
+            Err(e) => {
+                eprintln!("openssl figures skipped: {e:#}");
+                fig.openssl_note = Some(format!("{e:#}"));
+            }
+        }
+    }
+
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&fig)?),
+        Output::Table => print_table(&fig),
+    }
+    Ok(())
+}
+
+fn print_table(f: &CryptoFigures) {
+    let ratio = |v: f64, base: Option<f64>| base.map(|b| format!("{:.2}×", v / b)).unwrap_or_else(|| "-".into());
+    let rows: Vec<(&str, String, String)> = vec![
+        (
+            "SM2 sign/s, 1 core (crate, constant time)",
+            format!("{:.0}", f.sm2_sign_per_s),
+            ratio(f.sm2_sign_per_s, f.openssl_sm2_sign_per_s),
+        ),
+        (
+            "SM2 verify/s, 1 core (crate, plain path)",
+            format!("{:.0}", f.sm2_verify_per_s),
+            ratio(f.sm2_verify_per_s, f.openssl_sm2_verify_per_s),
+        ),
+        (
+            "SM2 verify/s, 1 core (unregistered key)",
+            format!("{:.0}", f.sm2_verify_unregistered_per_s),
+            ratio(f.sm2_verify_unregistered_per_s, f.openssl_sm2_verify_per_s),
+        ),
+        (
+            "SM2 verify/s, 1 core (registered signer)",
+            format!("{:.0}", f.sm2_verify_registered_per_s),
+            ratio(f.sm2_verify_registered_per_s, f.openssl_sm2_verify_per_s),
+        ),
+        (
+            "SM2 verify/s, all cores (registered signer)",
+            format!("{:.0}", f.sm2_verify_registered_all_cores_per_s),
+            ratio(f.sm2_verify_registered_all_cores_per_s, f.openssl_sm2_verify_per_s),
+        ),
+        (
+            "SM2 verify/s, all cores (unregistered key)",
+            format!("{:.0}", f.sm2_verify_all_cores_per_s),
+            ratio(f.sm2_verify_all_cores_per_s, f.openssl_sm2_verify_per_s),
+        ),
+        ("SM3 MB/s, 1 core", format!("{:.1}", f.sm3_mb_per_s), "-".into()),
+        (
+            "OpenSSL SM2 sign/s (openssl speed)",
+            f.openssl_sm2_sign_per_s.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
+            "1.00×".into(),
+        ),
+        (
+            "OpenSSL SM2 verify/s (openssl speed)",
+            f.openssl_sm2_verify_per_s.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
+            "1.00×".into(),
+        ),
+    ];
+    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    println!(
+        "{:<w$}  {:>10}  {:>9}",
+        "measure (cores: ".to_string() + &f.cores.to_string() + ")",
+        "value",
+        "vs openssl"
+    );
+    for (name, v, r) in rows {
+        println!("{name:<w$}  {v:>10}  {r:>9}");
+    }
+    println!("per-signer table: {} KiB", f.table_bytes_per_signer / 1024);
+    if let Some(n) = &f.openssl_note {
+        println!("openssl: {n}");
+    }
+    if let Some(n) = f.agreement_checked {
+        println!("agreement with the crate's verifier checked on {n} valid + {n} tampered signatures");
+    }
+}
+
+/// Runs `openssl speed -seconds S sm2` and returns (sign/s, verify/s).
+fn openssl_speed_sm2(seconds: u64) -> anyhow::Result<(f64, f64)> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", &seconds.to_string(), "sm2"])
+        .output()
+        .context("run `openssl speed` (is openssl on the PATH?)")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`openssl speed sm2` exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parse_openssl_speed_sm2(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Parses the result line of `openssl speed sm2`, e.g.
+/// ` 256 bits SM2 (CurveSM2)   0.0005s   0.0004s   2109.3   2610.7` (last two numbers: sign/s, verify/s).
+fn parse_openssl_speed_sm2(stdout: &str) -> anyhow::Result<(f64, f64)> {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("SM2") && l.contains("bits"))
+        .context("no SM2 result line in `openssl speed` output")?;
+    let nums: Vec<f64> = line.split_whitespace().filter_map(|t| t.parse::<f64>().ok()).collect();
+    match nums.as_slice() {
+        [.., sign, verify] if *sign > 0.0 && *verify > 0.0 => Ok((*sign, *verify)),
+        _ => anyhow::bail!("cannot read sign/s and verify/s from `openssl speed` line: {line:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_openssl_speed_output() {
+        let out = "options: bn(64,64)\n                              sign    verify    sign/s verify/s\n 256 bits SM2 (CurveSM2)   0.0005s   0.0004s   2109.3   2610.7\n";
+        assert_eq!(parse_openssl_speed_sm2(out).unwrap(), (2109.3, 2610.7));
+        assert!(parse_openssl_speed_sm2("garbage\n").is_err());
+        assert!(parse_openssl_speed_sm2(" 256 bits SM2 (CurveSM2) failed\n").is_err());
+    }
 }

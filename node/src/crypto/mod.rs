@@ -4,9 +4,17 @@
 //! so `openssl pkeyutl -verify -rawin -digest sm3 -pkeyopt distid:1234567812345678` accepts them. Private keys
 //! are PKCS#8 PEM, public keys SubjectPublicKeyInfo PEM, byte-compatible with OpenSSL 3.
 
-use sm2::dsa::signature::{Signer, Verifier};
+use sm2::dsa::signature::{Signer, Verifier as _};
 use sm2::elliptic_curve::Generate;
 use sm2::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+
+pub mod check;
+mod fast;
+mod verifier;
+#[cfg(test)]
+mod verifier_tests;
+
+pub use verifier::{Verifier, VerifierStats, DEFAULT_MAX_TABLES, TABLE_BYTES};
 
 /// The default SM2 distinguishing ID of GB/T 32918 / GM/T 0009.
 pub const DIST_ID: &str = "1234567812345678";
@@ -77,7 +85,7 @@ impl SigningKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey { inner: self.inner.verifying_key().clone() }
+        PublicKey::from_verifying_key(self.inner.verifying_key().clone())
     }
 
     /// DER-encoded SM2 signature over `msg` (SM3 with the default ID, Z_A prepended as the standard requires).
@@ -91,6 +99,8 @@ impl SigningKey {
 #[derive(Clone)]
 pub struct PublicKey {
     inner: sm2::dsa::VerifyingKey,
+    /// Z_A = SM3(ENTL_A ‖ ID_A ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A) for the default ID, computed once.
+    za: Digest,
 }
 
 impl PartialEq for PublicKey {
@@ -120,12 +130,17 @@ impl PublicKey {
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, CryptoError> {
         let inner = sm2::dsa::VerifyingKey::from_sec1_bytes(DIST_ID, bytes)
             .map_err(|e| CryptoError::PublicKey(e.to_string()))?;
-        Ok(Self { inner })
+        Ok(Self::from_verifying_key(inner))
     }
 
     fn from_public(pk: sm2::PublicKey) -> Result<Self, CryptoError> {
         let inner = sm2::dsa::VerifyingKey::new(DIST_ID, pk).map_err(|e| CryptoError::PublicKey(e.to_string()))?;
-        Ok(Self { inner })
+        Ok(Self::from_verifying_key(inner))
+    }
+
+    fn from_verifying_key(inner: sm2::dsa::VerifyingKey) -> Self {
+        let za = fast::za(DIST_ID.as_bytes(), inner.as_affine());
+        Self { inner, za }
     }
 
     /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
@@ -153,8 +168,31 @@ impl PublicKey {
         self.inner.verify(msg, &sig).map_err(|_| CryptoError::BadSignature)
     }
 
+    /// Verifies a DER signature made with another distinguishing ID than the default (for test vectors and
+    /// foreign signers; Gongxin itself always uses [`DIST_ID`]). Uses the crate's verifier.
+    pub fn verify_with_id(&self, id: &str, msg: &[u8], der_sig: &[u8]) -> Result<(), CryptoError> {
+        let sig = sm2::dsa::Signature::from_der(der_sig).map_err(|e| CryptoError::SignatureEncoding(e.to_string()))?;
+        let vk = sm2::dsa::VerifyingKey::new(id, sm2::PublicKey::from(&self.inner))
+            .map_err(|e| CryptoError::PublicKey(format!("distinguishing ID too long: {e}")))?;
+        vk.verify(msg, &sig).map_err(|_| CryptoError::BadSignature)
+    }
+
+    /// Z_A of GB/T 32918.2 §5.5 for this key and the default ID: the value hashed in front of every message.
+    pub fn za(&self) -> Digest {
+        self.za
+    }
+
+    /// e = SM3(Z_A ‖ msg), the digest an SM2 signature over `msg` signs.
+    pub fn message_digest(&self, msg: &[u8]) -> Digest {
+        sm3_parts(&[&self.za, msg])
+    }
+
     pub(crate) fn verifying_key(&self) -> &sm2::dsa::VerifyingKey {
         &self.inner
+    }
+
+    pub(crate) fn affine(&self) -> &sm2::AffinePoint {
+        self.inner.as_affine()
     }
 }
 
