@@ -1,5 +1,6 @@
 //! Command line of the `gongxin-node` daemon binary: `init`, `run`, `config check`, `bench`.
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(name = "gongxin-node", version, about = "共信 Gongxin node daemon")]
@@ -10,10 +11,38 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create a node's data dir: SM2 key (0600), public key, annotated config.
+    Init {
+        /// The node's GB/T 2260 division code, e.g. 430102.
+        #[arg(long)]
+        code: String,
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Serve a data dir until SIGINT/SIGTERM.
+    Run {
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Benchmarks (figures printed, nothing asserted).
     #[command(subcommand)]
     Bench(crate::bench::Command),
 }
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Parse and validate DATA_DIR/gongxin.toml; exit 78 if it is invalid.
+    Check {
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Exit code for an invalid configuration (EX_CONFIG).
+pub const EXIT_CONFIG: i32 = 78;
 
 /// Runs the daemon CLI with the process arguments and returns the exit code.
 pub fn main_entry() -> i32 {
@@ -26,6 +55,24 @@ pub fn main_entry() -> i32 {
         }
     };
     let res = match cli.command {
+        Command::Init { code, data_dir } => crate::daemon::init(&code, &data_dir),
+        Command::Run { data_dir } => {
+            if let Err(e) = crate::daemon::load_config(&data_dir) {
+                eprintln!("错误 error: 配置无效 invalid config: {e:#}");
+                return EXIT_CONFIG;
+            }
+            crate::daemon::run(&data_dir)
+        }
+        Command::Config(ConfigCommand::Check { data_dir }) => match crate::daemon::load_config(&data_dir) {
+            Ok(c) => {
+                println!("配置有效 config OK: node {} {} ({})", c.code, c.name, c.level);
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("错误 error: {e:#}");
+                return EXIT_CONFIG;
+            }
+        },
         Command::Bench(c) => crate::bench::run(c),
     };
     match res {

@@ -6,3 +6,7 @@ pub mod core;
 pub mod crypto;
 pub mod store;
 pub mod config;
+pub mod daemon;
+pub mod grpc;
+pub mod ledger;
+pub mod testdata;

@@ -20,7 +20,26 @@
 //!
 //! Every line is `name value`, in exactly this order, ending in `\n`; anything else is refused.
 
+use crate::core::record::{Disclosure, ShareType};
 use crate::crypto::Digest;
+
+/// The leaf token of a government sharing class.
+pub fn share_token(s: ShareType) -> &'static str {
+    match s {
+        ShareType::Unconditional => "unconditional",
+        ShareType::Conditional => "conditional",
+        ShareType::NotShared => "none",
+    }
+}
+
+/// The leaf token of a public disclosure class.
+pub fn disclosure_token(d: Disclosure) -> &'static str {
+    match d {
+        Disclosure::Public => "public",
+        Disclosure::OnAuthorisedQuery => "authorized",
+        Disclosure::GovernmentOnly => "internal",
+    }
+}
 
 const MAGIC: &str = "gongxin-leaf/v1";
 const FIELDS: [&str; 9] =

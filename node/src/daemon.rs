@@ -1,0 +1,136 @@
+//! `gongxin-node init` and `gongxin-node run`: set up a data dir, then serve it until a signal arrives.
+
+use crate::config::{self, Config, LogFormat};
+use crate::core::template::RefData;
+use crate::crypto::SigningKey;
+use crate::grpc::admin::AdminService;
+use crate::ledger::Ledger;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Division lookup for config validation: current codes only (a node is a current division).
+pub fn division_lookup(refs: &RefData) -> impl Fn(&str) -> Option<(String, String)> + '_ {
+    move |code| refs.divisions.current(code).map(|d| (d.name.clone(), d.level.as_str().to_string()))
+}
+
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    f.write_all(contents).with_context(|| format!("write {}", path.display()))?;
+    f.sync_all().with_context(|| format!("sync {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates a data dir: SM2 key (0600), public key PEM, annotated config. Refuses to touch an initialised dir.
+pub fn init(code: &str, data_dir: &Path) -> Result<()> {
+    let refs = RefData::embedded();
+    let Some(div) = refs.divisions.current(code) else {
+        bail!(
+            "{code} 不是现行湖南行政区划代码 is not a current Hunan division code (see node/data/hunan_divisions.csv)"
+        );
+    };
+    if data_dir.join(config::CONFIG_FILE).exists() || data_dir.join("node.key").exists() {
+        bail!("{} 已初始化 is already initialised; choose another --data-dir", data_dir.display());
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 0700 {}", data_dir.display()))?;
+    let key = SigningKey::generate();
+    write_new(&data_dir.join("node.key"), key.to_pkcs8_pem().as_bytes(), 0o600)?;
+    write_new(&data_dir.join("node.pub.pem"), key.public_key().to_spki_pem().as_bytes(), 0o644)?;
+    write_new(&data_dir.join(config::CONFIG_FILE), config::annotated_template(code, &div.name).as_bytes(), 0o644)?;
+    println!("已初始化节点 initialised node {code} {} ({}) in {}", div.name, div.level.as_str(), data_dir.display());
+    println!("下一步 next: gongxin-node run --data-dir {}", data_dir.display());
+    Ok(())
+}
+
+/// Loads and validates the config of a data dir.
+pub fn load_config(data_dir: &Path) -> Result<Config> {
+    let refs = RefData::embedded();
+    Ok(config::load(data_dir, division_lookup(refs))?)
+}
+
+fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match cfg.log_format {
+        LogFormat::Json => b.json().try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+/// Serves the data dir until SIGINT/SIGTERM.
+pub fn run(data_dir: &Path) -> Result<()> {
+    let cfg = load_config(data_dir).context("load config")?;
+    init_tracing(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
+    rt.block_on(serve(cfg))
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), code = %cfg.code, name = %cfg.name, "gongxin-node starting");
+    let ledger = Arc::new(Ledger::open(&cfg).context("open ledger")?);
+    // The first checkpoint (also of an empty log) so the node is never without a signed head.
+    {
+        let l = ledger.clone();
+        tokio::task::spawn_blocking(move || l.heartbeat()).await?.context("sign initial checkpoint")?;
+    }
+    let sock = cfg.admin_socket();
+    if sock.exists() {
+        // A live node would answer on it; a stale socket from a killed process is removed.
+        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+            bail!("another gongxin-node is serving {} (admin socket in use)", cfg.data_dir.display());
+        }
+        std::fs::remove_file(&sock).with_context(|| format!("remove stale {}", sock.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(&sock).with_context(|| format!("bind {}", sock.display()))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::write(cfg.pid_path(), format!("{}\n", std::process::id()))?;
+    tracing::info!(socket = %sock.display(), "admin API listening");
+
+    let heartbeat = {
+        let l = ledger.clone();
+        let every = cfg.heartbeat;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let l = l.clone();
+                match tokio::task::spawn_blocking(move || l.heartbeat()).await {
+                    Ok(Ok(())) => tracing::debug!("heartbeat checkpoint signed"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "heartbeat checkpoint failed"),
+                    Err(e) => tracing::error!(error = %e, "heartbeat task failed"),
+                }
+            }
+        })
+    };
+
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+        }
+        tracing::info!("signal received, shutting down");
+    };
+    tonic::transport::Server::builder()
+        .add_service(AdminService::new(ledger.clone()).into_server())
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .context("admin API server")?;
+    heartbeat.abort();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(cfg.pid_path());
+    tracing::info!("stopped");
+    Ok(())
+}

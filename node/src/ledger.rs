@@ -1,0 +1,224 @@
+//! The node's own log, as the admin API and the CLI see it: validate import rows, sign them, append them as one
+//! atomic flushed batch with a freshly signed checkpoint, answer queries. Sits between `core` (rules),
+//! `crypto` (signatures) and `store` (the sled log); it is the only writer of the node's own origin.
+
+use crate::config::Config;
+use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::core::envelope::{disclosure_token, share_token, LeafHeader};
+use crate::core::record::Record;
+use crate::core::template::{self, Kind, RefData, RowError};
+use crate::crypto::{self, Digest, SigningKey};
+use crate::store::log::{Log, NewEntry, StoredEntry};
+use crate::store::sled::SledStore;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("key: {0}")]
+    Key(String),
+}
+
+fn store_err(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Store(e.to_string())
+}
+
+/// What one import call did.
+#[derive(Debug, Default)]
+pub struct ImportOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Rejected rows (row, field, reason), and rows skipped as duplicates (field `自然键`).
+    pub errors: Vec<RowError>,
+    pub skipped: Vec<RowError>,
+    pub size: u64,
+    pub root: Digest,
+}
+
+pub struct NodeStatus {
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    pub size: u64,
+    pub root: Digest,
+    pub checkpoint: Option<SignedCheckpoint>,
+    pub public_key_pem: String,
+}
+
+pub struct Hit {
+    pub origin: String,
+    pub index: u64,
+    pub kind: String,
+    pub body_json: String,
+}
+
+pub struct Ledger {
+    code: String,
+    name: String,
+    level: String,
+    key: SigningKey,
+    log: Log<SledStore>,
+    refs: &'static RefData,
+    writer: Mutex<()>,
+}
+
+/// Current UTC time as RFC 3339 with seconds precision.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+impl Ledger {
+    /// Opens the node's store and key as configured.
+    pub fn open(cfg: &Config) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let key_path = cfg.key_path();
+        let pem = std::fs::read_to_string(&key_path).with_context(|| format!("read {}", key_path.display()))?;
+        let key = SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("load {}", key_path.display()))?;
+        let store =
+            SledStore::open(&cfg.store_path()).with_context(|| format!("open store {}", cfg.store_path().display()))?;
+        Ok(Self {
+            code: cfg.code.clone(),
+            name: cfg.name.clone(),
+            level: cfg.level.clone(),
+            key,
+            log: Log::new(store),
+            refs: RefData::embedded(),
+            writer: Mutex::new(()),
+        })
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    pub fn status(&self) -> Result<NodeStatus, LedgerError> {
+        let head = self.log.head(&self.code).map_err(store_err)?;
+        Ok(NodeStatus {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            level: self.level.clone(),
+            size: head.size,
+            root: head.root,
+            checkpoint: self.log.latest_checkpoint(&self.code).map_err(store_err)?,
+            public_key_pem: self.key.public_key().to_spki_pem(),
+        })
+    }
+
+    fn sign_checkpoint(&self, size: u64, root: Digest) -> SignedCheckpoint {
+        SignedCheckpoint::sign(&Checkpoint::new(&self.code, size, root, &now_rfc3339()), &self.key)
+    }
+
+    /// Signs a heartbeat checkpoint of the current head (freshness while idle).
+    pub fn heartbeat(&self) -> Result<(), LedgerError> {
+        let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
+        let head = self.log.head(&self.code).map_err(store_err)?;
+        let cp = self.sign_checkpoint(head.size, head.root);
+        self.log.put_checkpoint(&self.code, cp).map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Validates `rows`, skips natural keys already held, signs the rest and appends them as one atomic,
+    /// flushed batch ending in a signed checkpoint. Returns only after the batch is durable.
+    pub fn import(
+        &self,
+        kind: Kind,
+        source: &str,
+        rows: Vec<(u64, BTreeMap<String, String>)>,
+    ) -> Result<ImportOutcome, LedgerError> {
+        let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
+        let head = self.log.head(&self.code).map_err(store_err)?;
+        let mut out = ImportOutcome::default();
+        let mut seen: HashSet<Digest> = HashSet::new();
+        let mut entries = Vec::new();
+        let recorded_at = now_rfc3339();
+        for (row, fields) in rows {
+            let record = match template::validate_row(kind, row, &fields, self.refs) {
+                Ok(r) => r,
+                Err(errs) => {
+                    out.errors.extend(errs);
+                    continue;
+                }
+            };
+            let nk = record.natural_key();
+            let nk_digest = crypto::sm3(nk.as_bytes());
+            if !seen.insert(nk_digest) || self.log.find_natural_key(&nk_digest).map_err(store_err)?.is_some() {
+                out.duplicates += 1;
+                out.skipped.push(RowError {
+                    row,
+                    field: "自然键 natural key".into(),
+                    reason: format!("已存在，跳过 already stored, skipped: {nk}"),
+                });
+                continue;
+            }
+            let index = head.size + entries.len() as u64;
+            entries.push(self.entry_for(&record, index, nk_digest, &recorded_at));
+        }
+        tracing::info!(source, kind = ?kind, accepted = entries.len(), rejected = out.errors.len(),
+            duplicates = out.duplicates, "import chunk");
+        if entries.is_empty() {
+            out.size = head.size;
+            out.root = head.root;
+            return Ok(out);
+        }
+        out.accepted = entries.len() as u64;
+        let prepared = self.log.prepare_append(&self.code, entries).map_err(store_err)?;
+        let cp = self.sign_checkpoint(prepared.new_size(), prepared.new_root());
+        let head = self.log.commit(prepared, Some(cp)).map_err(store_err)?;
+        out.size = head.size;
+        out.root = head.root;
+        Ok(out)
+    }
+
+    fn entry_for(&self, record: &Record, index: u64, natural_key: Digest, recorded_at: &str) -> NewEntry {
+        let payload = record.to_payload_json();
+        let header = LeafHeader {
+            origin: self.code.clone(),
+            index,
+            kind: record.kind_str().to_string(),
+            share: share_token(record.share_type()).to_string(),
+            disclosure: disclosure_token(record.disclosure()).to_string(),
+            recorded_at: recorded_at.to_string(),
+            decided_on: record.decision_date().to_string(),
+            natural_key,
+            payload_digest: crypto::sm3(&payload),
+        };
+        let leaf = header.encode();
+        let signature = self.key.sign(&leaf);
+        NewEntry {
+            leaf,
+            signature,
+            payload: Some((payload, "json".to_string())),
+            natural_key,
+            subjects: record.subject_keys().into_iter().map(String::into_bytes).collect(),
+        }
+    }
+
+    /// Records held about an entity (any subject code: USCC, registration number, ID number).
+    pub fn query(&self, subject: &str) -> Result<Vec<Hit>, LedgerError> {
+        let subject = subject.trim();
+        if subject.is_empty() {
+            return Err(LedgerError::BadRequest("empty subject code".into()));
+        }
+        let mut hits = Vec::new();
+        for (origin, index) in self.log.by_subject(subject.as_bytes()).map_err(store_err)? {
+            let Some(e) = self.log.entry(&origin, index).map_err(store_err)? else { continue };
+            let kind = LeafHeader::decode(&e.leaf).map(|h| h.kind).unwrap_or_else(|_| "?".into());
+            let body_json = e.payload.map(|(p, _)| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
+            hits.push(Hit { origin, index, kind, body_json });
+        }
+        Ok(hits)
+    }
+
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, LedgerError> {
+        self.log.entries(&self.code, start..end).map_err(store_err)
+    }
+
+    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, LedgerError> {
+        self.log.checkpoints(&self.code).map_err(store_err)
+    }
+}
