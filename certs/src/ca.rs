@@ -1,0 +1,322 @@
+//! The federation CA: create, save, load, and issue node / operator / auditor certificates.
+use crate::identity::{self, parse_der, CertInfo, NodeCode, PeerIdentity, Role};
+use crate::pem::{self, ensure_writable, write_file};
+use crate::{CertError, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+};
+use rustls_pki_types::CertificateDer;
+use std::path::{Path, PathBuf};
+use time::{Duration, OffsetDateTime};
+
+/// File name of the CA certificate inside a CA directory.
+pub const CA_CERT_FILE: &str = "ca.pem";
+/// File name of the CA private key inside a CA directory (mode 0600).
+pub const CA_KEY_FILE: &str = "ca.key";
+/// Organization written into every subject.
+pub const ORGANIZATION: &str = "Gongxin federation";
+
+/// Longest validity accepted for anything, in days (100 years).
+const MAX_DAYS: u32 = 36_500;
+/// Issued certificates start this long before "now" so that a county whose clock is a little behind accepts them.
+const BACKDATE: Duration = Duration::hours(1);
+
+/// Parameters of a new federation CA.
+#[derive(Clone, Debug)]
+pub struct CaOptions {
+    /// Subject common name.
+    pub name: String,
+    /// Validity in days.
+    pub days: u32,
+}
+
+impl Default for CaOptions {
+    fn default() -> Self {
+        CaOptions { name: "Gongxin Federation CA".into(), days: 3650 }
+    }
+}
+
+/// Parameters of one issued certificate; the defaults suit production.
+#[derive(Clone, Debug, Default)]
+pub struct IssueOptions {
+    /// Node: optional place name (`芙蓉区`) added to the common name. Operator/auditor: the person's name
+    /// (required).
+    pub name: Option<String>,
+    /// Validity in days; default [`default_days`] of the role.
+    pub days: Option<u32>,
+    /// Start of validity; default one hour ago. Tests set it in the past to make expired certificates.
+    pub not_before: Option<OffsetDateTime>,
+}
+
+/// Default validity of a role, in days: two years for nodes (offline counties renew rarely), one year for people.
+pub fn default_days(role: Role) -> u32 {
+    match role {
+        Role::Node => 730,
+        Role::Operator | Role::Auditor => 365,
+    }
+}
+
+/// A freshly issued certificate and its private key, both PEM. The key is PKCS#8.
+#[derive(Clone)]
+pub struct IssuedCert {
+    pub role: Role,
+    pub code: NodeCode,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub cert_der: CertificateDer<'static>,
+}
+
+impl std::fmt::Debug for IssuedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCert")
+            .field("role", &self.role)
+            .field("code", &self.code)
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+impl IssuedCert {
+    /// File stem used when none is given: `node-430102`, `operator-430102`, `auditor-430000`.
+    pub fn default_stem(role: Role, code: &NodeCode) -> String {
+        format!("{role}-{code}")
+    }
+
+    /// The identity as a peer would see it.
+    pub fn identity(&self) -> Result<PeerIdentity> {
+        identity::parse_identity(&self.cert_der)
+    }
+
+    /// Writes `<dir>/<stem>.pem` (0644) and `<dir>/<stem>.key` (0600) and returns their paths. Neither file is
+    /// written if either exists and `force` is false. `dir` is created if missing.
+    pub fn save(&self, dir: &Path, stem: Option<&str>, force: bool) -> Result<(PathBuf, PathBuf)> {
+        let stem = stem.map(str::to_string).unwrap_or_else(|| Self::default_stem(self.role, &self.code));
+        if stem.is_empty() || stem.contains(['/', '\\']) || stem.starts_with('.') {
+            return Err(CertError::InvalidName { name: stem, reason: "file stem must be a plain file name" });
+        }
+        let cert_path = dir.join(format!("{stem}.pem"));
+        let key_path = dir.join(format!("{stem}.key"));
+        save_pair(dir, &cert_path, self.cert_pem.as_bytes(), &key_path, self.key_pem.as_bytes(), force)?;
+        Ok((cert_path, key_path))
+    }
+}
+
+/// The federation CA: its certificate and signing key.
+pub struct Ca {
+    cert_pem: String,
+    cert_der: CertificateDer<'static>,
+    key: KeyPair,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca").field("cert_pem", &self.cert_pem).field("key", &"<redacted>").finish()
+    }
+}
+
+impl Ca {
+    /// Creates a new self-signed CA (ECDSA P-256) in memory. Use [`Ca::save`] to write it.
+    pub fn create(opts: &CaOptions) -> Result<Ca> {
+        check_name(&opts.name)?;
+        check_days(opts.days)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, ORGANIZATION);
+        dn.push(DnType::CommonName, opts.name.as_str());
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        params.not_before = now - BACKDATE;
+        params.not_after = now + Duration::days(i64::from(opts.days));
+        params.serial_number = Some(random_serial()?);
+        let cert = params.self_signed(&key)?;
+        Ok(Ca { cert_pem: cert.pem(), cert_der: cert.der().clone(), key })
+    }
+
+    /// Loads `<dir>/ca.pem` and `<dir>/ca.key` (which must be mode 0600 or stricter) and checks that they
+    /// belong together and that the certificate is a CA.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Ca> {
+        let dir = dir.as_ref();
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        let cert_pem = pem::read(&cert_path, "read CA certificate")?;
+        let key_pem = pem::read_private(&key_path)?;
+        Ca::from_pem(&cert_pem, &key_pem, &dir.display().to_string())
+    }
+
+    /// Builds a CA from PEM text (`what` names the source in errors).
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], what: &str) -> Result<Ca> {
+        let certs = pem::parse_certs_pem(cert_pem, &format!("{what}/{CA_CERT_FILE}"))?;
+        let cert_der = certs.into_iter().next().ok_or_else(|| CertError::Pem {
+            what: format!("{what}/{CA_CERT_FILE}"),
+            reason: "no certificate".into(),
+        })?;
+        let key_der = pem::parse_key_pem(key_pem, &format!("{what}/{CA_KEY_FILE}"))?;
+        let key = KeyPair::try_from(&key_der).map_err(|e| CertError::Pem {
+            what: format!("{what}/{CA_KEY_FILE}"),
+            reason: format!("unsupported private key: {e}"),
+        })?;
+        let cert = parse_der(&cert_der)?;
+        if !cert.is_ca() {
+            return Err(CertError::NotGongxin(format!("{what}/{CA_CERT_FILE} is not a CA certificate")));
+        }
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+            return Err(CertError::KeyMismatch { what: what.to_string() });
+        }
+        let cert_pem = String::from_utf8(cert_pem.to_vec())
+            .map_err(|_| CertError::Pem { what: format!("{what}/{CA_CERT_FILE}"), reason: "not UTF-8 text".into() })?;
+        Ok(Ca { cert_pem, cert_der, key })
+    }
+
+    /// Writes `<dir>/ca.pem` (0644) and `<dir>/ca.key` (0600); neither is written if either exists and `force`
+    /// is false. `dir` is created (0700) if missing.
+    pub fn save(&self, dir: impl AsRef<Path>, force: bool) -> Result<(PathBuf, PathBuf)> {
+        let dir = dir.as_ref();
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        let key_pem = self.key.serialize_pem();
+        save_pair(dir, &cert_path, self.cert_pem.as_bytes(), &key_path, key_pem.as_bytes(), force)?;
+        Ok((cert_path, key_path))
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    pub fn cert_der(&self) -> &CertificateDer<'static> {
+        &self.cert_der
+    }
+
+    /// Subject, validity etc. of the CA certificate.
+    pub fn info(&self) -> Result<CertInfo> {
+        identity::inspect(&self.cert_der)
+    }
+
+    /// Issues a certificate for `role` of node `code` (see the crate docs for what goes into it).
+    pub fn issue(&self, role: Role, code: &NodeCode, opts: &IssueOptions) -> Result<IssuedCert> {
+        let name = match (role, opts.name.as_deref().map(str::trim)) {
+            (_, Some(n)) if !n.is_empty() => Some(n.to_string()),
+            (Role::Node, _) => None,
+            (_, _) => {
+                return Err(CertError::InvalidName {
+                    name: String::new(),
+                    reason: "an operator or auditor certificate needs the person's name / 请提供姓名",
+                })
+            }
+        };
+        if let Some(n) = &name {
+            check_name(n)?;
+        }
+        let days = opts.days.unwrap_or_else(|| default_days(role));
+        check_days(days)?;
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let (not_before, start) = match opts.not_before {
+            Some(t) => (t, t),
+            None => (now - BACKDATE, now),
+        };
+        let not_after = start + Duration::days(i64::from(days));
+        let ca_info = parse_der(&self.cert_der)?;
+        let ca_not_after = ca_info.validity().not_after.to_datetime();
+        if not_after > ca_not_after {
+            let max = (ca_not_after - start).whole_days().max(0);
+            return Err(CertError::Validity(format!(
+                "{days} days would outlive the CA (it expires {ca_not_after}); use at most {max} days \
+                 / 有效期不能超过根证书"
+            )));
+        }
+
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, ORGANIZATION);
+        dn.push(DnType::OrganizationalUnitName, role.as_str());
+        let cn = match (role, &name) {
+            (Role::Node, Some(n)) => format!("{code} {n}"),
+            (Role::Node, None) => code.to_string(),
+            (_, Some(n)) => n.clone(),
+            (_, None) => code.to_string(),
+        };
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.subject_alt_names = vec![SanType::URI(code.uri().try_into()?), SanType::URI(role.uri().try_into()?)];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = match role {
+            Role::Node => {
+                params.subject_alt_names.push(SanType::DnsName(code.dns_name().try_into()?));
+                vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+            }
+            Role::Operator | Role::Auditor => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        };
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.serial_number = Some(random_serial()?);
+
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let issuer = Issuer::from_ca_cert_der(&self.cert_der, &self.key)?;
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(IssuedCert {
+            role,
+            code: code.clone(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().clone(),
+        })
+    }
+}
+
+fn save_pair(dir: &Path, cert_path: &Path, cert: &[u8], key_path: &Path, key: &[u8], force: bool) -> Result<()> {
+    ensure_writable(cert_path, force)?;
+    ensure_writable(key_path, force)?;
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir).map_err(|source| CertError::Io { action: "create directory", path: dir.into(), source })?;
+    }
+    // The key first: a crash in between leaves a key without certificate, never a certificate without its key.
+    write_file(key_path, key, 0o600, force)?;
+    write_file(cert_path, cert, 0o644, force)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let bad = |reason| Err(CertError::InvalidName { name: name.to_string(), reason });
+    if name.trim().is_empty() {
+        return bad("empty");
+    }
+    if name.chars().count() > 64 {
+        return bad("longer than 64 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("contains control characters");
+    }
+    Ok(())
+}
+
+fn check_days(days: u32) -> Result<()> {
+    if days == 0 || days > MAX_DAYS {
+        return Err(CertError::Validity(format!("{days} days: expected 1..={MAX_DAYS}")));
+    }
+    Ok(())
+}
+
+/// A random positive 16-byte serial number.
+fn random_serial() -> Result<rcgen::SerialNumber> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CertError::Tls("system random number generator failed".into()))?;
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01; // never a leading zero byte, so the DER length is always 16
+    Ok(rcgen::SerialNumber::from_slice(&bytes))
+}

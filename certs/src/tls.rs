@@ -1,0 +1,260 @@
+//! The one mutual-TLS configuration of the federation (DESIGN §3): TLS 1.3 only, ECDSA P-256 certificates
+//! issued by the federation CA on both sides, client certificate mandatory.
+//!
+//! tonic 0.14 builds its rustls configuration itself from the process-wide default `CryptoProvider`, so the
+//! protocol policy is expressed as that provider: [`crypto_provider`] is ring with the TLS 1.3 cipher suites
+//! only, and [`server_config`] / [`client_config`] install it (once) before returning. A plugged-in SM2
+//! provider (RFC 8998) would replace [`crypto_provider`] and nothing else.
+use crate::ca::Ca;
+use crate::identity::{parse_identity, NodeCode, PeerIdentity, Role};
+use crate::pem::{self, parse_certs_pem, parse_key_pem};
+use crate::{CertError, Result};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+
+/// Bound on one TLS handshake, both sides.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The crypto provider of the federation: ring, TLS 1.3 cipher suites only (so TLS 1.2 cannot be negotiated).
+pub fn crypto_provider() -> CryptoProvider {
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites.retain(|s| s.version() == &rustls::version::TLS13);
+    p
+}
+
+/// Installs [`crypto_provider`] as the process-wide default (tonic builds its configurations from it).
+/// Idempotent. Fails if another default that allows anything but TLS 1.3 was installed first.
+pub fn install_crypto_provider() -> Result<()> {
+    if CryptoProvider::get_default().is_none() {
+        // Losing a race to another thread installing the same provider is fine; the check below decides.
+        let _ = crypto_provider().install_default();
+    }
+    let current = CryptoProvider::get_default()
+        .ok_or_else(|| CertError::Tls("no process-wide rustls crypto provider could be installed".into()))?;
+    let tls13_only = !current.cipher_suites.is_empty()
+        && current.cipher_suites.iter().all(|s| s.version() == &rustls::version::TLS13);
+    if !tls13_only {
+        return Err(CertError::Tls(
+            "a different process-wide rustls CryptoProvider (allowing TLS 1.2) was installed before \
+             gongxin_certs::tls; install gongxin_certs::tls::crypto_provider() instead"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The federation CA certificate as a trust root (what a node receives as part of its anchor).
+#[derive(Clone, Debug)]
+pub struct CaCert {
+    pem: String,
+    der: CertificateDer<'static>,
+}
+
+impl CaCert {
+    /// Loads a CA certificate PEM file (the first certificate in it).
+    pub fn load(path: impl AsRef<Path>) -> Result<CaCert> {
+        let path = path.as_ref();
+        let bytes = pem::read(path, "read CA certificate")?;
+        CaCert::from_pem(&bytes, &path.display().to_string())
+    }
+
+    /// Parses CA certificate PEM text; `what` names the source in errors.
+    pub fn from_pem(pem_text: &[u8], what: &str) -> Result<CaCert> {
+        let der = parse_certs_pem(pem_text, what)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CertError::Pem { what: what.to_string(), reason: "no certificate".into() })?;
+        let cert = crate::identity::parse_der(&der)?;
+        if !cert.is_ca() {
+            return Err(CertError::NotGongxin(format!("{what}: not a CA certificate")));
+        }
+        let pem = String::from_utf8(pem_text.to_vec())
+            .map_err(|_| CertError::Pem { what: what.to_string(), reason: "not UTF-8 text".into() })?;
+        Ok(CaCert { pem, der })
+    }
+
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    pub fn der(&self) -> &CertificateDer<'static> {
+        &self.der
+    }
+
+    fn roots(&self) -> Result<Arc<RootCertStore>> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.der.clone()).map_err(|e| CertError::Tls(format!("CA certificate as trust anchor: {e}")))?;
+        Ok(Arc::new(roots))
+    }
+}
+
+impl From<&Ca> for CaCert {
+    fn from(ca: &Ca) -> CaCert {
+        CaCert { pem: ca.cert_pem().to_string(), der: ca.cert_der().clone() }
+    }
+}
+
+/// One side's certificate chain and private key, checked to belong together and to carry a Gongxin identity.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    cert_pem: String,
+    key_pem: String,
+    identity: PeerIdentity,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").field("identity", &self.identity).field("key_pem", &"<redacted>").finish()
+    }
+}
+
+impl TlsIdentity {
+    /// Loads a certificate (chain) file and its key file; the key file must be mode 0600 or stricter.
+    pub fn load(cert_path: impl AsRef<Path>, key_path: impl AsRef<Path>) -> Result<TlsIdentity> {
+        let (cert_path, key_path) = (cert_path.as_ref(), key_path.as_ref());
+        let cert = pem::read(cert_path, "read certificate file")?;
+        let key = pem::read_private(key_path)?;
+        TlsIdentity::from_pem(&cert, &key, &cert_path.display().to_string(), &key_path.display().to_string())
+    }
+
+    /// Builds an identity from PEM text; `cert_what` / `key_what` name the sources in errors.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], cert_what: &str, key_what: &str) -> Result<TlsIdentity> {
+        let chain = parse_certs_pem(cert_pem, cert_what)?;
+        let key = parse_key_pem(key_pem, key_what)?;
+        let certified =
+            rustls::sign::CertifiedKey::from_der(chain.clone(), key, &crypto_provider()).map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => {
+                    CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") }
+                }
+                other => {
+                    CertError::Pem { what: key_what.to_string(), reason: format!("unusable private key: {other}") }
+                }
+            })?;
+        if certified.keys_match().is_err() {
+            return Err(CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") });
+        }
+        let identity = parse_identity(&chain[0]).map_err(|e| match e {
+            CertError::NotGongxin(m) => CertError::NotGongxin(format!("{cert_what}: {m}")),
+            other => other,
+        })?;
+        let text = |b: &[u8], what: &str| {
+            String::from_utf8(b.to_vec())
+                .map_err(|_| CertError::Pem { what: what.to_string(), reason: "not UTF-8 text".into() })
+        };
+        Ok(TlsIdentity { cert_pem: text(cert_pem, cert_what)?, key_pem: text(key_pem, key_what)?, identity })
+    }
+
+    /// From a certificate just issued (tests, testkit).
+    pub fn from_issued(issued: &crate::IssuedCert) -> Result<TlsIdentity> {
+        TlsIdentity::from_pem(issued.cert_pem.as_bytes(), issued.key_pem.as_bytes(), "issued certificate", "issued key")
+    }
+
+    /// Who this identity is.
+    pub fn identity(&self) -> &PeerIdentity {
+        &self.identity
+    }
+
+    fn tonic_identity(&self) -> Identity {
+        Identity::from_pem(&self.cert_pem, &self.key_pem)
+    }
+}
+
+/// The server side: presents `identity` (must be a node certificate), accepts only clients that present a
+/// certificate issued by `ca` for client authentication. TLS 1.3 only.
+///
+/// Who the client is, and what it may do, is decided per RPC from [`request_identity`].
+pub fn server_config(identity: &TlsIdentity, ca: &CaCert) -> Result<ServerTlsConfig> {
+    if identity.identity.role != Role::Node {
+        return Err(CertError::Tls(format!(
+            "a server needs a node certificate; this one is {} of {} / 服务端必须使用节点证书",
+            identity.identity.role, identity.identity.code
+        )));
+    }
+    install_crypto_provider()?;
+    ca.roots()?; // reject an unusable trust anchor now rather than at the first handshake
+    Ok(ServerTlsConfig::new()
+        .identity(identity.tonic_identity())
+        .client_ca_root(Certificate::from_pem(ca.pem()))
+        .client_auth_optional(false)
+        .timeout(HANDSHAKE_TIMEOUT))
+}
+
+/// The client side: presents `identity` (node, operator or auditor), accepts only a server whose certificate
+/// is issued by `ca` and names node `server_code` (DNS SAN `n<code>.gongxin.internal`). TLS 1.3 only.
+///
+/// tonic applies it only to `https://` URIs (an `http://` endpoint with this config silently talks plain
+/// text), so prefer [`endpoint`], which refuses anything else. The name checked is the one derived from
+/// `server_code`, not the URI's host, so a node may be reached by IP address.
+pub fn client_config(identity: &TlsIdentity, ca: &CaCert, server_code: &NodeCode) -> Result<ClientTlsConfig> {
+    install_crypto_provider()?;
+    ca.roots()?;
+    Ok(ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca.pem()))
+        .identity(identity.tonic_identity())
+        .domain_name(server_code.dns_name())
+        .timeout(HANDSHAKE_TIMEOUT))
+}
+
+/// A tonic endpoint for node `server_code` at `uri` (which must be `https://host:port`) with [`client_config`].
+pub fn endpoint(uri: &str, identity: &TlsIdentity, ca: &CaCert, server_code: &NodeCode) -> Result<Endpoint> {
+    if !uri.starts_with("https://") {
+        return Err(CertError::Tls(format!(
+            "endpoint {uri:?}: must start with https:// (tonic does not use TLS for other schemes)"
+        )));
+    }
+    Endpoint::from_shared(uri.to_string())
+        .map_err(|e| CertError::Tls(format!("endpoint {uri:?}: {e}")))?
+        .tls_config(client_config(identity, ca, server_code)?)
+        .map_err(|e| CertError::Tls(format!("endpoint {uri:?}: {e}")))
+}
+
+/// The identity of the client of a gRPC request, from the certificate the TLS layer verified.
+/// Fails (the caller answers `UNAUTHENTICATED`) if the connection carried no certificate.
+pub fn request_identity<T>(request: &tonic::Request<T>) -> Result<PeerIdentity> {
+    let certs =
+        request.peer_certs().ok_or_else(|| CertError::Tls("the connection carried no client certificate".into()))?;
+    let leaf = certs.first().ok_or_else(|| CertError::Tls("the connection carried no client certificate".into()))?;
+    parse_identity(leaf)
+}
+
+/// Verifies a client certificate chain (leaf first) against `ca` at time `now`, exactly as the TLS server
+/// does, and returns its identity. For offline checks (registry entries, `gongxin pki inspect --ca`).
+pub fn verify_client_cert(ca: &CaCert, chain: &[CertificateDer<'_>], now: SystemTime) -> Result<PeerIdentity> {
+    let (leaf, rest) = chain.split_first().ok_or_else(|| CertError::Parse("empty certificate chain".into()))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(ca.roots()?, Arc::new(crypto_provider()))
+        .build()
+        .map_err(|e| CertError::Tls(format!("client verifier: {e}")))?;
+    verifier.verify_client_cert(leaf, rest, unix_time(now)?).map_err(CertError::Rejected)?;
+    parse_identity(leaf)
+}
+
+/// Verifies a server certificate chain against `ca` and the name of node `server_code` at time `now`, exactly
+/// as the TLS client does, and returns its identity.
+pub fn verify_server_cert(
+    ca: &CaCert,
+    chain: &[CertificateDer<'_>],
+    server_code: &NodeCode,
+    now: SystemTime,
+) -> Result<PeerIdentity> {
+    let (leaf, rest) = chain.split_first().ok_or_else(|| CertError::Parse("empty certificate chain".into()))?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(ca.roots()?, Arc::new(crypto_provider()))
+        .build()
+        .map_err(|e| CertError::Tls(format!("server verifier: {e}")))?;
+    let name = ServerName::try_from(server_code.dns_name())
+        .map_err(|e| CertError::Tls(format!("server name {}: {e}", server_code.dns_name())))?;
+    use rustls::client::danger::ServerCertVerifier;
+    verifier.verify_server_cert(leaf, rest, &name, &[], unix_time(now)?).map_err(CertError::Rejected)?;
+    parse_identity(leaf)
+}
+
+fn unix_time(now: SystemTime) -> Result<UnixTime> {
+    let since = now.duration_since(SystemTime::UNIX_EPOCH).map_err(|_| CertError::Tls("clock before 1970".into()))?;
+    Ok(UnixTime::since_unix_epoch(since))
+}
