@@ -201,6 +201,23 @@ impl CertInfo {
     pub fn days_to_expiry(&self, now: OffsetDateTime) -> i64 {
         (self.not_after - now).whole_days()
     }
+
+    /// [`CertInfo::days_to_expiry`] as of the system clock.
+    pub fn days_to_expiry_now(&self) -> i64 {
+        self.days_to_expiry(OffsetDateTime::now_utc())
+    }
+
+    /// True once `not_after` has passed (system clock).
+    pub fn is_expired_now(&self) -> bool {
+        self.not_after < OffsetDateTime::now_utc()
+    }
+}
+
+/// A timestamp as RFC 3339 in UTC (`2028-11-29T04:26:10Z`), for display and JSON.
+pub fn format_utc(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// Describes any certificate (CA, Gongxin end entity, or foreign), for display.
@@ -312,6 +329,14 @@ mod tests {
             assert_eq!(r.uri(), format!("urn:gongxin:role:{r}"));
         }
         assert!("admin".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn utc_format() {
+        let t = OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap();
+        assert_eq!(format_utc(t), "2030-03-17T17:46:40Z");
+        let east8 = t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap());
+        assert_eq!(format_utc(east8), "2030-03-17T17:46:40Z");
     }
 
     #[test]
