@@ -1,7 +1,12 @@
 //! `gongxin`: the operator and auditor tool. It talks to a node only through the node's admin API (a gRPC
 //! Unix socket in the data dir); `validate` and `verify-bundle` work offline and reuse the node's own code.
 
+pub mod bundle;
+pub mod client;
+pub mod import;
+pub mod log;
 pub mod pki;
+pub mod query;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -36,6 +41,17 @@ pub struct Cli {
 pub enum Command {
     /// Check a department export offline (no node needed).
     Validate(validate::Args),
+    /// Validate, sign and append a department export on the local node.
+    Import(import::Args),
+    /// Records held about one entity.
+    Query(query::Args),
+    /// The node's log: size, root, latest signed checkpoint.
+    #[command(subcommand)]
+    Log(log::Command),
+    /// Write an evaluator bundle of the node's log (keys, checkpoints, leaves, payloads, OpenSSL guide).
+    ExportBundle(bundle::ExportArgs),
+    /// Check an evaluator bundle offline; exit 1 naming the first bad file.
+    VerifyBundle(bundle::VerifyArgs),
     /// Federation PKI: CA, node/operator/auditor certificates.
     #[command(subcommand)]
     Pki(pki::Command),
@@ -53,6 +69,11 @@ pub fn main_entry() -> i32 {
     };
     match cli.command {
         Command::Validate(a) => validate::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Log(c) => log::run(c),
+        Command::ExportBundle(a) => bundle::export(a),
+        Command::VerifyBundle(a) => bundle::verify(a),
         Command::Pki(c) => pki::run(c),
     }
 }

@@ -10,3 +10,4 @@ pub mod daemon;
 pub mod grpc;
 pub mod ledger;
 pub mod testdata;
+pub mod bundle;

@@ -1,1 +1,129 @@
-//! Testkit.
+//! Testkit: start real `gongxin-node` processes on throwaway data dirs and drive them with the real `gongxin`
+//! CLI, exactly as an operator would.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Directory holding this package's binaries (`gxt-node`, `gxt-cli`), next to the running test executable.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    let deps = exe.parent().expect("test executable has a parent");
+    if deps.ends_with("deps") {
+        deps.parent().expect("target profile dir").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
+}
+
+/// The node binary under test (same code as `gongxin-node`).
+pub fn node_bin() -> PathBuf {
+    bin_dir().join("gxt-node")
+}
+
+/// The CLI binary under test (same code as `gongxin`).
+pub fn cli_bin() -> PathBuf {
+    bin_dir().join("gxt-cli")
+}
+
+/// The workspace root (for `deploy/` files).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// Runs the CLI with `args`, returning its output (never fails on a non-zero exit; check `status`).
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(cli_bin()).args(args).env_remove("GONGXIN_DATA_DIR").output().expect("run gongxin CLI")
+}
+
+/// Runs the node binary with `args` to completion (init, config check, …).
+pub fn node_cmd(args: &[&str]) -> Output {
+    Command::new(node_bin()).args(args).env_remove("GONGXIN_DATA_DIR").output().expect("run gongxin-node")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A running node process on its own data dir. Killed (SIGKILL) on drop.
+pub struct NodeProc {
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    /// `gongxin-node init --code CODE` into `data_dir` (which must not be initialised yet).
+    pub fn init(code: &str, data_dir: &Path) -> Result<()> {
+        let out = node_cmd(&["init", "--code", code, "--data-dir", data_dir.to_str().context("utf-8 path")?]);
+        if !out.status.success() {
+            bail!("init failed: {}", text(&out.stderr));
+        }
+        Ok(())
+    }
+
+    /// Starts `gongxin-node run` and waits until its admin socket answers.
+    pub fn start(data_dir: &Path) -> Result<Self> {
+        let log = std::fs::File::create(data_dir.join("node.log"))?;
+        let child = Command::new(node_bin())
+            .args(["run", "--data-dir", data_dir.to_str().context("utf-8 path")?])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawn gongxin-node run")?;
+        let mut p = NodeProc { data_dir: data_dir.to_path_buf(), child: Some(child) };
+        p.wait_ready(Duration::from_secs(30))?;
+        Ok(p)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        let dd = self.data_dir.to_str().context("utf-8 path")?.to_string();
+        while start.elapsed() < limit {
+            if let Some(c) = self.child.as_mut() {
+                if let Some(st) = c.try_wait()? {
+                    let log = std::fs::read_to_string(self.data_dir.join("node.log")).unwrap_or_default();
+                    bail!("node exited early with {st}: {log}");
+                }
+            }
+            if self.data_dir.join("admin.sock").exists() && cli(&["log", "show", "--data-dir", &dd]).status.success() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("node in {} not ready after {limit:?}", self.data_dir.display())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL, no chance to clean up (crash simulation).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("node not running")?;
+        let st = Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
+        if !st.success() {
+            bail!("kill -TERM failed");
+        }
+        Ok(c.wait()?)
+    }
+
+    pub fn dir_str(&self) -> &str {
+        self.data_dir.to_str().expect("utf-8 test path")
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,235 @@
+//! One county node end to end, as an operator drives it: real `gongxin-node` processes on real sled stores,
+//! the real `gongxin` CLI over the admin socket, real SM2 signatures checked by OpenSSL.
+
+use gongxin_node::core::template::Kind;
+use gongxin_node::testdata;
+use gongxin_tests::{cli, node_cmd, text, NodeProc};
+use std::path::Path;
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", text(&out.stdout), text(&out.stderr)))
+}
+
+fn write_csv(path: &Path, kind: Kind, seed: u64, n: usize) -> Vec<std::collections::BTreeMap<String, String>> {
+    let rows = testdata::rows(kind, seed, "430102", n);
+    std::fs::write(path, testdata::to_csv(kind, &rows)).unwrap();
+    rows
+}
+
+#[test]
+fn import_query_export_verify_and_tamper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dd = tmp.path().join("430102");
+    NodeProc::init("430102", &dd).unwrap();
+    let node = NodeProc::start(&dd).unwrap();
+    let d = node.dir_str();
+
+    // 40 good licence rows plus two broken ones: a bad USCC check character and a missing decision date.
+    let mut rows = testdata::rows(Kind::License, 7, "430102", 40);
+    let mut bad1 = rows[0].clone();
+    let code = bad1["行政相对人代码_1(统一社会信用代码)"].clone();
+    let last = code.chars().last().unwrap();
+    let wrong = if last == '0' { '1' } else { '0' };
+    bad1.insert("行政相对人代码_1(统一社会信用代码)".into(), format!("{}{}", &code[..17], wrong));
+    bad1.insert("行政许可决定文书号".into(), "坏行-1".into());
+    let mut bad2 = rows[1].clone();
+    bad2.insert("许可决定日期".into(), "2024/13/40".into());
+    bad2.insert("行政许可决定文书号".into(), "坏行-2".into());
+    rows.push(bad1);
+    rows.push(bad2);
+    let csv = tmp.path().join("许可.csv");
+    std::fs::write(&csv, testdata::to_csv(Kind::License, &rows)).unwrap();
+    let csv_s = csv.to_str().unwrap();
+
+    let out = cli(&["import", "--data-dir", d, "--kind", "license", csv_s, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "rejected rows give exit 1: {}", text(&out.stderr));
+    let j = json(&out);
+    assert_eq!(j["accepted"], 40);
+    assert_eq!(j["rejected"], 2);
+    assert_eq!(j["size"], 40);
+    let errs = j["errors"].as_array().unwrap();
+    assert!(
+        errs.iter().any(|e| e["row"] == 41 && e["field"].as_str().unwrap().contains("统一社会信用代码")),
+        "{errs:?}"
+    );
+    assert!(errs.iter().any(|e| e["row"] == 42 && e["field"] == "许可决定日期"), "{errs:?}");
+    let rejects = std::fs::read_to_string(j["rejects_file"].as_str().unwrap()).unwrap();
+    assert_eq!(rejects.lines().count(), 3, "header + two rejected rows: {rejects}");
+    assert!(rejects.contains("坏行-1") && rejects.contains("坏行-2"));
+
+    // Importing the same file again adds nothing.
+    let out = cli(&["import", "--data-dir", d, "--kind", "license", csv_s, "-o", "json"]);
+    let j = json(&out);
+    assert_eq!(j["accepted"], 0);
+    assert_eq!(j["duplicates"], 40);
+    assert_eq!(j["size"], 40);
+
+    // Penalties too, into the same log.
+    let pen = tmp.path().join("处罚.csv");
+    write_csv(&pen, Kind::Penalty, 8, 25);
+    let out = cli(&["import", "--data-dir", d, "--kind", "penalty", pen.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["size"], 65);
+
+    // Query by the subject of the third licence row.
+    let uscc = rows[2]["行政相对人代码_1(统一社会信用代码)"].clone();
+    let out = cli(&["query", "--data-dir", d, "--uscc", &uscc, "-o", "json"]);
+    assert!(out.status.success());
+    let recs = json(&out)["records"].as_array().unwrap().clone();
+    assert!(!recs.is_empty(), "no record for {uscc}");
+    assert!(recs.iter().all(|r| r["origin"] == "430102"));
+    assert!(recs.iter().any(|r| r["record"].to_string().contains(&rows[2]["行政许可决定文书号"])));
+
+    // Log head: size 65 and a signed checkpoint naming the node.
+    let out = cli(&["log", "show", "--data-dir", d, "-o", "json"]);
+    let head = json(&out);
+    assert_eq!(head["size"], 65);
+    assert!(head["checkpoint"].as_str().unwrap().starts_with("gongxin.hunan/430102 sm3\n65\n"), "{head}");
+
+    // Export, verify with Gongxin and with OpenSSL alone.
+    let bundle = tmp.path().join("bundle");
+    let b = bundle.to_str().unwrap();
+    let out = cli(&["export-bundle", "--data-dir", d, "--out", b]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cli(&["verify-bundle", b, "-o", "json"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["origins"][0]["entries"], 65);
+    assert_eq!(v["origins"][0]["root"], head["root"]);
+    let sh = std::process::Command::new("bash").arg(bundle.join("verify-openssl.sh")).arg(&bundle).output().unwrap();
+    assert!(sh.status.success(), "OpenSSL-only path failed: {}{}", text(&sh.stdout), text(&sh.stderr));
+    assert!(text(&sh.stdout).contains("OK 430102: 65 leaves"), "{}", text(&sh.stdout));
+
+    // Tampering: each is caught by both verifiers, naming the file.
+    let tamper_cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        (
+            "payloads/430102/3.json",
+            Box::new(|b: &Path| {
+                let p = b.join("payloads/430102/3.json");
+                let s = std::fs::read_to_string(&p).unwrap().replacen("20", "21", 1);
+                std::fs::write(p, s).unwrap();
+            }),
+        ),
+        (
+            "entries/430102/5.sig",
+            Box::new(|b: &Path| {
+                let p = b.join("entries/430102/5.bin");
+                let s = std::fs::read_to_string(&p).unwrap().replace("kind license", "kind penalty");
+                std::fs::write(p, s).unwrap();
+            }),
+        ),
+        ("entries/430102/7.bin", Box::new(|b: &Path| std::fs::remove_file(b.join("entries/430102/7.bin")).unwrap())),
+    ];
+    for (name, tamper) in tamper_cases {
+        let copy = tmp.path().join(format!("t-{}", name.replace('/', "_")));
+        copy_dir(&bundle, &copy);
+        tamper(&copy);
+        let out = cli(&["verify-bundle", copy.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(out.status.code(), Some(1), "tampered {name} was accepted");
+        let v = json(&out);
+        assert_eq!(v["ok"], false);
+        assert!(v["file"].as_str().unwrap().contains(name), "expected {name}, got {v}");
+        let sh = std::process::Command::new("bash").arg(copy.join("verify-openssl.sh")).arg(&copy).output().unwrap();
+        assert!(!sh.status.success(), "OpenSSL path accepted tampered {name}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_import_loses_no_acknowledged_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dd = tmp.path().join("430102");
+    NodeProc::init("430102", &dd).unwrap();
+    let big = tmp.path().join("big.csv");
+    write_csv(&big, Kind::Penalty, 99, 6_000);
+    let mut node = NodeProc::start(&dd).unwrap();
+    let d = node.dir_str().to_string();
+
+    // Start an import, kill the node once at least one chunk is acknowledged (the log is non-empty).
+    let import = std::process::Command::new(gongxin_tests::cli_bin())
+        .args(["import", "--data-dir", &d, "--kind", "penalty", big.to_str().unwrap(), "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let h = json(&cli(&["log", "show", "--data-dir", &d, "-o", "json"]));
+        if h["size"].as_u64().unwrap() > 0 || start.elapsed().as_secs() > 60 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    node.kill();
+    // The import either failed (node gone) or, on a very fast machine, finished first; both are fine below.
+    let _ = import.wait_with_output().unwrap();
+
+    // Restart: the log holds whole chunks only, and its bundle verifies (root = signed checkpoints).
+    let node = NodeProc::start(&dd).unwrap();
+    let h = json(&cli(&["log", "show", "--data-dir", &d, "-o", "json"]));
+    let size = h["size"].as_u64().unwrap();
+    assert!(size > 0 && size % 1000 == 0, "torn batch: size {size} is not a whole number of 1000-row chunks");
+    let bundle = tmp.path().join("b");
+    assert!(cli(&["export-bundle", "--data-dir", &d, "--out", bundle.to_str().unwrap()]).status.success());
+    let v = cli(&["verify-bundle", bundle.to_str().unwrap(), "-o", "json"]);
+    assert!(v.status.success(), "{}", text(&v.stdout));
+
+    // Re-running the import completes the file without duplicating what was stored.
+    let out = cli(&["import", "--data-dir", &d, "--kind", "penalty", big.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j = json(&out);
+    assert_eq!(j["duplicates"].as_u64().unwrap(), size);
+    assert_eq!(j["size"], 6_000);
+    drop(node);
+}
+
+#[test]
+fn operator_errors_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dd = tmp.path().join("n");
+    let d = dd.to_str().unwrap();
+    // Not a current division code.
+    let out = node_cmd(&["init", "--code", "439999", "--data-dir", d]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("439999"));
+    // Init, then refuse a second init; key is 0600.
+    NodeProc::init("430104", &dd).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(dd.join("node.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    let out = node_cmd(&["init", "--code", "430104", "--data-dir", d]);
+    assert!(!out.status.success() && text(&out.stderr).contains("already initialised"));
+    // The key is a PKCS#8 SM2 key OpenSSL reads.
+    let o = std::process::Command::new("openssl")
+        .args(["pkey", "-in"])
+        .arg(dd.join("node.key"))
+        .args(["-noout", "-text"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("SM2"), "{}", text(&o.stdout));
+    // Config check: fine, then an unknown key is named and exits 78.
+    assert!(node_cmd(&["config", "check", "--data-dir", d]).status.success());
+    let cfg = dd.join("gongxin.toml");
+    let t = std::fs::read_to_string(&cfg).unwrap().replace("[log]", "[log]\ncolour = \"red\"");
+    std::fs::write(&cfg, t).unwrap();
+    let out = node_cmd(&["config", "check", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out.stderr).contains("colour"), "{}", text(&out.stderr));
+    // No node running: exit 3 with a hint.
+    let out = cli(&["log", "show", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("gongxin-node run"), "{}", text(&out.stderr));
+}
