@@ -552,9 +552,9 @@ mod tests {
             % 256
     }
 
-    /// Every inclusion and consistency proof for all m ≤ n ≤ 300 verifies. For n ≤ 64 every proof element
+    /// Every inclusion and consistency proof for all m ≤ n ≤ 300 verifies. For n ≤ 128 every proof element
     /// position gets a flipped bit (a different bit per case) and must then fail, as must a flipped leaf or root
-    /// and a shortened or lengthened proof; for larger n the same is done for a sample of m. For a handful of
+    /// and a shortened or lengthened proof; for larger n the same is done for every seventh m (plus 0, 1, n-1). For a handful of
     /// proofs every one of the 256 bits of every element is flipped.
     #[test]
     fn every_proof_up_to_300_verifies_and_any_bit_flip_fails() {
@@ -567,7 +567,7 @@ mod tests {
         let full_bits = |n: u64, m: u64| (n <= 20 && m == n / 3) || (n == 300 && (m == 0 || m == 137 || m == 299));
         for n in 0..=N {
             assert_eq!(roots[n as usize], reference_root_cache(&leaves, n));
-            let covered = |m: u64| n <= 64 || m % 23 == n % 23 || m == n.saturating_sub(1) || m <= 1;
+            let covered = |m: u64| n <= 128 || m % 7 == n % 7 || m == n.saturating_sub(1) || m <= 1;
             for m in 0..n {
                 let p = inclusion_proof(&t, m, n).unwrap();
                 let (leaf, r) = (hashes[m as usize], roots[n as usize]);
@@ -608,7 +608,10 @@ mod tests {
                     }
                     let bit = pick_bit(m, n, 77);
                     assert!(verify_consistency(m, n, &p, &flip(&r1, bit), &r2).is_err(), "old root m={m} n={n}");
-                    assert!(verify_consistency(m, n, &p, &r1, &flip(&r2, bit)).is_err(), "new root m={m} n={n}");
+                    // The empty tree is consistent with every tree, so only m > 0 binds the new root.
+                    if m > 0 {
+                        assert!(verify_consistency(m, n, &p, &r1, &flip(&r2, bit)).is_err(), "new root m={m} n={n}");
+                    }
                     if !p.is_empty() {
                         assert!(verify_consistency(m, n, &p[..p.len() - 1], &r1, &r2).is_err());
                     }
@@ -619,6 +622,7 @@ mod tests {
             }
         }
         assert!(flips > 20_000, "only {flips} bit flips were tried");
+        eprintln!("{flips} single-bit flips all rejected");
     }
 
     /// Root of the first n leaves from a fresh frontier (independent of the stored-subtree path).

@@ -643,9 +643,11 @@ mod tests {
         check(&good[..good.len() - 10], "trailer");
         check(&good[..100], "stream ends inside");
         check(b"not an export at all, clearly not", "not a Gongxin store export");
+        // A bit flipped inside the value of the fifth record (22-byte header, 33-byte records, 13 bytes before
+        // a value) is caught only by the trailer's SM3.
         let mut flipped = good.clone();
-        flipped[60] ^= 1;
-        check(&flipped, "");
+        flipped[MAGIC_LEN + 33 * 4 + 13 + 5] ^= 1;
+        check(&flipped, "SM3 of the stream does not match");
         let mut extra = good.clone();
         extra.push(0);
         check(&extra, "bytes after the trailer");
