@@ -6,3 +6,9 @@ pub mod admin {
         tonic::include_proto!("gongxin.admin.v1");
     }
 }
+
+pub mod sync {
+    pub mod v1 {
+        tonic::include_proto!("gongxin.sync.v1");
+    }
+}

@@ -9,3 +9,5 @@ pub mod record;
 pub mod sheet;
 pub mod template;
 pub mod uscc;
+pub mod registry;
+pub mod sync;

@@ -1,0 +1,267 @@
+//! The federation registry (节点名册, DESIGN §3): a province-signed, versioned list of every node. It travels
+//! as `registry` entries of the province log (payload = this document as JSON), so every node receives it by
+//! down-sync and verifies it against the province key of its anchor.
+
+use crate::crypto::PublicKey;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Record kind of registry entries in the province log.
+pub const REGISTRY_KIND: &str = "registry";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Active => "active",
+            NodeStatus::Suspended => "suspended",
+            NodeStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// One SM2 signing key of a node and when it is valid (RFC 3339 UTC; `valid_until` open-ended when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub spki_pem: String,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub code: String,
+    pub name: String,
+    /// `province`, `prefecture` or `county`.
+    pub level: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub keys: Vec<KeyEntry>,
+    /// SHA-256 fingerprints (lowercase hex of the DER) of the node's TLS certificates.
+    pub tls_fingerprints: Vec<String>,
+    pub status: NodeStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    pub version: u64,
+    /// RFC 3339 UTC time the province applied this version.
+    pub issued_at: String,
+    pub nodes: Vec<NodeEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry JSON: {0}")]
+    Json(String),
+    #[error("registry node {code}: {reason}")]
+    Node { code: String, reason: String },
+    #[error("registry: {0}")]
+    Other(String),
+}
+
+fn node_err(code: &str, reason: impl Into<String>) -> RegistryError {
+    RegistryError::Node { code: code.to_string(), reason: reason.into() }
+}
+
+impl Registry {
+    /// An empty registry of version 0 (before the province applied the first one).
+    pub fn empty() -> Self {
+        Registry { version: 0, issued_at: String::new(), nodes: Vec::new() }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("registry serialises")
+    }
+
+    /// Parses and validates a registry document.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, RegistryError> {
+        let r: Registry = serde_json::from_slice(bytes).map_err(|e| RegistryError::Json(e.to_string()))?;
+        r.validate()?;
+        Ok(r)
+    }
+
+    /// Structural checks: unique six-digit codes, exactly one root (the province), parents present, no cycles,
+    /// keys that parse, at least one key per node.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        let mut seen = BTreeSet::new();
+        for n in &self.nodes {
+            if n.code.len() != 6 || !n.code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(node_err(&n.code, "code is not six digits"));
+            }
+            if !seen.insert(n.code.as_str()) {
+                return Err(node_err(&n.code, "listed twice"));
+            }
+            if n.keys.is_empty() {
+                return Err(node_err(&n.code, "has no SM2 key"));
+            }
+            for k in &n.keys {
+                PublicKey::from_spki_pem(&k.spki_pem).map_err(|e| node_err(&n.code, e.to_string()))?;
+            }
+        }
+        let roots: Vec<_> = self.nodes.iter().filter(|n| n.parent.is_none()).collect();
+        if !self.nodes.is_empty() && roots.len() != 1 {
+            return Err(RegistryError::Other(format!("expected exactly one root node, found {}", roots.len())));
+        }
+        for n in &self.nodes {
+            if let Some(p) = &n.parent {
+                if !seen.contains(p.as_str()) {
+                    return Err(node_err(&n.code, format!("parent {p} is not in the registry")));
+                }
+            }
+            // Walking up must reach the root within the number of nodes.
+            let mut at = n;
+            for _ in 0..=self.nodes.len() {
+                match &at.parent {
+                    None => break,
+                    Some(p) => at = self.node(p).expect("checked above"),
+                }
+            }
+            if at.parent.is_some() {
+                return Err(node_err(&n.code, "parent chain has a cycle"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn node(&self, code: &str) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.code == code)
+    }
+
+    pub fn is_active(&self, code: &str) -> bool {
+        self.node(code).is_some_and(|n| n.status == NodeStatus::Active)
+    }
+
+    /// True when `code` is `ancestor` or below it.
+    pub fn in_subtree(&self, ancestor: &str, code: &str) -> bool {
+        let mut at = self.node(code);
+        for _ in 0..=self.nodes.len() {
+            match at {
+                None => return false,
+                Some(n) if n.code == ancestor => return true,
+                Some(n) => at = n.parent.as_deref().and_then(|p| self.node(p)),
+            }
+        }
+        false
+    }
+
+    pub fn children<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a NodeEntry> + 'a {
+        self.nodes.iter().filter(move |n| n.parent.as_deref() == Some(code))
+    }
+
+    /// The node's SM2 keys, newest last.
+    pub fn keys(&self, code: &str) -> Vec<PublicKey> {
+        self.node(code)
+            .map(|n| n.keys.iter().filter_map(|k| PublicKey::from_spki_pem(&k.spki_pem).ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every key of every node that is not revoked (what a verifier should keep tables for).
+    pub fn live_keys(&self) -> Vec<PublicKey> {
+        self.nodes.iter().filter(|n| n.status != NodeStatus::Revoked).flat_map(|n| self.keys(&n.code)).collect()
+    }
+
+    /// Applies one staged change, returning the next version.
+    pub fn apply(&self, change: &Change, issued_at: &str) -> Result<Registry, RegistryError> {
+        let mut next = self.clone();
+        next.version += 1;
+        next.issued_at = issued_at.to_string();
+        match change {
+            Change::Upsert(entry) => {
+                next.nodes.retain(|n| n.code != entry.code);
+                next.nodes.push(entry.clone());
+                next.nodes.sort_by(|a, b| a.code.cmp(&b.code));
+            }
+            Change::SetStatus { code, status } => {
+                let n = next
+                    .nodes
+                    .iter_mut()
+                    .find(|n| &n.code == code)
+                    .ok_or_else(|| node_err(code, "not in the registry"))?;
+                n.status = *status;
+            }
+        }
+        next.validate()?;
+        Ok(next)
+    }
+
+    /// Counts by status, for display.
+    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for n in &self.nodes {
+            *m.entry(n.status.as_str()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+/// A staged registry change (`gongxin registry add|suspend|revoke`), applied with `gongxin registry apply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Upsert(NodeEntry),
+    SetStatus { code: String, status: NodeStatus },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SigningKey;
+
+    fn entry(code: &str, parent: Option<&str>) -> NodeEntry {
+        NodeEntry {
+            code: code.into(),
+            name: code.into(),
+            level: "county".into(),
+            parent: parent.map(Into::into),
+            keys: vec![KeyEntry {
+                spki_pem: SigningKey::generate().public_key().to_spki_pem(),
+                valid_from: "2026-01-01T00:00:00Z".into(),
+                valid_until: None,
+            }],
+            tls_fingerprints: vec![],
+            status: NodeStatus::Active,
+        }
+    }
+
+    #[test]
+    fn subtree_and_status() {
+        let mut r = Registry::empty();
+        for (c, p) in
+            [("430000", None), ("430100", Some("430000")), ("430102", Some("430100")), ("430300", Some("430000"))]
+        {
+            r = r.apply(&Change::Upsert(entry(c, p)), "t").unwrap();
+        }
+        assert_eq!(r.version, 4);
+        assert!(r.in_subtree("430100", "430102"));
+        assert!(r.in_subtree("430000", "430102"));
+        assert!(r.in_subtree("430102", "430102"));
+        assert!(!r.in_subtree("430300", "430102"));
+        assert!(!r.in_subtree("430100", "439999"));
+        let r = r.apply(&Change::SetStatus { code: "430102".into(), status: NodeStatus::Revoked }, "t").unwrap();
+        assert!(!r.is_active("430102"));
+        assert_eq!(Registry::from_json(&r.to_json()).unwrap(), r);
+        assert_eq!(r.live_keys().len(), 3);
+    }
+
+    #[test]
+    fn invalid_registries_are_refused() {
+        let r = Registry::empty();
+        assert!(r.apply(&Change::Upsert(entry("430102", Some("430100"))), "t").is_err(), "missing parent");
+        let r = r.apply(&Change::Upsert(entry("430000", None)), "t").unwrap();
+        assert!(r.apply(&Change::Upsert(entry("430300", None)), "t").is_err(), "two roots");
+        assert!(r.apply(&Change::SetStatus { code: "430999".into(), status: NodeStatus::Revoked }, "t").is_err());
+        let mut bad = entry("430100", Some("430000"));
+        bad.keys[0].spki_pem = "not a key".into();
+        assert!(r.apply(&Change::Upsert(bad), "t").is_err());
+        assert!(Registry::from_json(b"{").is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Sync rules (DESIGN §5), pure: who may send what to whom, what makes a batch acceptable, where a batch ends,
+//! and the cosignature statement. The gRPC layer gathers the inputs, calls these, and carries out the verdict.
+
+use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::core::envelope::LeafHeader;
+use crate::core::registry::Registry;
+use crate::crypto::{self, PublicKey, Verifier};
+
+/// Most entries in one upload or pull batch.
+pub const MAX_BATCH_ENTRIES: usize = 5_000;
+
+/// Why a batch or request is refused. Each maps to one gRPC status in `grpc::sync`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// Not allowed: unknown, suspended or revoked node, wrong role, origin outside the sender's subtree.
+    #[error("permission denied: {0}")]
+    Forbidden(String),
+    /// The batch does not start where the receiver stands.
+    #[error("batch starts at {got} but the receiver's cursor for {origin} is {expected}")]
+    Cursor { origin: String, expected: u64, got: u64 },
+    /// Malformed, forged, reordered or truncated content.
+    #[error("entry {index}: {reason}")]
+    BadEntry { index: u64, reason: String },
+    #[error("checkpoint: {0}")]
+    BadCheckpoint(String),
+    #[error("batch too large: {0}")]
+    TooLarge(String),
+    /// The origin signed two different histories: kept as evidence.
+    #[error("equivocation by {origin}: {reason}")]
+    Equivocation { origin: String, reason: String },
+}
+
+/// May `sender` (a registered node, authenticated by its certificate) upload records of `origin` to `me`?
+/// Only a registered, active child of `me`, and only for origins in its own subtree.
+pub fn may_upload(reg: &Registry, me: &str, sender: &str, origin: &str) -> Result<(), SyncError> {
+    may_pull(reg, me, sender)?;
+    if reg.node(origin).is_none() {
+        return Err(SyncError::Forbidden(format!("origin {origin} is not in the registry")));
+    }
+    if !reg.in_subtree(sender, origin) {
+        return Err(SyncError::Forbidden(format!("{sender} may not relay origin {origin}: not in its subtree")));
+    }
+    Ok(())
+}
+
+/// May `sender` use the sync service of `me` at all (cursor, down-sync)? Registered, active, and a child of `me`.
+pub fn may_pull(reg: &Registry, me: &str, sender: &str) -> Result<(), SyncError> {
+    let Some(n) = reg.node(sender) else {
+        return Err(SyncError::Forbidden(format!("node {sender} is not in the registry (version {})", reg.version)));
+    };
+    if !reg.is_active(sender) {
+        return Err(SyncError::Forbidden(format!("node {sender} is {}", n.status.as_str())));
+    }
+    if n.parent.as_deref() != Some(me) {
+        return Err(SyncError::Forbidden(format!("node {sender} is not a registered child of {me}")));
+    }
+    Ok(())
+}
+
+/// Does the TLS certificate presented by `code` match its registry entry?
+pub fn cert_matches(reg: &Registry, code: &str, fingerprint: &str) -> Result<(), SyncError> {
+    let n = reg.node(code).ok_or_else(|| SyncError::Forbidden(format!("node {code} is not in the registry")))?;
+    if !n.tls_fingerprints.iter().any(|f| f.eq_ignore_ascii_case(fingerprint)) {
+        return Err(SyncError::Forbidden(format!("the certificate of {code} is not the one in the registry")));
+    }
+    Ok(())
+}
+
+/// One entry as received.
+pub struct IncomingEntry<'a> {
+    pub index: u64,
+    pub leaf: &'a [u8],
+    pub signature: &'a [u8],
+    pub payload: Option<&'a [u8]>,
+}
+
+/// Checks a batch's entries: contiguous indices from `start`, canonical leaves of `origin` at those indices,
+/// payload digests, no payload for 不予共享 records, and every signature by one of the origin's keys
+/// (verified in parallel, verdicts in order). Returns the decoded headers.
+pub fn check_entries(
+    origin: &str,
+    start: u64,
+    entries: &[IncomingEntry<'_>],
+    keys: &[PublicKey],
+    verifier: &Verifier,
+) -> Result<Vec<LeafHeader>, SyncError> {
+    if entries.len() > MAX_BATCH_ENTRIES {
+        return Err(SyncError::TooLarge(format!("{} entries, at most {MAX_BATCH_ENTRIES}", entries.len())));
+    }
+    let Some(newest) = keys.last() else {
+        return Err(SyncError::Forbidden(format!("no SM2 key known for origin {origin}")));
+    };
+    let mut headers = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let want = start + i as u64;
+        let bad = |reason: String| SyncError::BadEntry { index: e.index, reason };
+        if e.index != want {
+            return Err(bad(format!("out of order: expected index {want}")));
+        }
+        let h = LeafHeader::decode(e.leaf).map_err(|err| bad(err.to_string()))?;
+        if h.origin != origin || h.index != want {
+            return Err(bad(format!("leaf says origin {} index {}, expected {origin} {want}", h.origin, h.index)));
+        }
+        if let Some(p) = e.payload {
+            if h.share == "none" {
+                return Err(bad("payload of a 不予共享 record must not leave its origin".into()));
+            }
+            if crypto::sm3(p) != h.payload_digest {
+                return Err(bad("payload SM3 differs from payload-sm3 in the signed leaf".into()));
+            }
+        }
+        headers.push(h);
+    }
+    let items: Vec<(&PublicKey, &[u8], &[u8])> = entries.iter().map(|e| (newest, e.leaf, e.signature)).collect();
+    let verdicts = verifier.verify_batch(&items);
+    for (e, v) in entries.iter().zip(verdicts) {
+        if v.is_err() {
+            // An older key of the origin may have signed it (key rotation).
+            let older_ok = keys[..keys.len() - 1].iter().any(|k| verifier.verify(k, e.leaf, e.signature).is_ok());
+            if !older_ok {
+                return Err(SyncError::BadEntry {
+                    index: e.index,
+                    reason: format!("signature is not by origin {origin} (forged or altered leaf)"),
+                });
+            }
+        }
+    }
+    Ok(headers)
+}
+
+/// Checks an origin-signed checkpoint: signature by one of the origin's keys and an origin line naming it.
+pub fn check_checkpoint(
+    origin: &str,
+    cp: &SignedCheckpoint,
+    keys: &[PublicKey],
+    verifier: &Verifier,
+) -> Result<Checkpoint, SyncError> {
+    let parsed = cp.parse().map_err(|e| SyncError::BadCheckpoint(e.to_string()))?;
+    if parsed.origin_code() != Some(origin) {
+        return Err(SyncError::BadCheckpoint(format!("origin line {:?} does not name {origin}", parsed.origin)));
+    }
+    if !keys.iter().rev().any(|k| verifier.verify(k, &cp.note, &cp.signature).is_ok()) {
+        return Err(SyncError::BadCheckpoint(format!("signature is not by origin {origin}")));
+    }
+    Ok(parsed)
+}
+
+/// Where the next batch from `start` should end: the largest signed checkpoint size within `max` entries,
+/// or, if none fits, the smallest one beyond `start` (a batch always ends on a checkpoint).
+pub fn batch_end(checkpoint_sizes: &[u64], start: u64, max: u64) -> Option<u64> {
+    let beyond = checkpoint_sizes.iter().copied().filter(|&s| s > start);
+    let within = beyond.clone().filter(|&s| s <= start + max).max();
+    within.or_else(|| beyond.min())
+}
+
+/// The exact bytes a parent signs to cosign an origin's checkpoint it has mirrored and flushed.
+pub fn cosignature_statement(cosigner: &str, time: &str, note: &[u8]) -> Vec<u8> {
+    let mut v = format!("gongxin-cosignature/v1\ncosigner {cosigner}\ntime {time}\n").into_bytes();
+    v.extend_from_slice(note);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::registry::{Change, KeyEntry, NodeEntry, NodeStatus};
+    use crate::crypto::SigningKey;
+
+    fn reg() -> Registry {
+        let mut r = Registry::empty();
+        for (c, p) in [
+            ("430000", None),
+            ("430100", Some("430000")),
+            ("430102", Some("430100")),
+            ("430104", Some("430100")),
+            ("430300", Some("430000")),
+            ("430302", Some("430300")),
+        ] {
+            let e = NodeEntry {
+                code: c.into(),
+                name: c.into(),
+                level: "x".into(),
+                parent: p.map(Into::into),
+                keys: vec![KeyEntry {
+                    spki_pem: SigningKey::generate().public_key().to_spki_pem(),
+                    valid_from: "t".into(),
+                    valid_until: None,
+                }],
+                tls_fingerprints: vec![format!("fp{c}")],
+                status: NodeStatus::Active,
+            };
+            r = r.apply(&Change::Upsert(e), "t").unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn authorization_rules() {
+        let r = reg();
+        assert!(may_upload(&r, "430100", "430102", "430102").is_ok());
+        assert!(may_upload(&r, "430000", "430100", "430102").is_ok(), "city relays its county");
+        assert!(may_upload(&r, "430100", "430102", "430104").is_err(), "county uploads another county's origin");
+        assert!(may_upload(&r, "430000", "430300", "430102").is_err(), "city relays a county of another city");
+        assert!(may_upload(&r, "430000", "430102", "430102").is_err(), "county skips its city");
+        assert!(may_upload(&r, "430100", "439999", "439999").is_err(), "unknown node");
+        let revoked = r.apply(&Change::SetStatus { code: "430102".into(), status: NodeStatus::Revoked }, "t").unwrap();
+        assert!(may_upload(&revoked, "430100", "430102", "430102").is_err(), "revoked node");
+        assert!(cert_matches(&r, "430102", "FP430102").is_ok());
+        assert!(cert_matches(&r, "430102", "fp430104").is_err());
+    }
+
+    #[test]
+    fn batches_end_on_checkpoints() {
+        let sizes = [0, 1000, 2000, 2500, 9000];
+        assert_eq!(batch_end(&sizes, 0, 3000), Some(2500));
+        assert_eq!(batch_end(&sizes, 2500, 3000), Some(9000));
+        assert_eq!(batch_end(&sizes, 9000, 3000), None);
+        assert_eq!(batch_end(&sizes, 1000, 1000), Some(2000));
+    }
+
+    #[test]
+    fn entries_are_checked() {
+        let key = SigningKey::generate();
+        let v = Verifier::new();
+        let payload = b"{}".to_vec();
+        let mk = |i: u64, share: &str| {
+            let h = LeafHeader {
+                origin: "430102".into(),
+                index: i,
+                kind: "license".into(),
+                share: share.into(),
+                disclosure: "public".into(),
+                recorded_at: "2026-01-01T00:00:00Z".into(),
+                decided_on: "2026-01-01".into(),
+                natural_key: crypto::sm3(&i.to_be_bytes()),
+                payload_digest: crypto::sm3(&payload),
+            };
+            let leaf = h.encode();
+            let sig = key.sign(&leaf);
+            (leaf, sig)
+        };
+        let a = mk(5, "unconditional");
+        let b = mk(6, "none");
+        let keys = [key.public_key()];
+        let ok = [
+            IncomingEntry { index: 5, leaf: &a.0, signature: &a.1, payload: Some(&payload) },
+            IncomingEntry { index: 6, leaf: &b.0, signature: &b.1, payload: None },
+        ];
+        assert_eq!(check_entries("430102", 5, &ok, &keys, &v).unwrap().len(), 2);
+        // Wrong start (reordered/truncated), wrong origin, forged signature, 不予共享 payload travelling.
+        assert!(matches!(check_entries("430102", 4, &ok, &keys, &v), Err(SyncError::BadEntry { .. })));
+        assert!(check_entries("430104", 5, &ok, &keys, &v).is_err());
+        let forged = [IncomingEntry { index: 5, leaf: &a.0, signature: &b.1, payload: None }];
+        assert!(check_entries("430102", 5, &forged, &keys, &v).unwrap_err().to_string().contains("signature"));
+        let leak = [IncomingEntry { index: 6, leaf: &b.0, signature: &b.1, payload: Some(&payload) }];
+        assert!(check_entries("430102", 6, &leak, &keys, &v).unwrap_err().to_string().contains("不予共享"));
+        let other = [SigningKey::generate().public_key()];
+        assert!(check_entries("430102", 5, &ok, &other, &v).is_err());
+    }
+}
