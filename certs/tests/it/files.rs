@@ -35,7 +35,8 @@ fn ca_save_load_and_issue_from_loaded() {
     assert_eq!(loaded.cert_der(), ca.cert_der());
     let anchor = CaCert::load(&cert_path).expect("load anchor");
     let node = issue(&loaded, Role::Node, "430102", None);
-    verify_client_cert(&anchor, &[node.cert_der.clone()], SystemTime::now()).expect("issued by the loaded CA");
+    verify_client_cert(&anchor, std::slice::from_ref(&node.cert_der), SystemTime::now())
+        .expect("issued by the loaded CA");
 
     let (c, k) = node.save(&dir.path().join("out"), None, false).expect("save node");
     assert_eq!(c.file_name().and_then(|n| n.to_str()), Some("node-430102.pem"));

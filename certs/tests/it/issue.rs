@@ -109,26 +109,27 @@ fn verifier_accepts_own_ca_and_rejects_the_rest() {
     let now = SystemTime::now();
 
     let node = issue(&ca, Role::Node, "430102", None);
-    let id = verify_client_cert(&anchor, &[node.cert_der.clone()], now).expect("own node cert as client");
+    let id = verify_client_cert(&anchor, std::slice::from_ref(&node.cert_der), now).expect("own node cert as client");
     assert_eq!((id.role, id.code.as_str()), (Role::Node, "430102"));
-    verify_server_cert(&anchor, &[node.cert_der.clone()], &code("430102"), now).expect("own node as server");
+    verify_server_cert(&anchor, std::slice::from_ref(&node.cert_der), &code("430102"), now)
+        .expect("own node as server");
 
     let foreign = issue(&other, Role::Node, "430102", None);
-    let e = verify_client_cert(&anchor, &[foreign.cert_der.clone()], now).unwrap_err();
+    let e = verify_client_cert(&anchor, std::slice::from_ref(&foreign.cert_der), now).unwrap_err();
     assert!(matches!(reason(&e), CE::BadSignature), "same issuer name, other key: {e}");
     let stranger_ca = new_ca("Another Federation CA");
     let e = verify_client_cert(&anchor, &[issue(&stranger_ca, Role::Node, "430102", None).cert_der], now).unwrap_err();
     assert!(matches!(reason(&e), CE::UnknownIssuer), "{e}");
-    assert!(verify_server_cert(&anchor, &[foreign.cert_der.clone()], &code("430102"), now).is_err());
+    assert!(verify_server_cert(&anchor, std::slice::from_ref(&foreign.cert_der), &code("430102"), now).is_err());
 
     // A node certificate only serves its own name.
-    let e = verify_server_cert(&anchor, &[node.cert_der.clone()], &code("430100"), now).unwrap_err();
+    let e = verify_server_cert(&anchor, std::slice::from_ref(&node.cert_der), &code("430100"), now).unwrap_err();
     assert!(matches!(reason(&e), CE::NotValidForNameContext { .. }), "{e}");
 
     // An operator certificate is for clients only (no serverAuth extended key usage).
     let op = issue(&ca, Role::Operator, "430102", Some("张三"));
-    verify_client_cert(&anchor, &[op.cert_der.clone()], now).expect("operator as client");
-    let e = verify_server_cert(&anchor, &[op.cert_der.clone()], &code("430102"), now).unwrap_err();
+    verify_client_cert(&anchor, std::slice::from_ref(&op.cert_der), now).expect("operator as client");
+    let e = verify_server_cert(&anchor, std::slice::from_ref(&op.cert_der), &code("430102"), now).unwrap_err();
     assert!(matches!(reason(&e), CE::InvalidPurposeContext { .. } | CE::NotValidForNameContext { .. }), "{e}");
 
     // Expired, and not yet valid.
@@ -143,10 +144,10 @@ fn verifier_accepts_own_ca_and_rejects_the_rest() {
             },
         )
         .expect("issue expired");
-    let e = verify_client_cert(&anchor, &[expired.cert_der.clone()], now).unwrap_err();
+    let e = verify_client_cert(&anchor, std::slice::from_ref(&expired.cert_der), now).unwrap_err();
     assert!(matches!(reason(&e), CE::ExpiredContext { .. }), "{e}");
     let later = now - std::time::Duration::from_secs(3 * 3600);
-    let e = verify_client_cert(&anchor, &[op.cert_der.clone()], later).unwrap_err();
+    let e = verify_client_cert(&anchor, std::slice::from_ref(&op.cert_der), later).unwrap_err();
     assert!(matches!(reason(&e), CE::NotValidYetContext { .. }), "{e}");
 
     // A self-signed stranger is no Gongxin identity either way.
