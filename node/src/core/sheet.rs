@@ -60,8 +60,10 @@ fn decode_text(bytes: &[u8]) -> Result<(String, &'static str), FileError> {
         Err(utf8_err) => match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
             Some(text) => Ok((text.into_owned(), "GB18030")),
             None => {
-                // Report where the GB18030 decoding fails; fall back to the UTF-8 position.
-                let offset = gb18030_error_offset(bytes).unwrap_or(utf8_err.valid_up_to());
+                // Report the position of whichever decoding got further: that is most likely the
+                // encoding the file was meant to be in.
+                let gb = gb18030_error_offset(bytes).unwrap_or(0);
+                let offset = gb.max(utf8_err.valid_up_to());
                 Err(encoding_error(bytes, offset, 0))
             }
         },

@@ -644,7 +644,8 @@ impl<'a> Ctx<'a> {
     }
 
     fn not_before(&mut self, later_field: &str, later: Option<Day>, earlier_field: &str, earlier: Option<Day>) {
-        if let (Some(l), Some(e)) = (later, earlier) {
+        let already = self.errors.iter().any(|x| x.field == later_field);
+        if let (Some(l), Some(e), false) = (later, earlier, already) {
             if l < e {
                 self.err(
                     later_field,
@@ -925,6 +926,8 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
         }
     }
     let has = |needle: &str| categories.iter().any(|x| x.contains(needle));
+    // With a mistyped category the "amount must be empty" checks would only add noise.
+    let categories_ok = !c.errors.iter().any(|e| e.field == f::P_CATEGORY);
     let content = c.required(f::P_CONTENT);
     let fine = c.money(f::P_FINE);
     let confiscation = c.money(f::P_CONFISCATION);
@@ -943,7 +946,7 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
     } else if let Some(d) = fine {
         if d.is_zero() {
             fine_out = None;
-        } else {
+        } else if categories_ok {
             c.err(f::P_FINE, "处罚类别不含罚款，罚款金额应为空 (must be empty unless 处罚类别 contains 罚款)");
         }
     }
@@ -955,7 +958,7 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
     } else if let Some(d) = confiscation {
         if d.is_zero() {
             confiscation_out = None;
-        } else {
+        } else if categories_ok {
             c.err(f::P_CONFISCATION, "处罚类别不含没收，没收金额应为空 (must be empty unless 处罚类别 contains 没收)");
         }
     }
