@@ -481,13 +481,11 @@ impl<S: Store> Log<S> {
         }
         let mut payloads = PayloadReader::new(o, chunks);
         let mut out = Vec::with_capacity(leaves.len());
-        let mut expected = range.start;
-        for ((lk, leaf), (sk, signature)) in leaves.into_iter().zip(sigs) {
+        for (expected, ((lk, leaf), (sk, signature))) in (range.start..).zip(leaves.into_iter().zip(sigs)) {
             let (_, index) = origin_index_suffix(Table::Leaf, &lk)?;
             if lk != sk || index != expected {
                 return Err(corrupt(format!("leaves or signatures missing near index {expected}")));
             }
-            expected += 1;
             let payload = payloads.take(index)?;
             out.push(StoredEntry { origin: origin_string(o), index, leaf, signature, payload });
         }

@@ -1,14 +1,16 @@
 //! In-memory `Store`: a `BTreeMap` behind a lock. Same semantics as the sled store except durability; keeps the
 //! trait honest and makes tests fast.
 
-use super::{Batch, Op, Pairs, Store, StoreError, Table};
+use super::{Batch, Op, Pairs, Store, StoreError, Table, Visitor};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 
+type Map = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    map: RwLock<BTreeMap<(Table, Vec<u8>), Vec<u8>>>,
+    map: RwLock<Map>,
 }
 
 impl MemoryStore {
@@ -69,7 +71,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn for_each(&self, f: &mut dyn FnMut(Table, &[u8], &[u8]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn for_each(&self, f: &mut Visitor<'_>) -> Result<(), StoreError> {
         // The read lock holds writers off for the whole walk.
         let map = self.map.read().map_err(|_| StoreError::Poisoned)?;
         for ((t, k), v) in map.iter() {

@@ -10,6 +10,7 @@
 //! that it does not fsync, and a leaf page holds up to 17 values, so bigger things (payloads) are split by the
 //! layer above.
 
+pub mod evidence;
 pub mod log;
 pub mod memory;
 pub mod sled;
@@ -168,6 +169,9 @@ impl Batch {
     }
 }
 
+/// Callback of [`Store::for_each`]: table, key, value.
+pub type Visitor<'a> = dyn FnMut(Table, &[u8], &[u8]) -> Result<(), StoreError> + 'a;
+
 /// Key/value pairs returned by a scan.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -215,7 +219,7 @@ pub trait Store: Send + Sync {
 
     /// Calls `f` for every pair of every table, in table-tag then key order, with writers held off so the
     /// walk sees one consistent state.
-    fn for_each(&self, f: &mut dyn FnMut(Table, &[u8], &[u8]) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn for_each(&self, f: &mut Visitor<'_>) -> Result<(), StoreError>;
 
     /// Pairs whose key starts with `prefix`, ascending, at most `limit`.
     fn scan_prefix(&self, table: Table, prefix: &[u8], limit: usize) -> Result<Pairs, StoreError> {
@@ -265,7 +269,7 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
     }
-    fn for_each(&self, f: &mut dyn FnMut(Table, &[u8], &[u8]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn for_each(&self, f: &mut Visitor<'_>) -> Result<(), StoreError> {
         (**self).for_each(f)
     }
 }

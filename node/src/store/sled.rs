@@ -5,7 +5,7 @@
 //! cache alone, then `fsync`s the data file and any blob files sled wrote, so a reported flush survives power
 //! loss too.
 
-use super::{Batch, Op, Pairs, Store, StoreError, Table};
+use super::{Batch, Op, Pairs, Store, StoreError, Table, Visitor};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
@@ -187,7 +187,7 @@ impl Store for SledStore {
             .map_err(|source| StoreError::Io { context: format!("fsync {}", self.dir.join("db").display()), source })
     }
 
-    fn for_each(&self, f: &mut dyn FnMut(Table, &[u8], &[u8]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn for_each(&self, f: &mut Visitor<'_>) -> Result<(), StoreError> {
         let _g = self.gate.write().map_err(|_| StoreError::Poisoned)?;
         for item in self.tree.iter() {
             let (k, v) = item.map_err(engine("walk the store"))?;
