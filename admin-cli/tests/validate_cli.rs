@@ -1,0 +1,177 @@
+//! `gongxin validate` end to end: the real binary on the shipped samples and on broken files.
+
+use gongxin_node::core::template::{f, Kind};
+use gongxin_node::testdata;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sample(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/sample").join(name)
+}
+
+fn gongxin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gongxin"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start gongxin: {e}"))
+}
+
+fn validate(kind: &str, file: &Path, json: bool) -> Output {
+    let file = file.to_string_lossy().into_owned();
+    let mut args = vec!["validate", "--kind", kind, file.as_str()];
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    gongxin(&args)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `-o json` and returns (exit code, accepted, rejected, [(row, field)]).
+fn json_report(kind: &str, file: &Path) -> (i32, u64, u64, Vec<(u64, String)>) {
+    let out = validate(kind, file, true);
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("{\"accepted\":"), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let obj = v.as_object().cloned().unwrap_or_default();
+    let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 3, "{stdout}");
+    for k in ["accepted", "rejected", "errors"] {
+        assert!(obj.contains_key(k), "{stdout}");
+    }
+    let errors: Vec<(u64, String)> = v["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            let o = e.as_object().cloned().unwrap_or_default();
+            assert_eq!(o.len(), 3, "error entry {e}");
+            assert!(!e["reason"].as_str().unwrap_or("").is_empty());
+            (e["row"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        v["accepted"].as_u64().unwrap_or(999),
+        v["rejected"].as_u64().unwrap_or(999),
+        errors,
+    )
+}
+
+#[test]
+fn samples_report_their_bad_rows() {
+    // (file, kind, bad rows with one expected field each), as documented in deploy/sample/README.md.
+    let cases: [(&str, &str, [(u64, &str); 3]); 8] = [
+        ("430102_license.csv", "license", [(5, f::CODE1_USCC), (12, f::L_DATE), (27, f::ID_NO)]),
+        ("430102_penalty.csv", "penalty", [(3, f::P_FINE), (18, f::ID_NO), (33, f::DIVISION)]),
+        ("430104_license.csv", "license", [(8, f::CODE1_USCC), (21, f::L_CATEGORY), (36, f::L_AUTHORITY_USCC)]),
+        ("430104_penalty.csv", "penalty", [(6, f::P_FINE), (15, f::P_CATEGORY), (29, f::P_AUTHORITY_USCC)]),
+        ("430302_license.xlsx", "license", [(4, f::CODE2_REG_NO), (19, f::L_STATUS), (31, f::CODE3_ORG_CODE)]),
+        ("430302_penalty.xlsx", "penalty", [(9, f::P_CONFISCATION), (22, f::P_VALID_UNTIL), (38, f::CATEGORY)]),
+        ("430321_license.csv", "license", [(2, f::ID_NO), (17, f::L_TO), (40, f::ID_NO)]),
+        ("430321_penalty.csv", "penalty", [(11, f::P_SUSPENDED), (25, f::P_DATE), (34, f::P_FINE)]),
+    ];
+    for (file, kind, bad) in cases {
+        let (code, accepted, rejected, errors) = json_report(kind, &sample(file));
+        assert_eq!((code, accepted, rejected), (1, 37, 3), "{file}: {errors:?}");
+        let rows: std::collections::BTreeSet<u64> = errors.iter().map(|(r, _)| *r).collect();
+        assert_eq!(rows, bad.iter().map(|(r, _)| *r).collect(), "{file}");
+        for (row, field) in bad {
+            assert!(errors.iter().any(|(r, f)| *r == row && f == field), "{file}: row {row} {field} in {errors:?}");
+        }
+    }
+}
+
+#[test]
+fn table_output_lists_rows_and_a_summary() {
+    let out = validate("license", &sample("430102_license.csv"), false);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains("校验位应为"), "{s}");
+    assert!(s.contains("2023/02/29"), "{s}");
+    assert!(s.contains("共 40 行，通过 37，拒绝 3 (rows 40, accepted 37, rejected 3)"), "{s}");
+    assert!(s.contains("UTF-8 (BOM)"), "{s}");
+    let gb = validate("penalty", &sample("430104_penalty.csv"), false);
+    assert!(text(&gb.stdout).contains("GB18030"), "{}", text(&gb.stdout));
+}
+
+#[test]
+fn a_clean_file_exits_zero() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("clean.csv");
+    std::fs::write(&path, testdata::to_csv(Kind::Penalty, &testdata::rows(Kind::Penalty, 5, "430321", 120)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_report("penalty", &path), (0, 120, 0, vec![]));
+    let out = validate("penalty", &path, false);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("gongxin import"), "next step hint: {}", text(&out.stderr));
+}
+
+fn usage_error(kind: &str, name: &str, bytes: &[u8], expect_in_stderr: &str) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let out = validate(kind, &path, true);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+    assert!(out.stdout.is_empty(), "{name}: nothing on stdout for a usage error");
+    assert!(err.contains(expect_in_stderr), "{name}: '{expect_in_stderr}' not in {err}");
+}
+
+#[test]
+fn file_level_problems_are_usage_errors() {
+    let good = testdata::to_csv(Kind::License, &testdata::rows(Kind::License, 1, "430102", 3));
+    let good = text(&good);
+    // Missing required column: drop 行政许可决定文书号 from the header.
+    let missing = good.replacen(&format!(",{}", f::L_DOC_NO), "", 1);
+    usage_error("license", "missing.csv", missing.as_bytes(), f::L_DOC_NO);
+    // A penalty file checked as a licence file.
+    let penalty = testdata::to_csv(Kind::Penalty, &testdata::rows(Kind::Penalty, 1, "430102", 3));
+    usage_error("license", "penalty.csv", &penalty, "--kind penalty");
+    // Neither UTF-8 nor GB18030.
+    let mut bad = good.clone().into_bytes();
+    bad.extend_from_slice(b"\xFF\xFE\xFD,\x80\n");
+    usage_error("license", "latin.csv", &bad, "GB18030");
+    // Empty file, a broken workbook, text named .xlsx.
+    usage_error("license", "empty.csv", b"", "empty");
+    usage_error("license", "broken.xlsx", b"PK\x03\x04this is not a zip", "workbook");
+    usage_error("license", "text.xlsx", good.as_bytes(), "workbook");
+    // A column given twice.
+    let (header, rest) = good.split_once("\r\n").unwrap_or((&good, ""));
+    let dup = format!("{header},统一社会信用代码\r\n{rest}");
+    usage_error("license", "dup.csv", dup.as_bytes(), "出现两次");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let file = sample("430102_license.csv").to_string_lossy().into_owned();
+    for args in [
+        vec!["validate", "--kind", "permit", file.as_str()],
+        vec!["validate", "--kind", "license", file.as_str(), "-o", "yaml"],
+        vec!["validate", "--kind", "license"],
+        vec!["validate", "--kind", "license", "/nonexistent/gongxin/file.csv"],
+    ] {
+        let out = gongxin(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn warnings_go_to_stderr_and_json_stays_clean() {
+    let rows = testdata::rows(Kind::License, 9, "430104", 4);
+    let mut dup = rows.clone();
+    dup.push(rows[0].clone());
+    let csv = text(&testdata::to_csv(Kind::License, &dup));
+    let (header, rest) = csv.split_once("\r\n").unwrap_or((&csv, ""));
+    let with_unknown = format!("{header},经办人\r\n{rest}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("warn.csv");
+    std::fs::write(&path, with_unknown).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_report("license", &path), (0, 5, 0, vec![]));
+    let err = text(&validate("license", &path, true).stderr);
+    assert!(err.contains("经办人") && err.contains("第 5 行与第 1 行"), "{err}");
+}
