@@ -47,7 +47,7 @@ pub fn check_bytes(kind: Kind, bytes: &[u8], file_name: &str) -> Result<Checked,
     let refs = RefData::embedded();
     let mut report = Report { accepted: 0, rejected: 0, errors: Vec::new() };
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    for (row, fields) in sheet::table_rows(&table, &map) {
+    for (row, fields) in sheet::iter_rows(&table, &map) {
         match template::validate_row(kind, row, &fields, refs) {
             Ok(record) => {
                 report.accepted += 1;

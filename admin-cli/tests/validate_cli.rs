@@ -64,7 +64,8 @@ fn json_report(kind: &str, file: &Path) -> (i32, u64, u64, Vec<(u64, String)>) {
 #[test]
 fn samples_report_their_bad_rows() {
     // (file, kind, bad rows with one expected field each), as documented in deploy/sample/README.md.
-    let cases: [(&str, &str, [(u64, &str); 3]); 8] = [
+    type Case<'a> = (&'a str, &'a str, [(u64, &'a str); 3]);
+    let cases: [Case; 8] = [
         ("430102_license.csv", "license", [(5, f::CODE1_USCC), (12, f::L_DATE), (27, f::ID_NO)]),
         ("430102_penalty.csv", "penalty", [(3, f::P_FINE), (18, f::ID_NO), (33, f::DIVISION)]),
         ("430104_license.csv", "license", [(8, f::CODE1_USCC), (21, f::L_CATEGORY), (36, f::L_AUTHORITY_USCC)]),

@@ -177,13 +177,20 @@ fn cell_text(d: &Data) -> String {
 /// Data rows of a table as canonical field maps, numbered from 1 (header excluded). Entirely blank rows
 /// are skipped but keep their number, so numbers match the file.
 pub fn table_rows(table: &Table, map: &HeaderMap) -> Vec<(u64, BTreeMap<String, String>)> {
+    iter_rows(table, map).collect()
+}
+
+/// Like [`table_rows`], one row at a time (a 100k-row file need not hold every field map at once).
+pub fn iter_rows<'a>(
+    table: &'a Table,
+    map: &'a HeaderMap,
+) -> impl Iterator<Item = (u64, BTreeMap<String, String>)> + 'a {
     table
         .rows
         .iter()
         .enumerate()
         .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
         .map(|(i, r)| (i as u64 + 1, map.fields(r)))
-        .collect()
 }
 
 #[cfg(test)]
