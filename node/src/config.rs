@@ -19,6 +19,25 @@ struct FileConfig {
     log: FileLog,
     #[serde(default)]
     checkpoint: FileCheckpoint,
+    #[serde(default)]
+    federation: Option<FileFederation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFederation {
+    province_key: PathBuf,
+    ca_cert: PathBuf,
+    tls_cert: PathBuf,
+    tls_key: PathBuf,
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    parent_code: Option<String>,
+    #[serde(default)]
+    parent_addr: Option<String>,
+    #[serde(default)]
+    sync_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +80,24 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub heartbeat: Duration,
+    /// Federation membership; `None` = standalone node.
+    pub federation: Option<FederationConfig>,
+}
+
+/// Where a node finds its federation anchor and TLS identity, and its links.
+#[derive(Clone, Debug)]
+pub struct FederationConfig {
+    /// The province's SM2 public key (SPKI PEM), handed over out of band.
+    pub province_key: PathBuf,
+    /// The federation CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// Address children connect to (parents only).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The parent's code and address (all but the province).
+    pub parent: Option<(String, String)>,
+    pub sync_interval: Duration,
 }
 
 impl Config {
@@ -136,7 +173,51 @@ fn parse(
     if !(1..=86_400).contains(&heartbeat) {
         return Err(invalid("checkpoint.heartbeat_seconds", format!("is {heartbeat}; use 1..=86400")));
     }
+    let federation = match file.federation {
+        None => None,
+        Some(f) => {
+            let abs = |p: PathBuf| if p.is_absolute() { p } else { data_dir.join(p) };
+            let listen = match f.listen {
+                None => None,
+                Some(l) => Some(l.parse().map_err(|_| {
+                    invalid("federation.listen", format!("{l:?} is not an address such as \"127.0.0.1:7400\""))
+                })?),
+            };
+            let parent = match (f.parent_code, f.parent_addr) {
+                (None, None) => None,
+                (Some(c), Some(a)) => {
+                    if division(&c).is_none() {
+                        return Err(invalid("federation.parent_code", format!("{c} is not a current division code")));
+                    }
+                    Some((c, a))
+                }
+                _ => {
+                    return Err(invalid(
+                        "federation.parent_code",
+                        "parent_code and parent_addr go together (both or neither)".into(),
+                    ))
+                }
+            };
+            if parent.is_none() && file.node.code != "430000" {
+                return Err(invalid("federation.parent_code", "every node but the province needs a parent".into()));
+            }
+            let interval = f.sync_interval_seconds.unwrap_or(5);
+            if !(1..=3600).contains(&interval) {
+                return Err(invalid("federation.sync_interval_seconds", format!("is {interval}; use 1..=3600")));
+            }
+            Some(FederationConfig {
+                province_key: abs(f.province_key),
+                ca_cert: abs(f.ca_cert),
+                tls_cert: abs(f.tls_cert),
+                tls_key: abs(f.tls_key),
+                listen,
+                parent,
+                sync_interval: Duration::from_secs(interval),
+            })
+        }
+    };
     Ok(Config {
+        federation,
         data_dir: data_dir.to_path_buf(),
         code: file.node.code,
         name: file.node.name.unwrap_or(div_name),
@@ -172,6 +253,24 @@ level = "info"
 [checkpoint]
 # 空闲时签发心跳检查点的间隔（秒）/ seconds between signed heartbeat checkpoints while idle
 heartbeat_seconds = 60
+
+# 加入联邦 / joining the federation: uncomment and fill in (paths relative to the data dir).
+# 没有此节时节点单机运行 / without this section the node runs standalone.
+# [federation]
+# 省级 SM2 公钥（信任锚，线下交付）/ the province's SM2 public key (trust anchor, handed over out of band)
+# province_key = "anchor/province.pub.pem"
+# 联邦 CA 证书 / the federation CA certificate
+# ca_cert = "anchor/ca.pem"
+# 本节点 TLS 证书和私钥（gongxin pki issue node）/ this node's TLS certificate and key
+# tls_cert = "tls/node.pem"
+# tls_key = "tls/node.key"
+# 下级节点连接的地址（省、市）/ address children connect to (province and cities)
+# listen = "127.0.0.1:7400"
+# 上级节点 / the parent node (all but the province)
+# parent_code = "430100"
+# parent_addr = "127.0.0.1:7401"
+# 同步间隔（秒）/ seconds between sync rounds
+# sync_interval_seconds = 5
 "#
     )
 }

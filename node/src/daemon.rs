@@ -114,6 +114,12 @@ async fn serve(cfg: Config) -> Result<()> {
         })
     };
 
+    let mut admin = AdminService::new(ledger.clone());
+    if let Some(f) = &cfg.federation {
+        let fed_parts = start_federation(&cfg, f, ledger.clone()).await?;
+        admin = AdminService::federated(ledger.clone(), fed_parts, &cfg.data_dir, f.parent.clone());
+    }
+
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -124,7 +130,7 @@ async fn serve(cfg: Config) -> Result<()> {
         tracing::info!("signal received, shutting down");
     };
     tonic::transport::Server::builder()
-        .add_service(AdminService::new(ledger.clone()).into_server())
+        .add_service(admin.into_server())
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("admin API server")?;
@@ -133,4 +139,84 @@ async fn serve(cfg: Config) -> Result<()> {
     let _ = std::fs::remove_file(cfg.pid_path());
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads the anchor and TLS identity, opens the federation state, and starts the mTLS listener (parents) and
+/// the uplink (children). Returns the federation handle for the admin API.
+async fn start_federation(
+    cfg: &Config,
+    f: &crate::config::FederationConfig,
+    ledger: Arc<Ledger>,
+) -> Result<Arc<crate::federation::Federation>> {
+    use gongxin_certs::tls::{CaCert, TlsIdentity};
+    let province_pem = std::fs::read_to_string(&f.province_key)
+        .with_context(|| format!("read the anchor's province key {}", f.province_key.display()))?;
+    let province_key = crate::crypto::PublicKey::from_spki_pem(&province_pem)
+        .with_context(|| format!("load the anchor's province key {}", f.province_key.display()))?;
+    let ca = CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
+    let tls = TlsIdentity::load(&f.tls_cert, &f.tls_key).context("load this node's TLS identity")?;
+    if tls.identity().code.as_str() != cfg.code {
+        bail!(
+            "TLS certificate {} is for node {}, not {}",
+            f.tls_cert.display(),
+            tls.identity().code.as_str(),
+            cfg.code
+        );
+    }
+    if cfg.code == crate::federation::PROVINCE && ledger.signing_key().public_key() != province_key {
+        bail!("this is the province, but its SM2 key is not the anchor's province key {}", f.province_key.display());
+    }
+    let fed = {
+        let (code, l) = (cfg.code.clone(), ledger.clone());
+        Arc::new(
+            tokio::task::spawn_blocking(move || crate::federation::Federation::new(&code, l, province_key))
+                .await?
+                .map_err(|e| anyhow::anyhow!("open federation state: {e}"))?,
+        )
+    };
+    if let Some(addr) = f.listen {
+        let server_tls = gongxin_certs::tls::server_config(&tls, &ca).context("build the mTLS server config")?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(%local, "federation mTLS listener (sync, remote admin)");
+        let me = cfg.code.clone();
+        let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
+            let id = gongxin_certs::tls::request_identity(&req)
+                .map_err(|e| tonic::Status::unauthenticated(format!("client certificate required: {e}")))?;
+            if id.role != gongxin_certs::Role::Operator || id.code.as_str() != me {
+                tracing::warn!(peer = %id.code.as_str(), role = ?id.role, "refused: admin API needs an operator certificate of this node");
+                return Err(tonic::Status::permission_denied(format!(
+                    "admin API needs an operator certificate of node {me}; got a {:?} certificate of {}",
+                    id.role,
+                    id.code.as_str()
+                )));
+            }
+            Ok(req)
+        };
+        let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), &cfg.data_dir, f.parent.clone());
+        let sync = crate::grpc::sync::SyncService::new(fed.clone()).into_server();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let router = tonic::transport::Server::builder()
+            .tls_config(server_tls)
+            .context("apply the mTLS server config")?
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+            .timeout(crate::peers::RPC_TIMEOUT)
+            .add_service(sync)
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                remote_admin.into_server(),
+                operator_only,
+            ));
+        tokio::spawn(async move {
+            if let Err(e) = router.serve_with_incoming(incoming).await {
+                tracing::error!(error = %e, "federation listener stopped");
+            }
+        });
+    }
+    if let Some((parent_code, parent_addr)) = f.parent.clone() {
+        let uplink =
+            crate::peers::Uplink { fed: fed.clone(), parent_code, parent_addr, tls, ca, interval: f.sync_interval };
+        tokio::spawn(uplink.run());
+    }
+    Ok(fed)
 }

@@ -96,6 +96,57 @@ impl Ledger {
         &self.code
     }
 
+    /// The logs this node holds (its own and its mirrors).
+    pub fn log(&self) -> &Log<SledStore> {
+        &self.log
+    }
+
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Appends one system entry (e.g. a registry version on the province) to the node's own log, signed,
+    /// with `meta` origin-metadata written in the same atomic batch. Returns its index.
+    pub fn append_system(
+        &self,
+        kind: &str,
+        natural_key: &str,
+        payload: Vec<u8>,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<u64, LedgerError> {
+        let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
+        let head = self.log.head(&self.code).map_err(store_err)?;
+        let recorded_at = now_rfc3339();
+        let nk = crypto::sm3(natural_key.as_bytes());
+        let header = LeafHeader {
+            origin: self.code.clone(),
+            index: head.size,
+            kind: kind.to_string(),
+            share: "unconditional".into(),
+            disclosure: "internal".into(),
+            recorded_at: recorded_at.clone(),
+            decided_on: recorded_at[..10].to_string(),
+            natural_key: nk,
+            payload_digest: crypto::sm3(&payload),
+        };
+        let leaf = header.encode();
+        let signature = self.key.sign(&leaf);
+        let entry = NewEntry {
+            leaf,
+            signature,
+            payload: Some((payload, "json".into())),
+            natural_key: nk,
+            subjects: Vec::new(),
+        };
+        let mut prepared = self.log.prepare_append(&self.code, vec![entry]).map_err(store_err)?;
+        for (name, value) in meta {
+            prepared.set_origin_meta(name, value).map_err(store_err)?;
+        }
+        let cp = self.sign_checkpoint(prepared.new_size(), prepared.new_root());
+        self.log.commit(prepared, Some(cp)).map_err(store_err)?;
+        Ok(head.size)
+    }
+
     pub fn status(&self) -> Result<NodeStatus, LedgerError> {
         let head = self.log.head(&self.code).map_err(store_err)?;
         Ok(NodeStatus {

@@ -11,3 +11,5 @@ pub mod grpc;
 pub mod ledger;
 pub mod testdata;
 pub mod bundle;
+pub mod federation;
+pub mod peers;

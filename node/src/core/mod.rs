@@ -11,3 +11,4 @@ pub mod template;
 pub mod uscc;
 pub mod registry;
 pub mod sync;
+pub mod backoff;

@@ -3,9 +3,12 @@
 //! Authentication is the file system: the data dir is 0700 and the socket 0600, so only the account that runs
 //! the node (and root) can connect. See ARCHITECTURE.md.
 
+use crate::core::registry::Change;
+use crate::federation::Federation;
 use crate::ledger::{Ledger, LedgerError};
 use gongxin_proto::admin::v1 as pb;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -17,11 +20,115 @@ pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 
 pub struct AdminService {
     ledger: Arc<Ledger>,
+    fed: Option<Arc<Federation>>,
+    staged_path: PathBuf,
+    parent: Option<(String, String)>,
 }
+
+/// File (in the data dir) holding registry changes staged on the province until applied.
+pub const STAGED_FILE: &str = "registry-staged.json";
 
 impl AdminService {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger }
+        Self { ledger, fed: None, staged_path: PathBuf::new(), parent: None }
+    }
+
+    /// An admin service of a federated node.
+    pub fn federated(
+        ledger: Arc<Ledger>,
+        fed: Arc<Federation>,
+        data_dir: &Path,
+        parent: Option<(String, String)>,
+    ) -> Self {
+        Self { ledger, fed: Some(fed), staged_path: data_dir.join(STAGED_FILE), parent }
+    }
+
+    fn fed(&self) -> Result<Arc<Federation>, Status> {
+        self.fed.clone().ok_or_else(|| {
+            Status::failed_precondition("this node runs standalone: add a [federation] section to gongxin.toml")
+        })
+    }
+
+    fn staged(&self) -> Result<Vec<Change>, Status> {
+        match std::fs::read(&self.staged_path) {
+            Ok(b) => {
+                serde_json::from_slice(&b).map_err(|e| Status::internal(format!("{}: {e}", self.staged_path.display())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Status::internal(format!("{}: {e}", self.staged_path.display()))),
+        }
+    }
+
+    fn save_staged(&self, staged: &[Change]) -> Result<(), Status> {
+        let tmp = self.staged_path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&tmp, serde_json::to_vec_pretty(staged).unwrap_or_default())?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &self.staged_path)
+        };
+        write().map_err(|e| Status::internal(format!("{}: {e}", self.staged_path.display())))
+    }
+
+    fn registry_reply(&self, fed: &Federation) -> Result<pb::RegistryReply, Status> {
+        Ok(pb::RegistryReply {
+            current_json: String::from_utf8(fed.registry().to_json()).unwrap_or_default(),
+            staged_json: serde_json::to_string(&self.staged()?).unwrap_or_default(),
+        })
+    }
+
+    fn peers_json(&self) -> Result<serde_json::Value, LedgerError> {
+        let Some(fed) = &self.fed else {
+            return Ok(serde_json::json!({"code": self.ledger.code(), "standalone": true}));
+        };
+        let log = self.ledger.log();
+        let store_err = |e: crate::store::log::LogError| LedgerError::Store(e.to_string());
+        let reg = fed.registry();
+        let now = time::OffsetDateTime::now_utc();
+        let age = |ts: Option<String>| -> Option<i64> {
+            let t = time::OffsetDateTime::parse(&ts?, &time::format_description::well_known::Rfc3339).ok()?;
+            Some((now - t).whole_seconds().max(0))
+        };
+        let mut mirrors = Vec::new();
+        for (origin, head) in log.origins().map_err(store_err)? {
+            let latest = log.latest_checkpoint(&origin).map_err(store_err)?.and_then(|c| c.parse().ok());
+            let ts = latest.as_ref().and_then(|c| c.timestamp().map(str::to_string));
+            mirrors.push(serde_json::json!({
+                "origin": origin, "name": reg.node(&origin).map(|n| n.name.clone()),
+                "size": head.size, "latest_checkpoint_at": ts, "age_seconds": age(ts.clone()),
+            }));
+        }
+        let (link, cursors) = fed.uplink.lock().map(|u| u.clone()).unwrap_or_default();
+        let parent = self.parent.as_ref().map(|(code, addr)| {
+            let origins: Vec<_> = cursors
+                .iter()
+                .map(|(o, c)| {
+                    let held = log.head(o).map(|h| h.size).unwrap_or(0);
+                    serde_json::json!({"origin": o, "held": held, "parent_cursor": c, "lag_entries": held.saturating_sub(*c)})
+                })
+                .collect();
+            serde_json::json!({
+                "code": code, "addr": addr, "state": link.state, "last_contact": link.last_contact,
+                "last_contact_age_seconds": age(link.last_contact.clone()), "last_error": link.last_error, "origins": origins,
+            })
+        });
+        let seen = fed.children.lock().map(|c| c.clone()).unwrap_or_default();
+        let children: Vec<_> = reg
+            .children(self.ledger.code())
+            .map(|n| {
+                let s = seen.get(&n.code).cloned().unwrap_or_default();
+                serde_json::json!({
+                    "code": n.code, "name": n.name, "status": n.status.as_str(),
+                    "state": if s.state.is_empty() { "never seen".to_string() } else { s.state },
+                    "last_contact": s.last_contact, "last_contact_age_seconds": age(s.last_contact.clone()),
+                    "last_error": s.last_error,
+                })
+            })
+            .collect();
+        let evidence = fed.evidence().map(|e| e.len()).unwrap_or(0);
+        Ok(serde_json::json!({
+            "code": self.ledger.code(), "registry_version": reg.version, "parent": parent,
+            "children": children, "logs": mirrors, "evidence": evidence,
+        }))
     }
 
     pub fn into_server(self) -> pb::admin_server::AdminServer<Self> {
@@ -169,5 +276,65 @@ impl pb::admin_server::Admin for AdminService {
                 })
                 .collect(),
         }))
+    }
+
+    async fn registry_show(&self, _req: Request<pb::RegistryRequest>) -> Result<Response<pb::RegistryReply>, Status> {
+        let fed = self.fed()?;
+        Ok(Response::new(self.registry_reply(&fed)?))
+    }
+
+    async fn registry_stage(
+        &self,
+        req: Request<pb::RegistryStageRequest>,
+    ) -> Result<Response<pb::RegistryReply>, Status> {
+        let fed = self.fed()?;
+        let change: Change = serde_json::from_str(&req.into_inner().change_json)
+            .map_err(|e| Status::invalid_argument(format!("change: {e}")))?;
+        let mut staged = self.staged()?;
+        staged.push(change);
+        // Staging must leave an applicable registry.
+        let mut next = fed.registry();
+        for c in &staged {
+            next = next.apply(c, "staged").map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
+        self.save_staged(&staged)?;
+        Ok(Response::new(self.registry_reply(&fed)?))
+    }
+
+    async fn registry_apply(
+        &self,
+        req: Request<pb::RegistryApplyRequest>,
+    ) -> Result<Response<pb::RegistryReply>, Status> {
+        let fed = self.fed()?;
+        let staged = self.staged()?;
+        if staged.is_empty() {
+            return Err(Status::failed_precondition("nothing staged: use `gongxin registry add|suspend|revoke` first"));
+        }
+        let current = fed.registry();
+        let want = req.into_inner().version;
+        if want != 0 && want != current.version + 1 {
+            return Err(Status::failed_precondition(format!(
+                "would create version {}, not {want}; run `gongxin registry show`",
+                current.version + 1
+            )));
+        }
+        let at = crate::ledger::now_rfc3339();
+        let mut next = current.clone();
+        for c in &staged {
+            next = next.apply(c, &at).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
+        next.version = current.version + 1;
+        let f = fed.clone();
+        tokio::task::spawn_blocking(move || f.publish_registry(&next))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        self.save_staged(&[])?;
+        Ok(Response::new(self.registry_reply(&fed)?))
+    }
+
+    async fn peers(&self, _req: Request<pb::PeersRequest>) -> Result<Response<pb::PeersReply>, Status> {
+        let v = self.peers_json().map_err(status_of)?;
+        Ok(Response::new(pb::PeersReply { json: v.to_string() }))
     }
 }

@@ -1,0 +1,240 @@
+//! Outbound link of a child to its parent (DESIGN §5): up-sync of its own log and the mirrors it relays, then
+//! down-sync of the logs the parent offers. Reconnects with backoff; keeps working (import, query) while down.
+
+use crate::core::backoff::Backoff;
+use crate::core::checkpoint::SignedCheckpoint;
+use crate::core::sync;
+use crate::federation::{Cosignature, Federation, WireEntry, PROVINCE};
+use crate::grpc::sync::{entry_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
+use crate::ledger::now_rfc3339;
+use anyhow::{anyhow, Context, Result};
+use gongxin_certs::tls::{CaCert, TlsIdentity};
+use gongxin_certs::NodeCode;
+use gongxin_proto::sync::v1 as pb;
+use gongxin_proto::sync::v1::sync_client::SyncClient;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// Entries per upload/pull batch the child asks for.
+pub const BATCH_ENTRIES: u64 = 2_000;
+/// Bound on one RPC (unary calls: this also bounds a stalled stream).
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Uplink {
+    pub fed: Arc<Federation>,
+    pub parent_code: String,
+    pub parent_addr: String,
+    pub tls: TlsIdentity,
+    pub ca: CaCert,
+    pub interval: Duration,
+}
+
+fn random_unit() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Uplink {
+    fn set_state(&self, state: &str, error: Option<String>) {
+        let mut u = self.fed.uplink.lock().unwrap_or_else(|p| p.into_inner());
+        u.0.state = state.to_string();
+        if state == "ok" {
+            u.0.last_contact = Some(now_rfc3339());
+        }
+        if error.is_some() {
+            u.0.last_error = error;
+        }
+    }
+
+    async fn connect(&self) -> Result<SyncClient<Channel>> {
+        let code = NodeCode::parse(&self.parent_code)?;
+        let endpoint =
+            gongxin_certs::tls::endpoint(&format!("https://{}", self.parent_addr), &self.tls, &self.ca, &code)?
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(RPC_TIMEOUT)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(10))
+                .keep_alive_while_idle(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("connect to parent {} at {}", self.parent_code, self.parent_addr))?;
+        Ok(SyncClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// Runs forever: sync rounds every `interval`, reconnecting with backoff after any failure.
+    pub async fn run(self) {
+        let mut backoff = Backoff::new();
+        let mut sent_heartbeats: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        loop {
+            let res = async {
+                let mut client = self.connect().await?;
+                loop {
+                    self.round(&mut client, &mut sent_heartbeats).await?;
+                    self.set_state("ok", None);
+                    backoff.reset();
+                    tokio::time::sleep(self.interval).await;
+                }
+                #[allow(unreachable_code)]
+                anyhow::Ok(())
+            }
+            .await;
+            if let Err(e) = res {
+                let delay = backoff.next_delay(random_unit());
+                tracing::warn!(parent = %self.parent_code, error = %format!("{e:#}"), retry_in = ?delay, "uplink failed");
+                self.set_state("backoff", Some(format!("{e:#}")));
+                sent_heartbeats.clear();
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    /// One round: upload what the parent lacks, then pull what it offers.
+    pub async fn round(&self, client: &mut SyncClient<Channel>, sent: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+        let fed = self.fed.clone();
+        let me = fed.me().to_string();
+        let reg = fed.registry();
+        let origins = {
+            let f = fed.clone();
+            tokio::task::spawn_blocking(move || f.ledger().log().origins()).await??
+        };
+        for (origin, head) in origins {
+            let relay = origin == me || (origin != PROVINCE && reg.in_subtree(&me, &origin));
+            if relay {
+                self.upload_origin(client, &origin, head.size, sent).await?;
+            }
+        }
+        // Down-sync.
+        let offer = client.offer(pb::OfferRequest {}).await?.into_inner();
+        for log in offer.logs {
+            loop {
+                let mine = {
+                    let f = fed.clone();
+                    let o = log.origin.clone();
+                    tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size
+                };
+                if mine >= log.size {
+                    if mine > log.size {
+                        tracing::warn!(origin = %log.origin, mine, offered = log.size, "parent offers less than held (lagging or lying parent)");
+                    }
+                    break;
+                }
+                let r = client
+                    .pull(pb::PullRequest {
+                        origin: log.origin.clone(),
+                        start: mine,
+                        max_entries: BATCH_ENTRIES as u32,
+                    })
+                    .await?
+                    .into_inner();
+                let cp = r.checkpoint.ok_or_else(|| anyhow!("parent sent a batch without a checkpoint"))?;
+                let cp = SignedCheckpoint { note: cp.note, signature: cp.signature };
+                let entries: Vec<WireEntry> = r.entries.into_iter().map(entry_from_pb).collect();
+                if entries.is_empty() {
+                    break;
+                }
+                let f = fed.clone();
+                let (p, o) = (self.parent_code.clone(), log.origin.clone());
+                tokio::task::spawn_blocking(move || f.apply_pulled(&p, &o, mine, entries, cp))
+                    .await?
+                    .map_err(|e| anyhow!("down-sync of {} refused: {e}", log.origin))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn upload_origin(
+        &self,
+        client: &mut SyncClient<Channel>,
+        origin: &str,
+        held: u64,
+        sent: &mut BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
+        let fed = self.fed.clone();
+        let mut cursor = client.cursor(pb::CursorRequest { origin: origin.to_string() }).await?.into_inner().next_index;
+        if cursor > held {
+            return Err(anyhow!("parent claims {cursor} entries of {origin} but this node holds only {held}"));
+        }
+        let checkpoints = {
+            let f = fed.clone();
+            let o = origin.to_string();
+            tokio::task::spawn_blocking(move || f.ledger().log().checkpoints(&o)).await??
+        };
+        let sizes: Vec<u64> = checkpoints.iter().filter_map(|c| c.parse().ok().map(|p| p.size)).collect();
+        while let Some(end) = sync::batch_end(&sizes, cursor, BATCH_ENTRIES) {
+            let (entries, cp) = {
+                let f = fed.clone();
+                let o = origin.to_string();
+                let start = cursor;
+                tokio::task::spawn_blocking(move || -> Result<_> {
+                    let log = f.ledger().log();
+                    let entries: Vec<pb::Entry> =
+                        log.entries(&o, start..end)?.into_iter().map(|e| entry_to_pb(WireEntry::outgoing(e))).collect();
+                    let cp = log.checkpoint_at(&o, end)?.ok_or_else(|| anyhow!("checkpoint {end} of {o} vanished"))?;
+                    Ok((entries, cp))
+                })
+                .await??
+            };
+            let reply = client
+                .upload(pb::UploadRequest {
+                    origin: origin.to_string(),
+                    start: cursor,
+                    entries,
+                    checkpoint: Some(pb::SignedNote { note: cp.note.clone(), signature: cp.signature.clone() }),
+                })
+                .await?
+                .into_inner();
+            self.keep_receipt(origin, end, &cp.note, reply.cosignature).await?;
+            sent.insert(origin.to_string(), cp.note);
+            cursor = end;
+        }
+        // Heartbeat: the newest checkpoint of the size the parent holds, if not sent yet (freshness).
+        if let Some(latest) = checkpoints.iter().filter(|c| c.parse().map(|p| p.size == cursor).unwrap_or(false)).last()
+        {
+            if sent.get(origin) != Some(&latest.note) {
+                let reply = client
+                    .upload(pb::UploadRequest {
+                        origin: origin.to_string(),
+                        start: cursor,
+                        entries: Vec::new(),
+                        checkpoint: Some(pb::SignedNote {
+                            note: latest.note.clone(),
+                            signature: latest.signature.clone(),
+                        }),
+                    })
+                    .await?
+                    .into_inner();
+                self.keep_receipt(origin, cursor, &latest.note, reply.cosignature).await?;
+                sent.insert(origin.to_string(), latest.note.clone());
+            }
+        }
+        fed.uplink.lock().unwrap_or_else(|p| p.into_inner()).1.insert(origin.to_string(), cursor);
+        Ok(())
+    }
+
+    async fn keep_receipt(&self, origin: &str, size: u64, note: &[u8], c: Option<pb::Cosignature>) -> Result<()> {
+        let c = c.ok_or_else(|| anyhow!("parent acknowledged without a cosignature"))?;
+        let cosig = Cosignature { cosigner: c.cosigner, time: c.time, signature: c.signature };
+        // The receipt must be the parent's own signature over exactly this checkpoint.
+        if cosig.cosigner != self.parent_code {
+            return Err(anyhow!("receipt cosigned by {} instead of the parent {}", cosig.cosigner, self.parent_code));
+        }
+        let statement = sync::cosignature_statement(&cosig.cosigner, &cosig.time, note);
+        let keys = self.fed.keys_for(&self.parent_code);
+        if !keys.iter().any(|k| self.fed.verifier().verify(k, &statement, &cosig.signature).is_ok()) {
+            return Err(anyhow!("receipt from {} does not verify with its registered key", self.parent_code));
+        }
+        let f = self.fed.clone();
+        let o = origin.to_string();
+        tokio::task::spawn_blocking(move || f.store_receipt(&o, size, &cosig)).await??;
+        Ok(())
+    }
+}
