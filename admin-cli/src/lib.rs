@@ -5,8 +5,10 @@ pub mod bundle;
 pub mod client;
 pub mod import;
 pub mod log;
+pub mod peer;
 pub mod pki;
 pub mod query;
+pub mod registry;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -52,6 +54,12 @@ pub enum Command {
     ExportBundle(bundle::ExportArgs),
     /// Check an evaluator bundle offline; exit 1 naming the first bad file.
     VerifyBundle(bundle::VerifyArgs),
+    /// Federation registry on the province: add, suspend, revoke (staged), apply, show.
+    #[command(subcommand)]
+    Registry(registry::Command),
+    /// Links to the parent and children, with lag.
+    #[command(subcommand)]
+    Peer(peer::Command),
     /// Federation PKI: CA, node/operator/auditor certificates.
     #[command(subcommand)]
     Pki(pki::Command),
@@ -75,5 +83,7 @@ pub fn main_entry() -> i32 {
         Command::ExportBundle(a) => bundle::export(a),
         Command::VerifyBundle(a) => bundle::verify(a),
         Command::Pki(c) => pki::run(c),
+        Command::Registry(c) => registry::run(c),
+        Command::Peer(c) => peer::run(c),
     }
 }
