@@ -127,3 +127,4 @@ impl Drop for NodeProc {
         self.kill();
     }
 }
+pub mod fed;
