@@ -18,6 +18,10 @@ pub enum Command {
         /// N tampered ones (use 100000 in a release build for the full check).
         #[arg(long, value_name = "N")]
         check: Option<usize>,
+        /// Repeat every measurement (OpenSSL's too) this many times and keep the best, to damp the noise of a
+        /// shared machine.
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
         /// Do not run `openssl speed` even if openssl is on the PATH.
         #[arg(long)]
         no_openssl: bool,
@@ -32,12 +36,14 @@ pub enum Output {
 
 pub fn run(c: Command) -> anyhow::Result<()> {
     match c {
-        Command::Crypto { output, seconds, check, no_openssl } => crypto_bench(output, seconds, check, no_openssl),
+        Command::Crypto { output, seconds, check, rounds, no_openssl } => {
+            crypto_bench(output, seconds, check, rounds.max(1), no_openssl)
+        }
     }
 }
 
 /// Runs `f` repeatedly for about `secs` seconds; returns operations per second (`f` returns how many it did).
-fn rate(secs: f64, mut f: impl FnMut() -> usize) -> f64 {
+fn rate_once(secs: f64, f: &mut impl FnMut() -> usize) -> f64 {
     // Short warm-up so lazily built tables and caches are not timed.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(100) {
@@ -51,10 +57,19 @@ fn rate(secs: f64, mut f: impl FnMut() -> usize) -> f64 {
     ops as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Best of `ROUNDS` runs of [`rate_once`].
+fn rate(secs: f64, mut f: impl FnMut() -> usize) -> f64 {
+    let rounds = ROUNDS.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    (0..rounds).map(|_| rate_once(secs, &mut f)).fold(0.0, f64::max)
+}
+
+static ROUNDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 #[derive(Debug, Default, serde::Serialize)]
 struct CryptoFigures {
     cores: usize,
     seconds: u64,
+    rounds: u32,
     sm2_sign_per_s: f64,
     sm2_verify_per_s: f64,
     sm2_verify_registered_per_s: f64,
@@ -80,11 +95,23 @@ struct CryptoFigures {
     agreement_checked: Option<usize>,
 }
 
-fn crypto_bench(output: Output, seconds: u64, check: Option<usize>, no_openssl: bool) -> anyhow::Result<()> {
+fn crypto_bench(
+    output: Output,
+    seconds: u64,
+    check: Option<usize>,
+    rounds: u32,
+    no_openssl: bool,
+) -> anyhow::Result<()> {
+    ROUNDS.store(rounds, std::sync::atomic::Ordering::Relaxed);
     let secs = seconds.max(1) as f64;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut fig =
-        CryptoFigures { cores, seconds, table_bytes_per_signer: crypto::TABLE_BYTES, ..CryptoFigures::default() };
+    let mut fig = CryptoFigures {
+        cores,
+        seconds,
+        rounds,
+        table_bytes_per_signer: crypto::TABLE_BYTES,
+        ..CryptoFigures::default()
+    };
     if cfg!(debug_assertions) {
         eprintln!("note: debug build — figures are meaningless; use `cargo run --release -p gongxin-node -- bench crypto` / 注意：调试构建，请使用 --release");
     }
@@ -174,7 +201,19 @@ fn crypto_bench(output: Output, seconds: u64, check: Option<usize>, no_openssl: 
     if no_openssl {
         fig.openssl_note = Some("skipped (--no-openssl)".into());
     } else {
-        match openssl_speed_sm2(seconds.max(1)) {
+        let mut best: anyhow::Result<(f64, f64)> = Err(anyhow::anyhow!("not run"));
+        for _ in 0..rounds {
+            let r = openssl_speed_sm2(seconds.max(1));
+            best = match (best, r) {
+                (Ok((s0, v0)), Ok((s1, v1))) => Ok((s0.max(s1), v0.max(v1))),
+                (Ok(b), Err(_)) => Ok(b),
+                (Err(_), r) => r,
+            };
+            if best.is_err() {
+                break;
+            }
+        }
+        match best {
             Ok((sign, verify)) => {
                 fig.openssl_sm2_sign_per_s = Some(sign);
                 fig.openssl_sm2_verify_per_s = Some(verify);
