@@ -21,6 +21,10 @@ pub struct Args {
     pub kind: template::Kind,
     /// CSV (UTF-8 or GB18030) or XLSX department export.
     pub file: PathBuf,
+    /// Government sharing class of every row (无条件共享 / 有条件共享 / 不予共享), as the department's data
+    /// catalogue sets it; default: per record (自然人 → 有条件共享, otherwise 无条件共享).
+    #[arg(long)]
+    pub share: Option<String>,
     /// Where to write the rejected rows (default: FILE.rejects.csv next to the file).
     #[arg(long)]
     pub rejects: Option<PathBuf>,
@@ -105,6 +109,7 @@ pub fn run(a: Args) -> i32 {
             let req = pb::ImportRequest {
                 kind: a.kind.as_str().to_string(),
                 source: name.clone(),
+                share_type: a.share.clone().unwrap_or_default(),
                 rows: chunk
                     .iter()
                     .map(|(row, fields)| pb::ImportRow { row: *row, fields: fields.clone().into_iter().collect() })

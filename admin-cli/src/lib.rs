@@ -8,6 +8,7 @@ pub mod log;
 pub mod peer;
 pub mod pki;
 pub mod query;
+pub mod record;
 pub mod registry;
 pub mod validate;
 
@@ -45,6 +46,9 @@ pub enum Command {
     Validate(validate::Args),
     /// Validate, sign and append a department export on the local node.
     Import(import::Args),
+    /// Sign and append a list entry, commitment or amendment given as JSON.
+    #[command(subcommand)]
+    Record(record::Command),
     /// Records held about one entity.
     Query(query::Args),
     /// The node's log: size, root, latest signed checkpoint.
@@ -79,6 +83,7 @@ pub fn main_entry() -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Import(a) => import::run(a),
         Command::Query(a) => query::run(a),
+        Command::Record(c) => record::run(c),
         Command::Log(c) => log::run(c),
         Command::ExportBundle(a) => bundle::export(a),
         Command::VerifyBundle(a) => bundle::verify(a),

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::core::envelope::{disclosure_token, share_token, LeafHeader};
-use crate::core::record::Record;
+use crate::core::record::{Record, ShareType};
 use crate::core::template::{self, Kind, RefData, RowError};
 use crate::crypto::{self, Digest, SigningKey};
 use crate::store::log::{Log, NewEntry, StoredEntry};
@@ -180,6 +180,68 @@ impl Ledger {
         kind: Kind,
         source: &str,
         rows: Vec<(u64, BTreeMap<String, String>)>,
+        share: Option<ShareType>,
+    ) -> Result<ImportOutcome, LedgerError> {
+        let mut errors = Vec::new();
+        let mut records = Vec::new();
+        for (row, fields) in rows {
+            match template::validate_row(kind, row, &fields, self.refs) {
+                Ok(r) => records.push((row, r)),
+                Err(errs) => errors.extend(errs),
+            }
+        }
+        let mut out = self.append_records(records, share)?;
+        out.errors = errors;
+        tracing::info!(source, kind = ?kind, accepted = out.accepted, rejected = out.errors.len(),
+            duplicates = out.duplicates, "import chunk");
+        Ok(out)
+    }
+
+    /// Publishes one record given as JSON (list entries, commitments, amendments): checked, signed, appended.
+    pub fn publish(&self, record_json: &[u8], share: Option<ShareType>) -> Result<ImportOutcome, LedgerError> {
+        let record: Record =
+            serde_json::from_slice(record_json).map_err(|e| LedgerError::BadRequest(format!("record JSON: {e}")))?;
+        let mut problems = Vec::new();
+        let (authority, subject) = match &record {
+            Record::ListEntry(r) => (r.authority_uscc.as_str(), Some(&r.subject)),
+            Record::Commitment(r) => (r.authority_uscc.as_str(), Some(&r.subject)),
+            Record::Amendment(r) => (r.authority_uscc.as_str(), None),
+            Record::License(_) | Record::Penalty(_) => {
+                return Err(LedgerError::BadRequest(
+                    "licences and penalties are imported from the 双公示 template: use `gongxin import`".into(),
+                ))
+            }
+        };
+        if let Err(e) = crate::core::uscc::validate(authority) {
+            problems.push(format!("authority_uscc: {e}"));
+        }
+        if let Some(s) = subject {
+            if s.keys().is_empty() {
+                problems.push("subject: no code to identify the entity".into());
+            }
+            if let Some(u) = s.uscc.as_deref().filter(|u| !crate::core::uscc::is_placeholder(u)) {
+                if let Err(e) = crate::core::uscc::validate(u) {
+                    problems.push(format!("subject.uscc: {e}"));
+                }
+            }
+            if let Some(id) = s.id_no.as_deref() {
+                if let Err(e) = crate::core::idcard::validate(id) {
+                    problems.push(format!("subject.id_no: {e}"));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(LedgerError::BadRequest(problems.join("; ")));
+        }
+        self.append_records(vec![(1, record)], share)
+    }
+
+    /// Signs `records` (skipping natural keys already held) and appends them as one atomic, flushed batch
+    /// ending in a signed checkpoint. Returns only after the batch is durable.
+    fn append_records(
+        &self,
+        records: Vec<(u64, Record)>,
+        share: Option<ShareType>,
     ) -> Result<ImportOutcome, LedgerError> {
         let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
         let head = self.log.head(&self.code).map_err(store_err)?;
@@ -187,14 +249,7 @@ impl Ledger {
         let mut seen: HashSet<Digest> = HashSet::new();
         let mut entries = Vec::new();
         let recorded_at = now_rfc3339();
-        for (row, fields) in rows {
-            let record = match template::validate_row(kind, row, &fields, self.refs) {
-                Ok(r) => r,
-                Err(errs) => {
-                    out.errors.extend(errs);
-                    continue;
-                }
-            };
+        for (row, record) in records {
             let nk = record.natural_key();
             let nk_digest = crypto::sm3(nk.as_bytes());
             if !seen.insert(nk_digest) || self.log.find_natural_key(&nk_digest).map_err(store_err)?.is_some() {
@@ -207,10 +262,8 @@ impl Ledger {
                 continue;
             }
             let index = head.size + entries.len() as u64;
-            entries.push(self.entry_for(&record, index, nk_digest, &recorded_at));
+            entries.push(self.entry_for(&record, index, nk_digest, &recorded_at, share));
         }
-        tracing::info!(source, kind = ?kind, accepted = entries.len(), rejected = out.errors.len(),
-            duplicates = out.duplicates, "import chunk");
         if entries.is_empty() {
             out.size = head.size;
             out.root = head.root;
@@ -225,13 +278,20 @@ impl Ledger {
         Ok(out)
     }
 
-    fn entry_for(&self, record: &Record, index: u64, natural_key: Digest, recorded_at: &str) -> NewEntry {
+    fn entry_for(
+        &self,
+        record: &Record,
+        index: u64,
+        natural_key: Digest,
+        recorded_at: &str,
+        share: Option<ShareType>,
+    ) -> NewEntry {
         let payload = record.to_payload_json();
         let header = LeafHeader {
             origin: self.code.clone(),
             index,
             kind: record.kind_str().to_string(),
-            share: share_token(record.share_type()).to_string(),
+            share: share_token(share.unwrap_or_else(|| record.share_type())).to_string(),
             disclosure: disclosure_token(record.disclosure()).to_string(),
             recorded_at: recorded_at.to_string(),
             decided_on: record.decision_date().to_string(),

@@ -41,11 +41,155 @@ fn county_data_reaches_city_and_province_with_identical_roots() {
     let (size, _root) = fed.own_head("430102");
     assert_eq!(size, sizes["430102"]);
     let rows = testdata::rows(Kind::License, 10, "430102", 30);
-    let uscc = &rows[0]["行政相对人代码_1(统一社会信用代码)"];
+    let uscc = &subject_of(&rows[0]);
     let at_county = cli(&["query", "--data-dir", &fed.dir("430102"), "--uscc", uscc, "-o", "json"]);
     let at_province = cli(&["query", "--data-dir", &fed.dir("430000"), "--uscc", uscc, "-o", "json"]);
     let a: serde_json::Value = serde_json::from_slice(&at_county.stdout).unwrap();
     let b: serde_json::Value = serde_json::from_slice(&at_province.stdout).unwrap();
     assert!(!a["records"].as_array().unwrap().is_empty());
     assert_eq!(a["records"], b["records"], "the province returns the county's records unchanged");
+}
+
+/// A code the subject index knows the row's entity by.
+fn subject_of(row: &std::collections::BTreeMap<String, String>) -> String {
+    let get = |k: &str| row.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    get("行政相对人代码_1(统一社会信用代码)")
+        .filter(|u| u != "00000000000000000X")
+        .or_else(|| get("证件号码"))
+        .or_else(|| get("行政相对人代码_2(工商注册号)"))
+        .expect("a generated row identifies its subject")
+}
+
+fn list_entry_json(uscc: &str, doc: &str) -> String {
+    serde_json::json!({
+        "kind": "list_entry",
+        "subject": {"name": "湖南某某建材有限公司", "category": "法人及非法人组织", "uscc": uscc},
+        "list_type": "严重失信主体名单",
+        "reason": "拒不履行法院生效判决",
+        "basis": "《关于加快推进失信被执行人信用监督、警示和惩戒机制建设的意见》",
+        "decision_doc_no": doc,
+        "start": "2026-11-01",
+        "end": "2029-10-31",
+        "authority": "湖南省发展和改革委员会",
+        "authority_uscc": testdata::make_uscc('1', '1', "430000", "00614005"),
+        "measures": ["政府采购", "财政资金", "项目审批"],
+        "catalogue_version": "2026.1"
+    })
+    .to_string()
+}
+
+#[test]
+fn province_list_reaches_every_county_and_unshared_payloads_stay_home() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    // A province-wide list entry about a company registered in 岳麓区.
+    let uscc = testdata::Generator::new(5, "430104").company_uscc();
+    let file = tmp.path().join("list.json");
+    std::fs::write(&file, list_entry_json(&uscc, "湘发改信用〔2026〕12号")).unwrap();
+    let out = cli(&["record", "add", "--data-dir", &fed.dir("430000"), file.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let province_size = fed.own_head("430000").0;
+    let counties = ["430102", "430104", "430302", "430321"];
+    fed.wait_until("every county to hold the province log", Duration::from_secs(60), |f| {
+        counties.iter().all(|c| f.logs(c).get("430000").map(|s| s.0) == Some(province_size))
+    })
+    .unwrap();
+    for c in counties {
+        let q = cli(&["query", "--data-dir", &fed.dir(c), "--uscc", &uscc, "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+        let recs = v["records"].as_array().unwrap();
+        assert_eq!(recs.len(), 1, "county {c} answers the blacklist check: {v}");
+        assert_eq!(recs[0]["origin"], "430000");
+        assert_eq!(recs[0]["record"]["list_type"], "严重失信主体名单");
+    }
+
+    // 不予共享: the signed leaves travel, the payloads do not.
+    let rows = testdata::rows(Kind::Penalty, 77, "430302", 10);
+    let csv = tmp.path().join("secret.csv");
+    std::fs::write(&csv, testdata::to_csv(Kind::Penalty, &rows)).unwrap();
+    let out = cli(&[
+        "import",
+        "--data-dir",
+        &fed.dir("430302"),
+        "--kind",
+        "penalty",
+        "--share",
+        "不予共享",
+        csv.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let size = fed.own_head("430302").0;
+    fed.wait_until("the province to mirror 430302", Duration::from_secs(60), |f| {
+        f.logs("430000").get("430302").map(|s| s.0) == Some(size)
+    })
+    .unwrap();
+    let subject = &subject_of(&rows[0]);
+    let home = cli(&["query", "--data-dir", &fed.dir("430302"), "--uscc", subject, "-o", "json"]);
+    let away = cli(&["query", "--data-dir", &fed.dir("430000"), "--uscc", subject, "-o", "json"]);
+    let home: serde_json::Value = serde_json::from_slice(&home.stdout).unwrap();
+    let away: serde_json::Value = serde_json::from_slice(&away.stdout).unwrap();
+    assert!(!home["records"].as_array().unwrap().is_empty(), "the county holds its own record");
+    assert!(away["records"].as_array().unwrap().is_empty(), "the payload must not reach the province: {away}");
+}
+
+#[test]
+fn uplink_cut_and_restored_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let first = import(&fed, "430102", Kind::License, 1, 20);
+    fed.wait_until("first batch at the province", Duration::from_secs(60), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(first)
+    })
+    .unwrap();
+    // Cut 长沙市 off: the county keeps importing and answering queries.
+    fed.kill("430100");
+    let second = import(&fed, "430102", Kind::Penalty, 2, 30);
+    assert!(second > first);
+    let q = cli(&["log", "show", "--data-dir", &fed.dir("430102"), "-o", "json"]);
+    assert!(q.status.success());
+    let peers = cli(&["peer", "list", "--data-dir", &fed.dir("430102"), "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&peers.stdout).unwrap();
+    assert_eq!(v["parent"]["code"], "430100");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(fed.logs("430000").get("430102").map(|s| s.0), Some(first), "nothing can pass while the city is down");
+    // Restore: the county and the city catch up by themselves.
+    fed.start("430100").unwrap();
+    fed.wait_until("the province to catch up", Duration::from_secs(90), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(second)
+    })
+    .unwrap();
+}
+
+#[test]
+fn sigkill_mid_sync_loses_and_duplicates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let mut expected = 0;
+    // Kill each of county, city and province in turn while a sync is in flight, then restart it.
+    for (round, victim) in ["430102", "430100", "430000"].iter().enumerate() {
+        expected = import(&fed, "430102", Kind::Penalty, 100 + round as u64, 3_000);
+        std::thread::sleep(Duration::from_millis(300 + 200 * round as u64));
+        fed.kill(victim);
+        std::thread::sleep(Duration::from_millis(200));
+        fed.start(victim).unwrap();
+    }
+    fed.wait_until("the province to hold every county entry", Duration::from_secs(120), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(expected)
+            && f.logs("430100").get("430102").map(|s| s.0) == Some(expected)
+    })
+    .unwrap();
+    // Nothing duplicated or lost: the county's records come back once each from the province, and the mirrors
+    // re-derive the county's root (a different root would have been refused by the checkpoint check).
+    let rows = testdata::rows(Kind::Penalty, 101, "430102", 3_000);
+    let uscc = &subject_of(&rows[17]);
+    let a: serde_json::Value =
+        serde_json::from_slice(&cli(&["query", "--data-dir", &fed.dir("430102"), "--uscc", uscc, "-o", "json"]).stdout)
+            .unwrap();
+    let b: serde_json::Value =
+        serde_json::from_slice(&cli(&["query", "--data-dir", &fed.dir("430000"), "--uscc", uscc, "-o", "json"]).stdout)
+            .unwrap();
+    assert!(!a["records"].as_array().unwrap().is_empty());
+    assert_eq!(a["records"], b["records"]);
 }

@@ -3,6 +3,7 @@
 //! Authentication is the file system: the data dir is 0700 and the socket 0600, so only the account that runs
 //! the node (and root) can connect. See ARCHITECTURE.md.
 
+use crate::core::record::ShareType;
 use crate::core::registry::Change;
 use crate::federation::Federation;
 use crate::ledger::{Ledger, LedgerError};
@@ -155,6 +156,27 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LedgerError> 
         .map_err(status_of)
 }
 
+fn parse_share(s: &str) -> Result<Option<ShareType>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<ShareType>().map(Some).map_err(|e| Status::invalid_argument(format!("share_type: {e}")))
+}
+
+fn import_reply(out: crate::ledger::ImportOutcome) -> pb::ImportReply {
+    let row_errors = |v: Vec<crate::core::template::RowError>| -> Vec<pb::RowError> {
+        v.into_iter().map(|e| pb::RowError { row: e.row, field: e.field, reason: e.reason }).collect()
+    };
+    pb::ImportReply {
+        accepted: out.accepted,
+        duplicates: out.duplicates,
+        errors: row_errors(out.errors),
+        skipped: row_errors(out.skipped),
+        size: out.size,
+        root: out.root.to_vec(),
+    }
+}
+
 type EntryStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Entry, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -186,20 +208,19 @@ impl pb::admin_server::Admin for AdminService {
         let kind = req.kind.parse().map_err(|e: String| Status::invalid_argument(e))?;
         let rows: Vec<(u64, BTreeMap<String, String>)> =
             req.rows.into_iter().map(|r| (r.row, r.fields.into_iter().collect())).collect();
+        let share = parse_share(&req.share_type)?;
         let l = self.ledger.clone();
         let source = req.source;
-        let out = blocking(move || l.import(kind, &source, rows)).await?;
-        let row_errors = |v: Vec<crate::core::template::RowError>| -> Vec<pb::RowError> {
-            v.into_iter().map(|e| pb::RowError { row: e.row, field: e.field, reason: e.reason }).collect()
-        };
-        Ok(Response::new(pb::ImportReply {
-            accepted: out.accepted,
-            duplicates: out.duplicates,
-            errors: row_errors(out.errors),
-            skipped: row_errors(out.skipped),
-            size: out.size,
-            root: out.root.to_vec(),
-        }))
+        let out = blocking(move || l.import(kind, &source, rows, share)).await?;
+        Ok(Response::new(import_reply(out)))
+    }
+
+    async fn publish(&self, req: Request<pb::PublishRequest>) -> Result<Response<pb::ImportReply>, Status> {
+        let req = req.into_inner();
+        let share = parse_share(&req.share_type)?;
+        let l = self.ledger.clone();
+        let out = blocking(move || l.publish(req.record_json.as_bytes(), share)).await?;
+        Ok(Response::new(import_reply(out)))
     }
 
     async fn query(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
