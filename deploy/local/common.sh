@@ -118,3 +118,13 @@ if not pick:
 print(pick)
 PY
 }
+
+# Runs a command, showing its output (stdout and stderr) only if it fails.
+quiet() {
+    local out rc=0
+    out="$("$@" 2>&1)" || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        printf '%s\n' "$out" >&2
+        die "$* exited with $rc"
+    fi
+}

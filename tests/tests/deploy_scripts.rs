@@ -92,3 +92,103 @@ fn demo_refuses_a_directory_it_did_not_create() {
     assert!(demo.join("bundle").is_dir() && demo.join("notes.txt").is_file());
     assert!(!Path::new(&demo.join("430102")).exists());
 }
+
+/// Brings a federation made by `federation.sh` down when dropped, so a failed assertion leaves no nodes behind.
+struct FedDown<'a>(&'a str);
+
+impl Drop for FedDown<'_> {
+    fn drop(&mut self) {
+        let _ = script("federation.sh", &["down", self.0]);
+    }
+}
+
+#[test]
+fn federation_demo_brings_county_data_to_the_province() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fed");
+    let d = dir.to_str().unwrap();
+    let _down = FedDown(d);
+    let counties = ["430102", "430104", "430302", "430321"];
+
+    let t = std::time::Instant::now();
+    let out = script("federation.sh", &["demo", d, "--keep"]);
+    let so = assert_ok(&out, "federation.sh demo --keep");
+    eprintln!("federation.sh demo took {:?}", t.elapsed());
+    assert!(so.contains("430102 74/74, 430104 74/74, 430302 74/74, 430321 74/74"), "{so}");
+    assert!(so.contains("2 record(s) about"), "the province's query found nothing:\n{so}");
+
+    // Independently of the script's messages: every county's own log is mirrored in full at the province, each
+    // city holds exactly its own counties, and the province answers a query with the county's records.
+    let dd = |c: &str| dir.join(c).to_str().unwrap().to_string();
+    let peers = |c: &str| json(&cli(&["peer", "list", "--data-dir", &dd(c), "-o", "json"]));
+    let sizes = |v: &serde_json::Value| -> std::collections::BTreeMap<String, u64> {
+        v["logs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no logs in {v}"))
+            .iter()
+            .map(|l| (l["origin"].as_str().unwrap().to_string(), l["size"].as_u64().unwrap()))
+            .collect()
+    };
+    let province = sizes(&peers("430000"));
+    for c in counties {
+        let own = json(&cli(&["log", "show", "--data-dir", &dd(c), "-o", "json"]));
+        assert_eq!(own["size"], VALID_430102, "county {c}: 80 sample rows, 6 bad");
+        assert_eq!(province.get(c).copied(), own["size"].as_u64(), "province's mirror of {c}: {province:?}");
+    }
+    let changsha = sizes(&peers("430100"));
+    assert!(changsha.contains_key("430102") && changsha.contains_key("430104"), "{changsha:?}");
+    assert!(!changsha.contains_key("430302") && !changsha.contains_key("430321"), "{changsha:?}");
+    let uscc = "91430321Y8XA3EPD69"; // the subject the script picked from 430321's samples
+    assert!(so.contains(uscc), "{so}");
+    let q = |c: &str| json(&cli(&["query", "--data-dir", &dd(c), "--uscc", uscc, "-o", "json"]))["records"].clone();
+    assert!(!q("430321").as_array().unwrap().is_empty());
+    assert_eq!(q("430000"), q("430321"), "the province returns the county's records unchanged");
+
+    // stop / start one node: its pid file goes and comes back, and its data is still there.
+    let pid_file = dir.join("430102/node.pid");
+    assert!(pid_file.exists());
+    assert_ok(&script("federation.sh", &["stop", d, "430102"]), "federation.sh stop");
+    assert!(!pid_file.exists(), "node.pid left after stop");
+    let st = assert_ok(&script("federation.sh", &["status", d]), "federation.sh status");
+    assert!(st.contains("430102  已停止 stopped") && st.contains("430000  运行中 running"), "{st}");
+    assert_ok(&script("federation.sh", &["start", d, "430102"]), "federation.sh start");
+    assert!(pid_file.exists());
+    let own = json(&cli(&["log", "show", "--data-dir", &dd("430102"), "-o", "json"]));
+    assert_eq!(own["size"], VALID_430102);
+
+    // down: every node stops cleanly (each removes its pid file on a clean exit).
+    assert_ok(&script("federation.sh", &["down", d]), "federation.sh down");
+    let st = assert_ok(&script("federation.sh", &["status", d]), "federation.sh status");
+    assert_eq!(st.matches("已停止 stopped").count(), 7, "{st}");
+    for c in ["430000", "430100", "430300", "430102", "430104", "430302", "430321"] {
+        assert!(!dir.join(c).join("node.pid").exists(), "{c} did not stop cleanly");
+    }
+}
+
+#[test]
+fn federation_demo_without_keep_stops_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fed");
+    let d = dir.to_str().unwrap();
+    let _down = FedDown(d);
+    let out = script("federation.sh", &["demo", d]);
+    let so = assert_ok(&out, "federation.sh demo");
+    assert_eq!(so.matches("已停止 stopped").count(), 7, "{so}");
+    let st = assert_ok(&script("federation.sh", &["status", d]), "federation.sh status");
+    assert_eq!(st.matches("已停止 stopped").count(), 7, "{st}");
+    // A second `up` over a stopped federation replaces it (fresh PKI, empty logs); over a foreign directory it
+    // refuses and touches nothing.
+    let ca_before = std::fs::read(dir.join("pki/ca.pem")).unwrap();
+    let so = assert_ok(&script("federation.sh", &["up", d]), "federation.sh up over a stopped federation");
+    assert!(so.contains("removing the previous federation"), "{so}");
+    assert_ne!(std::fs::read(dir.join("pki/ca.pem")).unwrap(), ca_before, "up made no fresh CA");
+    let own = json(&cli(&["log", "show", "--data-dir", dir.join("430102").to_str().unwrap(), "-o", "json"]));
+    assert_eq!(own["size"], 0, "{own}");
+    assert_ok(&script("federation.sh", &["down", d]), "federation.sh down");
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("keep.txt"), "x").unwrap();
+    let out = script("federation.sh", &["up", foreign.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+}
