@@ -34,7 +34,7 @@ prepare_dir() {
         die "$DIR exists and is not a directory"
     fi
     mkdir -p "$DIR"
-    DIR="$(cd "$DIR" && pwd)"
+    DIR="$(cd "$DIR" && pwd -P)"
     if [[ -z "$(ls -A "$DIR")" ]]; then
         : >"$DIR/$MARKER"
         return

@@ -42,7 +42,7 @@ is_code() {
 # Absolute path of an existing federation dir made by this script.
 existing_dir() {
     [[ -d "$1" && -f "$1/$MARKER" ]] || die "$1 不是本脚本创建的联邦目录 is not a federation directory made by this script (no $MARKER)"
-    (cd "$1" && pwd)
+    (cd "$1" && pwd -P)
 }
 
 # Prints the pid of the node serving DIR/CODE, or nothing if it is not running. The pid comes from node.pid and
@@ -127,7 +127,7 @@ prepare_dir() {
         die "$DIR exists and is not a directory"
     fi
     mkdir -p "$DIR"
-    DIR="$(cd "$DIR" && pwd)"
+    DIR="$(cd "$DIR" && pwd -P)"
     if [[ -z "$(ls -A "$DIR")" ]]; then
         : >"$DIR/$MARKER"
         return
