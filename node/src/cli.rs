@@ -27,6 +27,9 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Whole-store backup and restore (the node must be stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Benchmarks (figures printed, nothing asserted).
     #[command(subcommand)]
     Bench(crate::bench::Command),
@@ -38,6 +41,26 @@ pub enum ConfigCommand {
     Check {
         #[arg(long, env = "GONGXIN_DATA_DIR")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Write the whole store as a portable stream (backup; also the way out of sled one day).
+    Export {
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Output file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a stream written by `store export` into the (empty) store of a data dir.
+    Import {
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+        /// File written by `store export`.
+        #[arg(long = "in")]
+        input: PathBuf,
     },
 }
 
@@ -73,6 +96,8 @@ pub fn main_entry() -> i32 {
                 return EXIT_CONFIG;
             }
         },
+        Command::Store(StoreCommand::Export { data_dir, out }) => crate::daemon::store_export(&data_dir, &out),
+        Command::Store(StoreCommand::Import { data_dir, input }) => crate::daemon::store_import(&data_dir, &input),
         Command::Bench(c) => crate::bench::run(c),
     };
     match res {
