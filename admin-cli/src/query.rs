@@ -19,13 +19,29 @@ pub struct Args {
 
 /// A one-line summary of a record body for the table view.
 fn summary(kind: &str, body: &serde_json::Value) -> String {
-    let pick =
-        |keys: &[&str]| keys.iter().filter_map(|k| body.get(*k).and_then(|v| v.as_str())).collect::<Vec<_>>().join(" ");
-    match kind {
-        "license" => pick(&["行政许可决定文书号", "许可内容", "许可决定日期"]),
-        "penalty" => pick(&["行政处罚决定书文号", "处罚类别", "处罚决定日期"]),
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("、"),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let pick = |keys: &[&str]| {
+        keys.iter().map(|k| text(&body[*k])).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+    };
+    let name = text(&body["subject"]["name"]);
+    let what = match kind {
+        "license" => pick(&["decision_doc_no", "content", "decision_date"]),
+        "penalty" => pick(&["decision_doc_no", "categories", "decision_date"]),
+        "list_entry" => pick(&["list_type", "decision_doc_no", "start", "end"]),
+        "commitment" => pick(&["commitment_type", "doc_no", "date"]),
+        "amendment" => pick(&["action", "doc_no", "effective_date"]),
         _ => String::new(),
+    };
+    let mut s = format!("{name} {what}");
+    if s.chars().count() > 80 {
+        s = s.chars().take(79).collect::<String>() + "…";
     }
+    s
 }
 
 pub fn run(a: Args) -> i32 {
