@@ -4,6 +4,9 @@ use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use std::time::{Duration, Instant};
 
+#[path = "bench_import.rs"]
+pub mod import;
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// SM2 sign/verify and SM3 throughput, next to `openssl speed sm2` run in the same invocation.
@@ -26,6 +29,25 @@ pub enum Command {
         #[arg(long)]
         no_openssl: bool,
     },
+    /// Import generated rows through the node's real path (validate, sign, append, flush) into a sled store in a
+    /// throwaway data dir: rows/s and bytes on disk per record.
+    /// 生成的数据经真实导入路径（校验、签名、追加、落盘）写入临时 sled 存储：每秒行数与每条记录占用磁盘字节数。
+    Import {
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// Rows per import call, as `gongxin import` sends them (each call is one atomic, flushed batch).
+        #[arg(long, default_value_t = 1_000)]
+        chunk: usize,
+        /// Parent directory of the throwaway data dir (default: the system temp dir); put it on the disk a real
+        /// node would use.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Do not run `openssl speed` for the sign/s context figure.
+        #[arg(long)]
+        no_openssl: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +61,7 @@ pub fn run(c: Command) -> anyhow::Result<()> {
         Command::Crypto { output, seconds, check, rounds, no_openssl } => {
             crypto_bench(output, seconds, check, rounds.max(1), no_openssl)
         }
+        Command::Import { output, rows, chunk, dir, no_openssl } => import::run(output, rows, chunk, dir, no_openssl),
     }
 }
 
