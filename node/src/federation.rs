@@ -208,7 +208,10 @@ impl Federation {
         if origin == self.me {
             return Err(SyncError::Forbidden(format!("{sender} may not upload this node's own log")).into());
         }
-        let head = self.ingest(sender, origin, start, entries, &cp)?;
+        let (head, appended) = self.ingest(sender, origin, start, entries, &cp)?;
+        if appended > 0 && self.me != PROVINCE {
+            self.anchor(origin, sender, &cp)?;
+        }
         let time = now_rfc3339();
         let signature = self.ledger.signing_key().sign(&sync::cosignature_statement(&self.me, &time, &cp.note));
         Ok((head, Cosignature { cosigner: self.me.clone(), time, signature }))
@@ -274,7 +277,32 @@ impl Federation {
         if origin == self.me {
             return Err(SyncError::Forbidden("a parent may not send this node its own log".into()).into());
         }
-        self.ingest(parent, origin, start, entries, &cp)
+        Ok(self.ingest(parent, origin, start, entries, &cp)?.0)
+    }
+
+    /// Writes an anchor into this node's own log: the origin checkpoint it just mirrored, so the relaying
+    /// node's view travels upward signed by it, and the audit can compare vantage points.
+    fn anchor(&self, origin: &str, from: &str, cp: &SignedCheckpoint) -> Result<(), FedError> {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let parsed = cp.parse().map_err(internal)?;
+        let anchor = sync::Anchor {
+            origin: origin.to_string(),
+            size: parsed.size,
+            root: hex::encode(parsed.root),
+            received_from: from.to_string(),
+            received_at: now_rfc3339(),
+            checkpoint_b64: b64(&cp.note),
+            signature_b64: b64(&cp.signature),
+        };
+        self.ledger
+            .append_system(
+                sync::ANCHOR_KIND,
+                &format!("anchor/{origin}/{}", parsed.size),
+                serde_json::to_vec(&anchor).map_err(internal)?,
+                &[],
+            )
+            .map_err(internal)?;
+        Ok(())
     }
 
     fn record_evidence(&self, kind: &str, origin: &str, from: &str, detail: String, objects: Vec<EvidenceObject>) {
@@ -310,7 +338,7 @@ impl Federation {
         start: u64,
         entries: Vec<WireEntry>,
         cp: &SignedCheckpoint,
-    ) -> Result<Head, FedError> {
+    ) -> Result<(Head, u64), FedError> {
         let keys = self.keys_for(origin);
         let checkpoint = sync::check_checkpoint(origin, cp, &keys, &self.verifier)?;
         let end = start + entries.len() as u64;
@@ -435,7 +463,7 @@ impl Federation {
                     log.put_checkpoint(origin, cp.clone()).map_err(internal)?;
                 }
             }
-            return Ok(head);
+            return Ok((head, 0));
         }
 
         let incoming: Vec<IncomingEntry<'_>> = new
@@ -483,11 +511,12 @@ impl Federation {
         if let Some(i) = registry_index {
             prepared.set_origin_meta(REGISTRY_INDEX_META, &i.to_be_bytes()).map_err(internal)?;
         }
+        let appended = prepared.new_size() - head.size;
         let head = log.commit(prepared, Some(cp.clone())).map_err(internal)?;
         drop(_g);
         if registry_index.is_some() {
             self.reload_registry()?;
         }
-        Ok(head)
+        Ok((head, appended))
     }
 }

@@ -6,6 +6,24 @@ use crate::core::envelope::LeafHeader;
 use crate::core::registry::Registry;
 use crate::crypto::{self, PublicKey, Verifier};
 
+/// Record kind of anchors: a relaying node's statement, in its own log, of an origin checkpoint it mirrored.
+pub const ANCHOR_KIND: &str = "anchor";
+
+/// Payload of an anchor entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Anchor {
+    pub origin: String,
+    pub size: u64,
+    /// Hex SM3 root of the origin's checkpoint.
+    pub root: String,
+    pub received_from: String,
+    /// RFC 3339 UTC time the relaying node committed the batch (bounds the checkpoint's time from above).
+    pub received_at: String,
+    /// The origin-signed checkpoint, exactly (base64 of the note and of its DER signature).
+    pub checkpoint_b64: String,
+    pub signature_b64: String,
+}
+
 /// Most entries in one upload or pull batch.
 pub const MAX_BATCH_ENTRIES: usize = 5_000;
 
