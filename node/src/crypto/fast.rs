@@ -8,16 +8,28 @@
 //! negation) per non-zero digit: about 33 mixed additions for `W = 8` and no doublings at all. The generator's
 //! table is built once per process; a signer's table is built by [`super::Verifier`].
 //!
-//! Nothing here is used for signing, which stays on the crate's constant-time path.
+//! The sum is accumulated in Jacobian coordinates (`x = X/Z²`, `y = Y/Z³`) with the incomplete mixed addition
+//! `madd-2007-bl` (7M + 4S, against 13M and about 20 additions for the crate's complete formulas); its
+//! exceptional cases (identity, `Q = ±acc`) are branched on, which is fine for public data. The result is never
+//! made affine: the final check compares `X` with `x1·Z²` for the two integers `x1` that can satisfy the
+//! equation (see [`x_matches`]), so a verification needs no field inversion at all.
+//!
+//! The field element type is reached through `elliptic_curve::hazmat::FieldArithmetic`, the crate's documented
+//! door for code that depends on coordinates. Nothing here is used for signing, which stays on the crate's
+//! constant-time path.
 
 use sm2::elliptic_curve::group::Group;
+use sm2::elliptic_curve::hazmat::FieldArithmetic;
 use sm2::elliptic_curve::ops::Reduce;
 use sm2::elliptic_curve::point::AffineCoordinates;
 use sm2::elliptic_curve::sec1::ToSec1Point;
 use sm2::elliptic_curve::BatchNormalize;
-use sm2::elliptic_curve::PrimeField;
+use sm2::elliptic_curve::{Field, PrimeField};
 use sm2::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 use std::sync::LazyLock;
+
+/// An element of SM2's base field GF(p) (Montgomery form, always fully reduced).
+pub(crate) type Fe = <sm2::Sm2 as FieldArithmetic>::FieldElement;
 
 /// Window width in bits of the fixed-base tables.
 pub(crate) const W: usize = 8;
@@ -28,9 +40,113 @@ const WINDOWS: usize = 256usize.div_ceil(W);
 /// Affine points per table: every window plus one point `[2^(W·WINDOWS)]B` for a final carry digit.
 pub(crate) const TABLE_POINTS: usize = WINDOWS * HALF + 1;
 
-/// A fixed-base table for one base point (about 288 KiB for `W = 8`).
+/// n, the order of the base point, big-endian.
+const N_BYTES: [u8; 32] = hex_literal("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123");
+/// p − n, big-endian (a 128-bit number: p and n agree in their top 128 bits).
+const P_MINUS_N_BYTES: [u8; 32] = hex_literal("000000000000000000000000000000008DFC2093DE39FAD5AC440BF6C62ABEDC");
+
+/// A finite affine point as two field elements (the table entry format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Affine {
+    x: Fe,
+    y: Fe,
+}
+
+impl Affine {
+    /// The coordinates of `p`, or `None` for the identity.
+    pub(crate) fn from_point(p: &AffinePoint) -> Option<Self> {
+        if bool::from(p.is_identity()) {
+            return None;
+        }
+        // Coordinates of a point the crate holds are canonical (< p), so from_repr always succeeds here.
+        let x = Option::<Fe>::from(Fe::from_repr(p.x()))?;
+        let y = Option::<Fe>::from(Fe::from_repr(p.y()))?;
+        Some(Self { x, y })
+    }
+}
+
+/// A point in Jacobian coordinates `(X : Y : Z)` standing for `(X/Z², Y/Z³)`; `Z = 0` is the identity.
+/// Variable time: for public data only.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Jacobian {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+impl Jacobian {
+    pub(crate) const IDENTITY: Self = Self { x: Fe::ONE, y: Fe::ONE, z: Fe::ZERO };
+
+    pub(crate) fn from_affine(p: &Affine) -> Self {
+        Self { x: p.x, y: p.y, z: Fe::ONE }
+    }
+
+    /// The crate's point `p` (one field inversion, used only off the registered-signer path).
+    pub(crate) fn from_projective(p: &ProjectivePoint) -> Self {
+        match Affine::from_point(&p.to_affine()) {
+            Some(a) => Self::from_affine(&a),
+            None => Self::IDENTITY,
+        }
+    }
+
+    pub(crate) fn is_identity(&self) -> bool {
+        self.z.is_zero_vartime()
+    }
+
+    /// `self += (q.x, ±q.y)`: madd-2007-bl, with the exceptional cases handled by branches.
+    #[inline]
+    fn add_affine(&mut self, q: &Affine, negate: bool) {
+        let qy = if negate { -q.y } else { q.y };
+        if self.is_identity() {
+            *self = Self { x: q.x, y: qy, z: Fe::ONE };
+            return;
+        }
+        let z1z1 = self.z.square();
+        let u2 = q.x * z1z1;
+        let s2 = qy * self.z * z1z1;
+        let h = u2 - self.x;
+        let r = (s2 - self.y).double();
+        if h.is_zero_vartime() {
+            // Same x: either the same point (double it) or its negation (the sum is the identity).
+            if r.is_zero_vartime() {
+                self.double_in_place();
+            } else {
+                *self = Self::IDENTITY;
+            }
+            return;
+        }
+        let hh = h.square();
+        let i = hh.double().double();
+        let j = h * i;
+        let v = self.x * i;
+        let x3 = r.square() - j - v.double();
+        let y3 = r * (v - x3) - (self.y * j).double();
+        let z3 = (self.z + h).square() - z1z1 - hh;
+        *self = Self { x: x3, y: y3, z: z3 };
+    }
+
+    /// `self = [2]self`: dbl-2001-b, valid because SM2's `a` is −3 (checked by a test against the crate).
+    fn double_in_place(&mut self) {
+        if self.is_identity() {
+            return;
+        }
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x * gamma;
+        let t = (self.x - delta) * (self.x + delta);
+        let alpha = t.double() + t;
+        let beta4 = beta.double().double();
+        let x3 = alpha.square() - beta4.double();
+        let z3 = (self.y + self.z).square() - gamma - delta;
+        let gamma_sq8 = gamma.square().double().double().double();
+        let y3 = alpha * (beta4 - x3) - gamma_sq8;
+        *self = Self { x: x3, y: y3, z: z3 };
+    }
+}
+
+/// A fixed-base table for one base point (256 KiB for `W = 8`).
 pub(crate) struct FixedBaseTable {
-    points: Box<[AffinePoint]>,
+    points: Box<[Affine]>,
 }
 
 impl FixedBaseTable {
@@ -50,32 +166,38 @@ impl FixedBaseTable {
             b = acc.double();
         }
         proj.push(b);
-        let points = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&proj);
-        Self { points: points.into_boxed_slice() }
+        let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&proj);
+        // Entries are [m]base with 0 < m < n (m = d·2^(W·i) < 2^255, or 2^256 mod n ≠ 0) for a base of prime
+        // order n, so none is the identity.
+        let points = affine
+            .iter()
+            .map(|p| Affine::from_point(p).expect("fixed-base table entry of a valid point is finite"))
+            .collect();
+        Self { points }
     }
 
     /// Memory held by one table, in bytes.
     pub(crate) const fn bytes() -> usize {
-        TABLE_POINTS * std::mem::size_of::<AffinePoint>()
+        TABLE_POINTS * std::mem::size_of::<Affine>()
     }
 
     /// `acc += [k]B`, variable time in `k` (public data only).
     #[inline]
-    fn accumulate(&self, acc: &mut ProjectivePoint, k: &Scalar) {
+    fn accumulate(&self, acc: &mut Jacobian, k: &Scalar) {
         let digits = recode(k);
         for (i, &d) in digits.iter().enumerate() {
             if d > 0 {
-                *acc += &self.points[i * HALF + (d as usize - 1)];
+                acc.add_affine(&self.points[i * HALF + (d as usize - 1)], false);
             } else if d < 0 {
-                *acc -= &self.points[i * HALF + ((-d) as usize - 1)];
+                acc.add_affine(&self.points[i * HALF + ((-d) as usize - 1)], true);
             }
         }
     }
 
     /// `[k]B` (variable time).
     #[cfg(test)]
-    pub(crate) fn mul(&self, k: &Scalar) -> ProjectivePoint {
-        let mut acc = ProjectivePoint::IDENTITY;
+    pub(crate) fn mul(&self, k: &Scalar) -> Jacobian {
+        let mut acc = Jacobian::IDENTITY;
         self.accumulate(&mut acc, k);
         acc
     }
@@ -120,6 +242,35 @@ fn recode(k: &Scalar) -> [i16; WINDOWS + 1] {
     }
     out[WINDOWS] = carry as i16;
     out
+}
+
+/// Whether the x-coordinate `x_num / den` (with `den` ≠ 0) of a curve point is congruent to `v` modulo n.
+///
+/// The coordinate is an integer `x1` with `0 ≤ x1 < p`, and `p < 2n`, so `x1 ≡ v (mod n)` with `0 ≤ v < n` holds
+/// exactly when `x1 = v` or `x1 = v + n`; the second is possible only when `v + n < p`, that is `v < p − n`.
+/// Both are checked without dividing: `x_num == x1·den`. `p − n` is about 2^128, so for the `v = r − e` of a
+/// real signature the second case has probability about 2^-128 (a verification that comes out there cannot be
+/// produced from a hash on purpose either); it is tested with constructed points and scalars instead.
+/// `den = 0` (the point at infinity) never matches.
+pub(crate) fn x_matches(x_num: &Fe, den: &Fe, v: &Scalar) -> bool {
+    if den.is_zero_vartime() {
+        return false;
+    }
+    let v_bytes = v.to_repr();
+    // v < n < p, so v is a canonical field element and this never takes the `None` branch.
+    let Some(v_fe) = Option::<Fe>::from(Fe::from_repr(v_bytes)) else {
+        return false;
+    };
+    if *x_num == v_fe * den {
+        return true;
+    }
+    if v_bytes.as_slice() >= P_MINUS_N_BYTES.as_slice() {
+        return false;
+    }
+    let Some(n_fe) = Option::<Fe>::from(Fe::from_repr(FieldBytes::from(N_BYTES))) else {
+        return false;
+    };
+    *x_num == (v_fe + n_fe) * den
 }
 
 /// The generator's table, built on first use and shared by every verifier in the process.
@@ -186,42 +337,29 @@ impl Prepared {
     }
 
     /// `[s]G + [t]P` with the generator table and the signer's table.
-    pub(crate) fn point_with_table(&self, key_table: &FixedBaseTable) -> ProjectivePoint {
-        let mut acc = ProjectivePoint::IDENTITY;
+    pub(crate) fn point_with_table(&self, key_table: &FixedBaseTable) -> Jacobian {
+        let mut acc = Jacobian::IDENTITY;
         G_TABLE.accumulate(&mut acc, &self.s);
         key_table.accumulate(&mut acc, &self.t);
         acc
     }
 
-    /// `[s]G + [t]P` for a key without a table: the generator table plus a variable-time wNAF for `P`.
-    pub(crate) fn point_without_table(&self, key: &AffinePoint) -> ProjectivePoint {
-        let mut acc = ProjectivePoint::from(key).mul_vartime(&self.t);
+    /// `[s]G + [t]P` for a key without a table: a variable-time wNAF for `[t]P` (made affine with one
+    /// inversion), then the generator table.
+    pub(crate) fn point_without_table(&self, key: &AffinePoint) -> Jacobian {
+        let mut acc = Jacobian::from_projective(&ProjectivePoint::from(key).mul_vartime(&self.t));
         G_TABLE.accumulate(&mut acc, &self.s);
         acc
     }
 
-    /// Final check given the affine `(x1, y1)`: not the point at infinity, and (e + x1) mod n == r.
-    pub(crate) fn accepts(&self, point: &AffinePoint) -> bool {
-        if bool::from(point.is_identity()) {
+    /// Final check on `(x1, y1) = (X/Z², Y/Z³)`: not the point at infinity, and (e + x1) mod n == r, that is
+    /// x1 ≡ r − e (mod n). No inversion: see [`x_matches`].
+    pub(crate) fn accepts(&self, point: &Jacobian) -> bool {
+        if point.is_identity() {
             return false;
         }
-        let x1 = <Scalar as Reduce<FieldBytes>>::reduce(&point.x());
-        self.e + x1 == self.r
+        x_matches(&point.x, &point.z.square(), &(self.r - self.e))
     }
-
-    /// Final check for a single projective result (one field inversion).
-    pub(crate) fn accepts_projective(&self, point: &ProjectivePoint) -> bool {
-        if bool::from(point.is_identity()) {
-            return false;
-        }
-        self.accepts(&point.to_affine())
-    }
-}
-
-/// Normalises many results with one shared field inversion and checks each one.
-pub(crate) fn accept_many(prepared: &[&Prepared], points: &[ProjectivePoint]) -> Vec<bool> {
-    let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(points);
-    prepared.iter().zip(affine.iter()).map(|(p, a)| p.accepts(a)).collect()
 }
 
 #[cfg(test)]
@@ -261,6 +399,29 @@ mod tests {
         }
     }
 
+    /// `j` and the crate's `p` are the same point (no inversion: compares X with x·Z² and Y with y·Z³).
+    fn same_point(j: &Jacobian, p: &ProjectivePoint) -> bool {
+        match Affine::from_point(&p.to_affine()) {
+            None => j.is_identity(),
+            Some(a) => {
+                let zz = j.z.square();
+                !j.is_identity() && j.x == a.x * zz && j.y == a.y * zz * j.z
+            }
+        }
+    }
+
+    fn fe(bytes: &[u8; 32]) -> Fe {
+        Fe::from_repr(FieldBytes::from(*bytes)).unwrap()
+    }
+
+    fn point(seed: u64) -> ProjectivePoint {
+        ProjectivePoint::generator() * random_scalar(seed)
+    }
+
+    fn affine(p: &ProjectivePoint) -> Affine {
+        Affine::from_point(&p.to_affine()).unwrap()
+    }
+
     #[test]
     fn table_multiplication_matches_constant_time_multiplication() {
         let g = &*G_TABLE;
@@ -271,15 +432,145 @@ mod tests {
         let mut cases = vec![Scalar::ZERO, Scalar::ONE, n_minus_1, Scalar::from(255u64), Scalar::from(128u64)];
         cases.extend((0..40).map(random_scalar));
         for k in cases {
-            assert_eq!(g.mul(&k), ProjectivePoint::generator() * k);
-            assert_eq!(pt.mul(&k), ProjectivePoint::from(p) * k);
+            assert!(same_point(&g.mul(&k), &(ProjectivePoint::generator() * k)), "{k:?}");
+            assert!(same_point(&pt.mul(&k), &(ProjectivePoint::from(p) * k)), "{k:?}");
         }
-        assert!(bool::from(g.mul(&Scalar::ZERO).is_identity()));
+        assert!(g.mul(&Scalar::ZERO).is_identity());
+        assert!(!same_point(&g.mul(&Scalar::ONE), &(ProjectivePoint::generator() * Scalar::from(2u64))));
+    }
+
+    #[test]
+    fn jacobian_addition_and_doubling_match_the_crate() {
+        for seed in 0..20u64 {
+            // An accumulator with Z ≠ 1, the way it is during a verification.
+            let (a, b, q) = (point(3 * seed), point(3 * seed + 1), point(3 * seed + 2));
+            let mut acc = Jacobian::from_affine(&affine(&a));
+            acc.add_affine(&affine(&b), false);
+            assert!(acc.z != Fe::ONE);
+            let ab = a + b;
+            assert!(same_point(&acc, &ab));
+            // Generic sum and difference.
+            let mut plus = acc;
+            plus.add_affine(&affine(&q), false);
+            assert!(same_point(&plus, &(ab + q)));
+            let mut minus = acc;
+            minus.add_affine(&affine(&q), true);
+            assert!(same_point(&minus, &(ab - q)));
+            // Exceptional cases: adding the point itself (doubling), its negation (identity), to the identity.
+            let mut twice = acc;
+            twice.add_affine(&affine(&ab), false);
+            assert!(same_point(&twice, &ab.double()));
+            let mut zero = acc;
+            zero.add_affine(&affine(&ab), true);
+            assert!(zero.is_identity());
+            let mut from_identity = Jacobian::IDENTITY;
+            from_identity.add_affine(&affine(&q), true);
+            assert!(same_point(&from_identity, &(-q)));
+            let mut dbl = acc;
+            dbl.double_in_place();
+            assert!(same_point(&dbl, &ab.double()));
+            // The fallback's entry point.
+            assert!(same_point(&Jacobian::from_projective(&ab), &ab));
+        }
+        assert!(Jacobian::from_projective(&ProjectivePoint::IDENTITY).is_identity());
+        let mut id = Jacobian::IDENTITY;
+        id.double_in_place();
+        assert!(id.is_identity());
+    }
+
+    #[test]
+    fn constants_are_n_and_p_minus_n() {
+        // n − 1 is the scalar −1; p − n plus n is p ≡ 0 in the field (both below p, so the sum is exactly p).
+        let mut n_minus_1 = N_BYTES;
+        n_minus_1[31] -= 1;
+        assert_eq!(<[u8; 32]>::from((-Scalar::ONE).to_repr()), n_minus_1);
+        assert!(bool::from(Scalar::from_repr(FieldBytes::from(N_BYTES)).is_none()));
+        assert_eq!(fe(&P_MINUS_N_BYTES) + fe(&N_BYTES), Fe::ZERO);
+        assert!(P_MINUS_N_BYTES[..16].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn x_matches_both_admissible_coordinates() {
+        let n = fe(&N_BYTES);
+        let dens: Vec<Fe> = vec![Fe::ONE, affine(&point(7)).x, affine(&point(8)).y.square()];
+        let p_minus_n = Scalar::from_repr(FieldBytes::from(P_MINUS_N_BYTES)).unwrap();
+        for den in dens {
+            let check = |x1: Fe, v: Scalar| x_matches(&(x1 * den), &den, &v);
+            let sfe = |v: Scalar| fe(&v.to_repr().into());
+            for v in [Scalar::ZERO, Scalar::from(5u64), random_scalar(1), -Scalar::ONE, p_minus_n - Scalar::ONE] {
+                // x1 = v: always admissible.
+                assert!(check(sfe(v), v));
+                assert!(!check(sfe(v) + Fe::ONE, v));
+                assert!(!check(sfe(v + Scalar::ONE), v));
+            }
+            // x1 = v + n with v + n < p: the rare branch.
+            for v in [Scalar::ZERO, Scalar::from(5u64), p_minus_n - Scalar::ONE] {
+                assert!(check(sfe(v) + n, v), "v + n < p must be admissible");
+                assert!(!check(sfe(v) + n + Fe::ONE, v));
+                assert!(!check(sfe(v) + n, v + Scalar::ONE));
+            }
+            // x1 = p − 1 = (p − n − 1) + n is the largest coordinate there is.
+            assert!(check(-Fe::ONE, p_minus_n - Scalar::ONE));
+            // v + n ≥ p: (v + n) mod p is a different integer below p, whose residue mod n is not v.
+            for v in [p_minus_n, p_minus_n + Scalar::ONE, random_scalar(2), -Scalar::ONE] {
+                assert!(!check(sfe(v) + n, v), "v + n ≥ p is not a coordinate");
+            }
+            // The point at infinity (Z = 0) never matches, whatever X is.
+            assert!(!x_matches(&Fe::ZERO, &Fe::ZERO, &Scalar::ZERO));
+            assert!(!x_matches(&den, &Fe::ZERO, &Scalar::ONE));
+        }
+    }
+
+    /// A curve point with x1 = n + k for a small k, and a public key for which a chosen (e, r, s) makes
+    /// [s]G + [t]P land exactly on it: the verification then passes only through the `x1 = v + n` branch.
+    /// (A real signature cannot be steered there: e is a hash of Z_A, which depends on the key.)
+    #[test]
+    fn verification_point_with_x1_at_least_n() {
+        use sm2::dsa::signature::hazmat::PrehashVerifier;
+        use sm2::elliptic_curve::group::GroupEncoding;
+        let n_plus = |k: u8| {
+            let mut x = N_BYTES;
+            x[31] += k; // n ends in 0x23: no carry for small k
+            x
+        };
+        let (k, q) = (1u8..64)
+            .find_map(|k| {
+                let mut c = [0u8; 33];
+                c[0] = 0x02;
+                c[1..].copy_from_slice(&n_plus(k));
+                Option::<AffinePoint>::from(AffinePoint::from_bytes(&c.into())).map(|q| (k, q))
+            })
+            .expect("about half of all x are on the curve");
+        assert!(q.x().as_slice() >= N_BYTES.as_slice());
+        let q = ProjectivePoint::from(q);
+        for seed in 0..4u64 {
+            let e = random_scalar(1000 + seed);
+            let r = e + Scalar::from(k as u64);
+            let t = random_scalar(2000 + seed);
+            let s = t - r;
+            let key = ((q - ProjectivePoint::generator() * s) * t.invert().unwrap()).to_affine();
+            let prepared = Prepared { e, r, s, t };
+            let table = FixedBaseTable::new(&key);
+            let with_table = prepared.point_with_table(&table);
+            assert!(same_point(&with_table, &q));
+            assert!(prepared.accepts(&with_table));
+            assert!(prepared.accepts(&prepared.point_without_table(&key)));
+            // The crate's verifier agrees on the digest level.
+            let vk = sm2::dsa::VerifyingKey::from_affine(super::super::DIST_ID, key).unwrap();
+            let sig = sm2::dsa::Signature::from_scalars(r.to_repr(), s.to_repr()).unwrap();
+            vk.verify_prehash(&e.to_repr(), &sig).expect("crate accepts");
+            // Another digest with the same (r, s): same point, v off by one, rejected by both.
+            let e2 = e + Scalar::ONE;
+            let wrong = Prepared { e: e2, r, s, t };
+            assert!(!wrong.accepts(&wrong.point_with_table(&table)));
+            assert!(!wrong.accepts(&wrong.point_without_table(&key)));
+            assert!(vk.verify_prehash(&e2.to_repr(), &sig).is_err());
+        }
     }
 
     #[test]
     fn table_memory_is_as_documented() {
         assert_eq!(TABLE_POINTS, 32 * 128 + 1);
-        assert!(FixedBaseTable::bytes() <= 4097 * 72, "{}", FixedBaseTable::bytes());
+        assert_eq!(FixedBaseTable::bytes(), 4097 * 64, "two 32-byte coordinates per entry");
     }
 }

@@ -5,19 +5,18 @@
 //! registered are verified on a variable-time path without a per-key table (the generator table plus wNAF).
 //! All of this is variable time, which is fine: every input of a verification is public.
 //!
-//! Cost: the last step of a verification turns `(X:Y:Z)` into affine `x1`, a field inversion that the crate only
-//! offers in constant time (fiat-crypto divstep), about 40 % of a single table-based verification. The batch API
-//! shares one inversion among all signatures of a chunk (Montgomery's trick via `batch_normalize`), so prefer
-//! [`Verifier::verify_batch`] whenever several signatures are at hand (sync batches, audits, bundles): it is
-//! about 1.6× faster per signature on one core even before it spreads the work over all cores.
+//! Cost: the point is accumulated in Jacobian coordinates and never made affine; the final check compares `X`
+//! with `x1·Z²` for the (at most two) admissible `x1` (see `fast::x_matches`), so a verification needs no field
+//! inversion. [`Verifier::verify_batch`] therefore costs about the same per signature on one core as
+//! [`Verifier::verify`]; its gain is spreading the work over all cores.
 //!
-//! Memory: one table is [`TABLE_BYTES`] (about 288 KiB). At most `max_tables` tables are held at once
-//! ([`DEFAULT_MAX_TABLES`] = 192, about 54 MiB, enough for the ~140 nodes of a province); when a new table would
+//! Memory: one table is [`TABLE_BYTES`] (256 KiB). At most `max_tables` tables are held at once
+//! ([`DEFAULT_MAX_TABLES`] = 192, 48 MiB, enough for the ~140 nodes of a province); when a new table would
 //! exceed the cap, the least recently used ones are dropped (their keys stay registered and the table is rebuilt on
 //! next use). While several threads build tables at the same moment the count can exceed the cap by at most the
 //! number of those threads. The process-wide generator table adds one more [`TABLE_BYTES`].
 
-use super::fast::{self, FixedBaseTable, Prepared};
+use super::fast::{self, FixedBaseTable, Jacobian, Prepared};
 use super::{CryptoError, PublicKey};
 use sm2::elliptic_curve::sec1::ToSec1Point;
 use std::collections::HashMap;
@@ -243,14 +242,14 @@ impl Verifier {
     pub fn verify(&self, key: &PublicKey, msg: &[u8], der_sig: &[u8]) -> Result<(), CryptoError> {
         let prepared = prepare(key, msg, der_sig)?;
         let point = self.point(key, &prepared);
-        if prepared.accepts_projective(&point) {
+        if prepared.accepts(&point) {
             Ok(())
         } else {
             Err(CryptoError::BadSignature)
         }
     }
 
-    fn point(&self, key: &PublicKey, prepared: &Prepared) -> sm2::ProjectivePoint {
+    fn point(&self, key: &PublicKey, prepared: &Prepared) -> Jacobian {
         match self.lookup(key).and_then(|e| self.table_for(&e)) {
             Some(table) => {
                 self.table_verifications.fetch_add(1, Ordering::Relaxed);
@@ -294,30 +293,9 @@ impl Verifier {
         out
     }
 
-    /// Verifies a chunk on this thread, sharing one field inversion among all its signatures.
+    /// Verifies a chunk on this thread, in order.
     fn verify_chunk(&self, items: &[(&PublicKey, &[u8], &[u8])]) -> Vec<Result<(), CryptoError>> {
-        let mut out: Vec<Result<(), CryptoError>> = Vec::with_capacity(items.len());
-        let mut prepared = Vec::with_capacity(items.len());
-        let mut points = Vec::with_capacity(items.len());
-        let mut slots = Vec::with_capacity(items.len());
-        for (i, (key, msg, sig)) in items.iter().enumerate() {
-            match prepare(key, msg, sig) {
-                Ok(p) => {
-                    points.push(self.point(key, &p));
-                    prepared.push(p);
-                    slots.push(i);
-                    out.push(Ok(()));
-                }
-                Err(e) => out.push(Err(e)),
-            }
-        }
-        let refs: Vec<&Prepared> = prepared.iter().collect();
-        for (ok, i) in fast::accept_many(&refs, &points).into_iter().zip(slots) {
-            if !ok {
-                out[i] = Err(CryptoError::BadSignature);
-            }
-        }
-        out
+        items.iter().map(|(key, msg, sig)| self.verify(key, msg, sig)).collect()
     }
 }
 

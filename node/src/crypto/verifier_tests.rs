@@ -226,7 +226,7 @@ fn point_at_infinity_is_rejected() {
     let v = Verifier::new();
     v.register(&key);
     assert!(!verdicts(&v, &Verifier::new(), &key, msg, &der));
-    // And in a batch, where results share one inversion, it does not disturb its neighbours.
+    // And in a batch it does not disturb its neighbours.
     let sk = SigningKey::generate();
     let good = sk.sign(msg);
     let pk = sk.public_key();
