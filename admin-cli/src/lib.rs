@@ -1,6 +1,7 @@
 //! `gongxin`: the operator and auditor tool. It talks to a node only through the node's admin API (a gRPC
 //! Unix socket in the data dir); `validate` and `verify-bundle` work offline and reuse the node's own code.
 
+pub mod audit;
 pub mod bundle;
 pub mod client;
 pub mod import;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Federation registry on the province: add, suspend, revoke (staged), apply, show.
     #[command(subcommand)]
     Registry(registry::Command),
+    /// Audit the sync chain (province; a city for its subtree): run, show.
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Links to the parent and children, with lag.
     #[command(subcommand)]
     Peer(peer::Command),
@@ -90,5 +94,6 @@ pub fn main_entry() -> i32 {
         Command::Pki(c) => pki::run(c),
         Command::Registry(c) => registry::run(c),
         Command::Peer(c) => peer::run(c),
+        Command::Audit(c) => audit::run(c),
     }
 }

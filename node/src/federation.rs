@@ -340,7 +340,26 @@ impl Federation {
         cp: &SignedCheckpoint,
     ) -> Result<(Head, u64), FedError> {
         let keys = self.keys_for(origin);
-        let checkpoint = sync::check_checkpoint(origin, cp, &keys, &self.verifier)?;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let checkpoint = match sync::check_checkpoint(origin, cp, &keys, &self.verifier) {
+            Ok(c) => c,
+            Err(e) => {
+                if from != origin && e.to_string().contains("signature") {
+                    self.record_evidence(
+                        "forged-checkpoint",
+                        origin,
+                        from,
+                        format!("{from} relayed a checkpoint of {origin} that {origin} did not sign"),
+                        vec![EvidenceObject {
+                            what: "received checkpoint".into(),
+                            bytes_b64: b64(&cp.note),
+                            signature_b64: b64(&cp.signature),
+                        }],
+                    );
+                }
+                return Err(e.into());
+            }
+        };
         let end = start + entries.len() as u64;
         if checkpoint.size != end {
             return Err(SyncError::BadCheckpoint(format!(
@@ -355,7 +374,6 @@ impl Federation {
         if start > head.size {
             return Err(SyncError::Cursor { origin: origin.into(), expected: head.size, got: start }.into());
         }
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
 
         // Two signed checkpoints of one size with different roots: equivocation.
         if let Some(held) = log.checkpoint_at(origin, checkpoint.size).map_err(internal)? {
@@ -433,7 +451,7 @@ impl Federation {
                 let root = log.root_at(origin, checkpoint.size).map_err(internal)?;
                 if root != checkpoint.root {
                     self.record_evidence(
-                        "equivocation-checkpoint",
+                        "history-rewrite",
                         origin,
                         from,
                         format!(
@@ -475,7 +493,31 @@ impl Federation {
                 payload: e.payload.as_ref().map(|p| p.0.as_slice()),
             })
             .collect();
-        let headers = sync::check_entries(origin, head.size, &incoming, &keys, &self.verifier)?;
+        let headers = match sync::check_entries(origin, head.size, &incoming, &keys, &self.verifier) {
+            Ok(h) => h,
+            Err(SyncError::BadEntry { index, reason }) if from != origin => {
+                // A relayed leaf or payload that does not match the origin's signature: the relay altered it.
+                if reason.contains("signature") || reason.contains("payload SM3") {
+                    let e = new.iter().find(|e| e.index == index);
+                    self.record_evidence(
+                        "relay-tampering",
+                        origin,
+                        from,
+                        format!("{from} relayed leaf {index} of {origin}: {reason}"),
+                        e.map(|e| {
+                            vec![EvidenceObject {
+                                what: "received leaf".into(),
+                                bytes_b64: b64(&e.leaf),
+                                signature_b64: b64(&e.signature),
+                            }]
+                        })
+                        .unwrap_or_default(),
+                    );
+                }
+                return Err(SyncError::BadEntry { index, reason }.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut registry_index = None;
         let new_entries: Vec<NewEntry> = new
             .into_iter()
@@ -518,5 +560,158 @@ impl Federation {
             self.reload_registry()?;
         }
         Ok((head, appended))
+    }
+}
+
+/// Origin-metadata name of the last audited mark of an origin.
+const AUDIT_MARK_META: &str = "audit.last";
+/// Origin-metadata name (on the auditor's own log) of the index of its newest audit report.
+const AUDIT_REPORT_META: &str = "audit.report";
+
+impl Federation {
+    /// The node that delivers `code`'s log to this node: the child of this node on the path to `code`.
+    fn relay_of(&self, reg: &Registry, code: &str) -> String {
+        let mut at = code.to_string();
+        for _ in 0..=reg.nodes.len() {
+            match reg.node(&at).and_then(|n| n.parent.clone()) {
+                Some(p) if p == self.me => return at,
+                Some(p) => at = p,
+                None => break,
+            }
+        }
+        code.to_string()
+    }
+
+    /// Anchors written by relaying nodes whose logs this node holds, by origin: (relayer, anchor).
+    fn anchors(&self) -> Result<BTreeMap<String, Vec<(String, sync::Anchor)>>, FedError> {
+        let log = self.ledger.log();
+        let reg = self.registry();
+        let mut out: BTreeMap<String, Vec<(String, sync::Anchor)>> = BTreeMap::new();
+        for (origin, head) in log.origins().map_err(internal)? {
+            let relays = origin == self.me || reg.children(&origin).next().is_some();
+            if !relays || origin == PROVINCE && self.me != PROVINCE {
+                continue;
+            }
+            let mut at = 0;
+            while at < head.size {
+                let upto = (at + 4096).min(head.size);
+                for e in log.entries(&origin, at..upto).map_err(internal)? {
+                    let Ok(h) = LeafHeader::decode(&e.leaf) else { continue };
+                    if h.kind != sync::ANCHOR_KIND {
+                        continue;
+                    }
+                    if let Some(a) = e.payload.and_then(|(p, _)| serde_json::from_slice::<sync::Anchor>(&p).ok()) {
+                        out.entry(a.origin.clone()).or_default().push((origin.clone(), a));
+                    }
+                }
+                at = upto;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Audits every origin of the registry in this node's subtree, signs the report, appends it to this node's
+    /// log and keeps the last audited mark per origin (DESIGN §5, issue 4).
+    pub fn run_audit(&self, sla: crate::core::audit::Sla) -> Result<crate::core::audit::Report, FedError> {
+        use crate::core::audit::{Finding, Mark, OriginAudit, Report, Seen, REPORT_KIND};
+        let reg = self.registry();
+        let log = self.ledger.log();
+        let anchors = self.anchors()?;
+        let evidence = self.evidence()?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut origins = Vec::new();
+        let mut marks = Vec::new();
+        for node in reg.nodes.iter().filter(|n| reg.in_subtree(&self.me, &n.code)) {
+            let code = node.code.as_str();
+            let relay = if code == self.me { self.me.clone() } else { self.relay_of(&reg, code) };
+            let mark: Option<Mark> =
+                log.origin_meta(code, AUDIT_MARK_META).map_err(internal)?.and_then(|v| serde_json::from_slice(&v).ok());
+            let mut audit = OriginAudit::new(code, self.keys_for(code), &self.me, &self.verifier, mark.as_ref());
+            for cp in log.checkpoints(code).map_err(internal)? {
+                audit.see(Seen {
+                    vantage: "province mirror".into(),
+                    delivered_by: relay.clone(),
+                    signed: cp,
+                    received_at: None,
+                });
+            }
+            if let Some(m) = &mark {
+                let dec = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default();
+                let signed = SignedCheckpoint { note: dec(&m.checkpoint_b64), signature: dec(&m.signature_b64) };
+                audit.see(Seen {
+                    vantage: "last audit".into(),
+                    delivered_by: self.me.clone(),
+                    signed,
+                    received_at: None,
+                });
+            }
+            for (relayer, a) in anchors.get(code).map(Vec::as_slice).unwrap_or(&[]) {
+                audit.see_anchor(relayer, a);
+            }
+            let head = log.head(code).map_err(internal)?;
+            let mut at = audit.start();
+            while at < head.size {
+                let upto = (at + 4096).min(head.size);
+                let chunk: Vec<(u64, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = log
+                    .entries(code, at..upto)
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|e| (e.index, e.leaf, e.signature, e.payload.map(|p| p.0)))
+                    .collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                audit.feed(&chunk);
+                at = upto;
+            }
+            let stored: Vec<Finding> = evidence
+                .iter()
+                .filter(|e| e.origin == code)
+                .map(|e| Finding {
+                    kind: e.kind.clone(),
+                    culprit: if e.kind.starts_with("equivocation") || e.kind == "history-rewrite" {
+                        e.origin.clone()
+                    } else {
+                        e.received_from.clone()
+                    },
+                    detail: format!("{} (evidence recorded {}, delivered by {})", e.detail, e.at, e.received_from),
+                })
+                .collect();
+            let (result, mark) = audit.finish(head.size, now, &sla, stored);
+            if let Some(m) = mark {
+                marks.push((code.to_string(), m));
+            }
+            origins.push(result);
+        }
+        // Problem origins first.
+        origins.sort_by(|a, b| b.status.cmp(&a.status).then(a.code.cmp(&b.code)));
+        let mut report = Report { auditor: self.me.clone(), at: now_rfc3339(), sla, origins, signature: String::new() };
+        report.signature =
+            base64::engine::general_purpose::STANDARD.encode(self.ledger.signing_key().sign(&report.signed_bytes()));
+        let json = serde_json::to_vec(&report).map_err(internal)?;
+        let index = log.head(&self.me).map_err(internal)?.size;
+        self.ledger
+            .append_system(
+                REPORT_KIND,
+                &format!("audit/{}", report.at),
+                json,
+                &[(AUDIT_REPORT_META, index.to_be_bytes().to_vec())],
+            )
+            .map_err(internal)?;
+        for (code, m) in marks {
+            log.set_origin_meta(&code, AUDIT_MARK_META, &serde_json::to_vec(&m).map_err(internal)?)
+                .map_err(internal)?;
+        }
+        Ok(report)
+    }
+
+    /// The newest signed audit report in this node's log.
+    pub fn last_report(&self) -> Result<Option<crate::core::audit::Report>, FedError> {
+        let log = self.ledger.log();
+        let Some(idx) = log.origin_meta(&self.me, AUDIT_REPORT_META).map_err(internal)? else { return Ok(None) };
+        let idx = u64::from_be_bytes(idx.as_slice().try_into().map_err(|_| internal("report index meta"))?);
+        let Some(e) = log.entry(&self.me, idx).map_err(internal)? else { return Ok(None) };
+        let Some((p, _)) = e.payload else { return Ok(None) };
+        Ok(Some(serde_json::from_slice(&p).map_err(internal)?))
     }
 }

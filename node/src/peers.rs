@@ -4,7 +4,7 @@
 use crate::core::backoff::Backoff;
 use crate::core::checkpoint::SignedCheckpoint;
 use crate::core::sync;
-use crate::federation::{Cosignature, Federation, WireEntry, PROVINCE};
+use crate::federation::{Cosignature, Federation, WireEntry};
 use crate::grpc::sync::{entry_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
 use crate::ledger::now_rfc3339;
 use anyhow::{anyhow, Context, Result};
@@ -102,14 +102,24 @@ impl Uplink {
         let fed = self.fed.clone();
         let me = fed.me().to_string();
         let reg = fed.registry();
-        let origins = {
-            let f = fed.clone();
-            tokio::task::spawn_blocking(move || f.ledger().log().origins()).await??
-        };
-        for (origin, head) in origins {
-            let relay = origin == me || (origin != PROVINCE && reg.in_subtree(&me, &origin));
-            if relay {
-                self.upload_origin(client, &origin, head.size, sent).await?;
+        // This node's own log (also when still empty: its heartbeat says it is alive) and every registered
+        // node of its subtree (the mirrors it relays, heartbeats included).
+        let mut relayed: Vec<String> = vec![me.clone()];
+        relayed
+            .extend(reg.nodes.iter().filter(|n| n.code != me && reg.in_subtree(&me, &n.code)).map(|n| n.code.clone()));
+        for origin in relayed {
+            let held = {
+                let f = fed.clone();
+                let o = origin.clone();
+                tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size
+            };
+            let has_checkpoint = {
+                let f = fed.clone();
+                let o = origin.clone();
+                tokio::task::spawn_blocking(move || f.ledger().log().latest_checkpoint(&o)).await??.is_some()
+            };
+            if has_checkpoint {
+                self.upload_origin(client, &origin, held, sent).await?;
             }
         }
         // Down-sync.

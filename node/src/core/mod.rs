@@ -12,3 +12,4 @@ pub mod uscc;
 pub mod registry;
 pub mod sync;
 pub mod backoff;
+pub mod audit;

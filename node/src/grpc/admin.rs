@@ -358,4 +358,31 @@ impl pb::admin_server::Admin for AdminService {
         let v = self.peers_json().map_err(status_of)?;
         Ok(Response::new(pb::PeersReply { json: v.to_string() }))
     }
+
+    async fn audit_run(&self, req: Request<pb::AuditRunRequest>) -> Result<Response<pb::AuditReply>, Status> {
+        let fed = self.fed()?;
+        let r = req.into_inner();
+        let d = crate::core::audit::Sla::default();
+        let sla = crate::core::audit::Sla {
+            stale_after_secs: if r.stale_after_secs > 0 { r.stale_after_secs } else { d.stale_after_secs },
+            lag_entries: if r.lag_entries > 0 { r.lag_entries } else { d.lag_entries },
+            lag_secs: if r.lag_secs > 0 { r.lag_secs } else { d.lag_secs },
+        };
+        let report = tokio::task::spawn_blocking(move || fed.run_audit(sla))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::AuditReply { report_json: serde_json::to_string(&report).unwrap_or_default() }))
+    }
+
+    async fn audit_show(&self, _req: Request<pb::AuditShowRequest>) -> Result<Response<pb::AuditReply>, Status> {
+        let fed = self.fed()?;
+        let report = tokio::task::spawn_blocking(move || fed.last_report())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::AuditReply {
+            report_json: report.map(|r| serde_json::to_string(&r).unwrap_or_default()).unwrap_or_default(),
+        }))
+    }
 }

@@ -1,0 +1,190 @@
+//! The province audits the sync chain of a real federation; evidence is produced by really tampering with a
+//! store or a stream, and the audit names the culprit.
+
+use gongxin_certs::tls::{self, CaCert, TlsIdentity};
+use gongxin_certs::NodeCode;
+use gongxin_node::core::audit::{Report, Status};
+use gongxin_node::core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_node::core::envelope::LeafHeader;
+use gongxin_node::core::merkle;
+use gongxin_node::core::template::Kind;
+use gongxin_node::crypto::{self, PublicKey, SigningKey};
+use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
+use gongxin_node::testdata;
+use gongxin_proto::sync::v1 as pb;
+use gongxin_tests::fed::{Fed, HUNAN6};
+use gongxin_tests::{cli, text};
+use std::time::Duration;
+
+fn import(fed: &Fed, code: &str, seed: u64, n: usize) -> u64 {
+    let rows = testdata::rows(Kind::Penalty, seed, code, n);
+    let file = fed.root.join(format!("{code}-{seed}.csv"));
+    std::fs::write(&file, testdata::to_csv(Kind::Penalty, &rows)).unwrap();
+    let out = cli(&["import", "--data-dir", &fed.dir(code), "--kind", "penalty", file.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["size"].as_u64().unwrap()
+}
+
+fn audit(fed: &Fed) -> (Option<i32>, Report) {
+    let out = cli(&["audit", "run", "--data-dir", &fed.dir("430000"), "-o", "json"]);
+    let r: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    (out.status.code(), r)
+}
+
+#[test]
+fn clean_federation_audits_ok_then_a_tampered_store_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let a = import(&fed, "430102", 1, 40);
+    let b = import(&fed, "430321", 2, 25);
+    fed.wait_until("the province to mirror both counties", Duration::from_secs(90), |f| {
+        let l = f.logs("430000");
+        l.get("430102").map(|s| s.0) == Some(a) && l.get("430321").map(|s| s.0) == Some(b)
+    })
+    .unwrap();
+    let before = fed.own_head("430000").0;
+    let (code, report) = audit(&fed);
+    assert_eq!(code, Some(0), "{report:?}");
+    assert_eq!(report.auditor, "430000");
+    assert_eq!(report.origins.len(), 7);
+    assert!(report.origins.iter().all(|o| o.status == Status::Ok), "{report:?}");
+    let c = report.origins.iter().find(|o| o.code == "430102").unwrap();
+    assert_eq!((c.mirror_size, c.leaves_checked, c.lag_entries), (a, a, 0));
+    // Signed by the province and appended to its log; `audit show` gives it back.
+    let pk = PublicKey::from_spki_pem(&std::fs::read_to_string(fed.nodes["430000"].dir.join("node.pub.pem")).unwrap())
+        .unwrap();
+    assert!(report.verify(&pk));
+    assert_eq!(fed.own_head("430000").0, before + 1);
+    let shown = cli(&["audit", "show", "--data-dir", &fed.dir("430000"), "-o", "json"]);
+    assert_eq!(serde_json::from_slice::<Report>(&shown.stdout).unwrap(), report);
+    let table = cli(&["audit", "show", "--data-dir", &fed.dir("430000")]);
+    assert!(text(&table.stdout).contains("正常 ok"));
+
+    // More data, then somebody edits a mirrored leaf in the province's store while it is down.
+    let a2 = import(&fed, "430102", 3, 10);
+    fed.wait_until("the province to mirror the new batch", Duration::from_secs(60), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(a2)
+    })
+    .unwrap();
+    fed.kill("430000");
+    {
+        let store = SledStore::open(&fed.nodes["430000"].dir.join("store")).unwrap();
+        let mut key = 430102u32.to_be_bytes().to_vec();
+        key.extend_from_slice(&(a + 2).to_be_bytes());
+        let leaf = store.get(Table::Leaf, &key).unwrap().unwrap();
+        let mut h = LeafHeader::decode(&leaf).unwrap();
+        h.decided_on = "2020-01-01".into();
+        let mut batch = Batch::new();
+        batch.put(Table::Leaf, key, h.encode());
+        store.apply(batch).unwrap();
+        store.flush().unwrap();
+    }
+    fed.start("430000").unwrap();
+    let (code, report) = audit(&fed);
+    assert_eq!(code, Some(1));
+    assert_eq!(report.origins[0].code, "430102", "problem origins first: {report:?}");
+    assert_eq!(report.origins[0].status, Status::Evidence);
+    let f = &report.origins[0].evidence;
+    assert!(
+        f.iter().any(|f| f.kind == "forged-record"
+            && f.culprit == "430000"
+            && f.detail.contains(&format!("leaf {}", a + 2))),
+        "{f:?}"
+    );
+    assert!(report.origins.iter().filter(|o| o.code != "430102").all(|o| o.status == Status::Ok));
+}
+
+fn entries(key: &SigningKey, from: u64, n: u64, tag: &str) -> Vec<pb::Entry> {
+    (from..from + n)
+        .map(|i| {
+            let payload = format!("{{\"n\":{i},\"tag\":\"{tag}\"}}").into_bytes();
+            let h = LeafHeader {
+                origin: "430102".into(),
+                index: i,
+                kind: "license".into(),
+                share: "unconditional".into(),
+                disclosure: "public".into(),
+                recorded_at: "2026-11-30T00:00:00Z".into(),
+                decided_on: "2026-11-29".into(),
+                natural_key: crypto::sm3(format!("{tag}{i}").as_bytes()),
+                payload_digest: crypto::sm3(&payload),
+            };
+            let leaf = h.encode();
+            pb::Entry { index: i, signature: key.sign(&leaf), leaf, payload, payload_ext: "json".into() }
+        })
+        .collect()
+}
+
+fn cp(key: &SigningKey, leaves: &[Vec<u8>]) -> pb::SignedNote {
+    let ts = gongxin_node::ledger::now_rfc3339();
+    let c = SignedCheckpoint::sign(
+        &Checkpoint::new("430102", leaves.len() as u64, merkle::root_of_leaves(leaves), &ts),
+        key,
+    );
+    pb::SignedNote { note: c.note, signature: c.signature }
+}
+
+#[test]
+fn equivocation_rewrite_forgery_and_relay_tampering_are_evidence_naming_the_culprit() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Only the province runs; the test speaks as 长沙市 (relaying 芙蓉区) with their real keys and certificate.
+    let mut fed = Fed::create(tmp.path(), HUNAN6, 1).unwrap();
+    fed.start("430000").unwrap();
+    fed.register_all().unwrap();
+    let county =
+        SigningKey::from_pkcs8_pem(&std::fs::read_to_string(fed.nodes["430102"].dir.join("node.key")).unwrap())
+            .unwrap();
+    let city_dir = fed.nodes["430100"].dir.clone();
+    let id = TlsIdentity::load(city_dir.join("tls/node.pem"), city_dir.join("tls/node.key")).unwrap();
+    let ca = CaCert::from(&fed.ca);
+    let port = fed.nodes["430000"].port.unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut c = rt.block_on(async {
+        let ch = tls::endpoint(&format!("https://127.0.0.1:{port}"), &id, &ca, &NodeCode::parse("430000").unwrap())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        pb::sync_client::SyncClient::new(ch)
+    });
+    let mut up = |start: u64, es: Vec<pb::Entry>, note: pb::SignedNote| -> tonic::Code {
+        rt.block_on(c.upload(pb::UploadRequest { origin: "430102".into(), start, entries: es, checkpoint: Some(note) }))
+            .err()
+            .map(|s| s.code())
+            .unwrap_or(tonic::Code::Ok)
+    };
+    let good = entries(&county, 0, 4, "a");
+    let leaves: Vec<Vec<u8>> = good.iter().map(|e| e.leaf.clone()).collect();
+    assert_eq!(up(0, good[..3].to_vec(), cp(&county, &leaves[..3])), tonic::Code::Ok);
+
+    // 1. Equivocation by the county: a different signed leaf at a known index, with its own checkpoint.
+    let fork = entries(&county, 0, 3, "b");
+    let fork_leaves: Vec<Vec<u8>> = fork.iter().map(|e| e.leaf.clone()).collect();
+    assert_eq!(up(0, fork.clone(), cp(&county, &fork_leaves)), tonic::Code::Aborted);
+    // 2. History rewrite: a checkpoint of an earlier size inconsistent with the signed leaves held.
+    assert_eq!(up(2, vec![], cp(&county, &fork_leaves[..2])), tonic::Code::Aborted);
+    // 3. A forged checkpoint relayed by the city (not signed by the county).
+    let city_key = SigningKey::from_pkcs8_pem(&std::fs::read_to_string(city_dir.join("node.key")).unwrap()).unwrap();
+    assert_eq!(up(3, good[3..].to_vec(), cp(&city_key, &leaves)), tonic::Code::InvalidArgument);
+    // 4. Relay tampering: the city alters a payload on the way.
+    let mut altered = good[3..].to_vec();
+    altered[0].payload = b"{\"n\":3,\"tag\":\"x\"}".to_vec();
+    assert_eq!(up(3, altered, cp(&county, &leaves)), tonic::Code::InvalidArgument);
+
+    let out = cli(&["audit", "run", "--data-dir", &fed.dir("430000"), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let o = report.origins.iter().find(|o| o.code == "430102").unwrap();
+    assert_eq!(o.status, Status::Evidence);
+    let has = |kind: &str, culprit: &str| o.evidence.iter().any(|f| f.kind.starts_with(kind) && f.culprit == culprit);
+    assert!(has("equivocation", "430102"), "{:?}", o.evidence);
+    assert!(has("history-rewrite", "430102"), "{:?}", o.evidence);
+    assert!(has("forged-checkpoint", "430100"), "{:?}", o.evidence);
+    assert!(has("relay-tampering", "430100"), "{:?}", o.evidence);
+    // The table view puts it first and says what to do.
+    let t = cli(&["audit", "show", "--data-dir", &fed.dir("430000")]);
+    let s = text(&t.stdout);
+    assert!(s.contains("证据 evidence") && s.contains("culprit 430100"), "{s}");
+    drop(fed.nodes.remove("430000"));
+}
