@@ -385,4 +385,93 @@ impl pb::admin_server::Admin for AdminService {
             report_json: report.map(|r| serde_json::to_string(&r).unwrap_or_default()).unwrap_or_default(),
         }))
     }
+
+    type ExportOriginStream = ExportOriginStream;
+
+    async fn export_origin(
+        &self,
+        req: Request<pb::ExportOriginRequest>,
+    ) -> Result<Response<Self::ExportOriginStream>, Status> {
+        let r = req.into_inner();
+        let l = self.ledger.clone();
+        let first = blocking({
+            let (l, origin) = (l.clone(), r.origin.clone());
+            move || export_origin_head(&l, &origin)
+        })
+        .await?;
+        let end = if r.end == 0 { first.size } else { r.end.min(first.size) };
+        if r.start > end {
+            return Err(Status::out_of_range(format!("start {} is beyond the exported size {end}", r.start)));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let origin = r.origin;
+        tokio::task::spawn_blocking(move || {
+            if tx.blocking_send(Ok(first)).is_err() {
+                return;
+            }
+            const PAGE: u64 = 512;
+            let mut at = r.start;
+            while at < end {
+                let upto = (at + PAGE).min(end);
+                match l.log().entries(&origin, at..upto) {
+                    Ok(es) => {
+                        for e in es {
+                            let entry = pb::Entry {
+                                index: e.index,
+                                leaf: e.leaf,
+                                signature: e.signature,
+                                payload: e.payload.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+                                payload_ext: e.payload.map(|p| p.1).unwrap_or_default(),
+                            };
+                            let item = pb::ExportOriginItem { entry: Some(entry), ..Default::default() };
+                            if tx.blocking_send(Ok(item)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(Status::internal(e.to_string())));
+                        return;
+                    }
+                }
+                at = upto;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+type ExportOriginStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ExportOriginItem, Status>> + Send>>;
+
+/// Origin metadata holding the last audit mark (written by `Federation::run_audit`).
+const AUDIT_MARK_META: &str = "audit.last";
+
+/// First item of `ExportOrigin`: checkpoints up to the held size (so every one is covered by the exported
+/// leaves), the last audit mark, and the consistency proof from the audited size to the newest checkpoint.
+fn export_origin_head(l: &Ledger, origin: &str) -> Result<pb::ExportOriginItem, LedgerError> {
+    let log = l.log();
+    let err = |e: crate::store::log::LogError| LedgerError::BadRequest(format!("origin {origin}: {e}"));
+    let size = log.head(origin).map_err(err)?.size;
+    let mut checkpoints = Vec::new();
+    for c in log.checkpoints(origin).map_err(err)? {
+        let cp_size = c.parse().map(|p| p.size).map_err(|e| LedgerError::Store(format!("origin {origin}: {e}")))?;
+        if cp_size <= size {
+            checkpoints.push(pb::SignedCheckpoint { size: cp_size, note: c.note, signature: c.signature });
+        }
+    }
+    let newest = checkpoints.iter().map(|c| c.size).max().unwrap_or(0);
+    let mark = log.origin_meta(origin, AUDIT_MARK_META).map_err(err)?;
+    let mut item = pb::ExportOriginItem { size: newest, checkpoints, ..Default::default() };
+    if let Some(m) = mark {
+        let parsed: crate::core::audit::Mark =
+            serde_json::from_slice(&m).map_err(|e| LedgerError::Store(format!("origin {origin}: audit mark: {e}")))?;
+        if parsed.size <= newest {
+            item.consistency_proof =
+                log.consistency_proof(origin, parsed.size, newest).map_err(err)?.iter().map(|d| d.to_vec()).collect();
+            item.proof_old_size = parsed.size;
+            item.proof_new_size = newest;
+        }
+        item.audit_mark_json = String::from_utf8_lossy(&m).into_owned();
+    }
+    Ok(item)
 }
