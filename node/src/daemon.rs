@@ -178,7 +178,7 @@ async fn start_federation(
         let server_tls = gongxin_certs::tls::server_config(&tls, &ca).context("build the mTLS server config")?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(%local, "federation mTLS listener (sync, remote admin)");
+        tracing::info!(%local, "federation mTLS listener (sync, remote admin, audit)");
         let me = cfg.code.clone();
         let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
             let id = gongxin_certs::tls::request_identity(&req)
@@ -206,6 +206,10 @@ async fn start_federation(
             .add_service(tonic::service::interceptor::InterceptedService::new(
                 remote_admin.into_server(),
                 operator_only,
+            ))
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                crate::grpc::audit::AuditService::new(fed.clone()).into_server(),
+                crate::grpc::audit::auditor_only,
             ));
         tokio::spawn(async move {
             if let Err(e) = router.serve_with_incoming(incoming).await {

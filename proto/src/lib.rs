@@ -12,3 +12,9 @@ pub mod sync {
         tonic::include_proto!("gongxin.sync.v1");
     }
 }
+
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("gongxin.audit.v1");
+    }
+}

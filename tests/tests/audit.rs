@@ -188,3 +188,74 @@ fn equivocation_rewrite_forgery_and_relay_tampering_are_evidence_naming_the_culp
     assert!(s.contains("证据 evidence") && s.contains("culprit 430100"), "{s}");
     drop(fed.nodes.remove("430000"));
 }
+
+#[test]
+fn auditor_role_reads_audit_and_proofs_and_nothing_else() {
+    use gongxin_certs::{IssueOptions, Role};
+    use gongxin_proto::admin::v1 as apb;
+    use gongxin_proto::audit::v1 as aud;
+    let tmp = tempfile::tempdir().unwrap();
+    let fed = Fed::up(tmp.path(), &HUNAN6[..4]).unwrap();
+    let n = import(&fed, "430102", 9, 12);
+    fed.wait_until("the province to mirror 430102", Duration::from_secs(60), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(n)
+    })
+    .unwrap();
+    let (_, report) = audit(&fed);
+    let ca = CaCert::from(&fed.ca);
+    let port = fed.nodes["430000"].port.unwrap();
+    let issue = |role: Role, code: &str| {
+        let o = IssueOptions { name: Some("审计员".into()), ..Default::default() };
+        TlsIdentity::from_issued(&fed.ca.issue(role, &NodeCode::parse(code).unwrap(), &o).unwrap()).unwrap()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let channel = |id: &TlsIdentity| {
+        rt.block_on(
+            tls::endpoint(&format!("https://127.0.0.1:{port}"), id, &ca, &NodeCode::parse("430000").unwrap())
+                .unwrap()
+                .connect(),
+        )
+        .unwrap()
+    };
+    let auditor = issue(Role::Auditor, "430000");
+    let mut a = aud::audit_client::AuditClient::new(channel(&auditor));
+    let latest = rt.block_on(a.latest_report(aud::LatestReportRequest {})).unwrap().into_inner();
+    assert_eq!(serde_json::from_str::<Report>(&latest.report_json).unwrap(), report);
+    // An inclusion proof the auditor checks itself against the origin-signed checkpoint.
+    let cps = rt
+        .block_on(a.checkpoints(aud::CheckpointsRequest { origin: "430102".into() }))
+        .unwrap()
+        .into_inner()
+        .checkpoints;
+    let last = cps.iter().map(|c| Checkpoint::parse(&c.note).unwrap()).max_by_key(|c| c.size).unwrap();
+    let p = rt
+        .block_on(a.inclusion_proof(aud::InclusionProofRequest { origin: "430102".into(), index: 5, size: last.size }))
+        .unwrap()
+        .into_inner();
+    let hashes: Vec<[u8; 32]> = p.hashes.iter().map(|h| h.as_slice().try_into().unwrap()).collect();
+    merkle::verify_inclusion(&merkle::leaf_hash(&p.leaf), 5, last.size, &hashes, &last.root).unwrap();
+    let county_key =
+        PublicKey::from_spki_pem(&std::fs::read_to_string(fed.nodes["430102"].dir.join("node.pub.pem")).unwrap())
+            .unwrap();
+    county_key.verify(&p.leaf, &p.leaf_signature).unwrap();
+    // The auditor may not administer or sync; operators and nodes may not use the audit API.
+    let denied_admin =
+        rt.block_on(apb::admin_client::AdminClient::new(channel(&auditor)).status(apb::StatusRequest {})).unwrap_err();
+    assert_eq!(denied_admin.code(), tonic::Code::PermissionDenied);
+    let denied_sync =
+        rt.block_on(pb::sync_client::SyncClient::new(channel(&auditor)).offer(pb::OfferRequest {})).unwrap_err();
+    assert_eq!(denied_sync.code(), tonic::Code::PermissionDenied);
+    for id in [issue(Role::Operator, "430000"), issue(Role::Auditor, "430100")] {
+        let e = rt
+            .block_on(aud::audit_client::AuditClient::new(channel(&id)).latest_report(aud::LatestReportRequest {}))
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    }
+    let node =
+        TlsIdentity::load(fed.nodes["430100"].dir.join("tls/node.pem"), fed.nodes["430100"].dir.join("tls/node.key"))
+            .unwrap();
+    let e = rt
+        .block_on(aud::audit_client::AuditClient::new(channel(&node)).latest_report(aud::LatestReportRequest {}))
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+}

@@ -1,0 +1,118 @@
+//! The read-only audit and proof API (`gongxin.audit.v1.Audit`) on the mTLS port. Only the province auditor
+//! role may call it; the auditor role may call nothing else (the sync and admin services refuse it).
+
+use crate::federation::{Federation, PROVINCE};
+use gongxin_proto::audit::v1 as pb;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct AuditService {
+    fed: Arc<Federation>,
+}
+
+impl AuditService {
+    pub fn new(fed: Arc<Federation>) -> Self {
+        Self { fed }
+    }
+
+    pub fn into_server(self) -> pb::audit_server::AuditServer<Self> {
+        pb::audit_server::AuditServer::new(self)
+            .max_decoding_message_size(1 << 20)
+            .max_encoding_message_size(crate::grpc::sync::MAX_MESSAGE_BYTES)
+    }
+}
+
+/// Interceptor: the caller must present an auditor certificate of the province.
+pub fn auditor_only(req: Request<()>) -> Result<Request<()>, Status> {
+    let id = gongxin_certs::tls::request_identity(&req)
+        .map_err(|e| Status::unauthenticated(format!("client certificate required: {e}")))?;
+    if id.role != gongxin_certs::Role::Auditor || id.code.as_str() != PROVINCE {
+        tracing::warn!(peer = %id.code.as_str(), role = ?id.role, "refused: audit API needs the province auditor role");
+        return Err(Status::permission_denied(format!(
+            "the audit API needs an auditor certificate of {PROVINCE}; got a {:?} certificate of {}",
+            id.role,
+            id.code.as_str()
+        )));
+    }
+    Ok(req)
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
+
+#[tonic::async_trait]
+impl pb::audit_server::Audit for AuditService {
+    async fn latest_report(
+        &self,
+        _req: Request<pb::LatestReportRequest>,
+    ) -> Result<Response<pb::LatestReportReply>, Status> {
+        let fed = self.fed.clone();
+        let r = blocking(move || fed.last_report().map_err(internal)).await?;
+        Ok(Response::new(pb::LatestReportReply {
+            report_json: r.map(|r| serde_json::to_string(&r).unwrap_or_default()).unwrap_or_default(),
+        }))
+    }
+
+    async fn checkpoints(
+        &self,
+        req: Request<pb::CheckpointsRequest>,
+    ) -> Result<Response<pb::CheckpointsReply>, Status> {
+        let origin = req.into_inner().origin;
+        let fed = self.fed.clone();
+        let cps = blocking(move || {
+            fed.ledger().log().checkpoints(&origin).map_err(|e| Status::invalid_argument(e.to_string()))
+        })
+        .await?;
+        Ok(Response::new(pb::CheckpointsReply {
+            checkpoints: cps.into_iter().map(|c| pb::SignedNote { note: c.note, signature: c.signature }).collect(),
+        }))
+    }
+
+    async fn inclusion_proof(
+        &self,
+        req: Request<pb::InclusionProofRequest>,
+    ) -> Result<Response<pb::ProofReply>, Status> {
+        let r = req.into_inner();
+        let fed = self.fed.clone();
+        blocking(move || {
+            let log = fed.ledger().log();
+            let bad = |e: crate::store::log::LogError| Status::invalid_argument(e.to_string());
+            let proof = log.inclusion_proof(&r.origin, r.index, r.size).map_err(bad)?;
+            let root = log.root_at(&r.origin, r.size).map_err(bad)?;
+            let e = log.entry(&r.origin, r.index).map_err(bad)?.ok_or_else(|| Status::not_found("no such leaf"))?;
+            Ok(Response::new(pb::ProofReply {
+                hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
+                leaf: e.leaf,
+                leaf_signature: e.signature,
+                root: root.to_vec(),
+            }))
+        })
+        .await
+    }
+
+    async fn consistency_proof(
+        &self,
+        req: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::ProofReply>, Status> {
+        let r = req.into_inner();
+        let fed = self.fed.clone();
+        blocking(move || {
+            let log = fed.ledger().log();
+            let bad = |e: crate::store::log::LogError| Status::invalid_argument(e.to_string());
+            let proof = log.consistency_proof(&r.origin, r.old, r.new).map_err(bad)?;
+            let root = log.root_at(&r.origin, r.new).map_err(bad)?;
+            Ok(Response::new(pb::ProofReply {
+                hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
+                leaf: Vec::new(),
+                leaf_signature: Vec::new(),
+                root: root.to_vec(),
+            }))
+        })
+        .await
+    }
+}
