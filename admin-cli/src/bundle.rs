@@ -1,11 +1,14 @@
-//! `gongxin export-bundle --data-dir DIR --out OUT` and `gongxin verify-bundle OUT` (offline).
+//! `gongxin export-bundle --data-dir DIR --out OUT [--all]` and `gongxin verify-bundle OUT` (offline).
 
 use crate::{client, exit, Output};
 use clap::Args as ClapArgs;
 use comfy_table::Table;
-use gongxin_node::bundle::{self, BundleWriter};
+use gongxin_node::bundle::{self, BundleReport, BundleWriter};
+use gongxin_node::core::audit::{Mark, REPORT_KIND};
 use gongxin_node::core::checkpoint::SignedCheckpoint;
-use gongxin_node::crypto::PublicKey;
+use gongxin_node::core::envelope::LeafHeader;
+use gongxin_node::core::registry::{Registry, REGISTRY_KIND};
+use gongxin_node::crypto::{Digest, PublicKey};
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 
@@ -16,17 +19,34 @@ pub struct ExportArgs {
     /// New (or empty) directory to write the bundle into.
     #[arg(long)]
     pub out: PathBuf,
+    /// Federation bundle (on the province): every origin held, the registry, key histories, audited
+    /// checkpoints with consistency proofs, and the signed audit reports.
+    #[arg(long)]
+    pub all: bool,
+    /// Not supported: a bundle always holds every leaf from index 0 (see VERIFYING.md).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
 }
 
 #[derive(ClapArgs, Debug)]
 pub struct VerifyArgs {
     /// Bundle directory written by `gongxin export-bundle`.
     pub dir: PathBuf,
+    /// The province's SM2 public key (SPKI PEM) received out of band: a federation bundle must be signed by it.
+    #[arg(long, value_name = "PEM")]
+    pub anchor: Option<PathBuf>,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: Output,
 }
 
 pub fn export(a: ExportArgs) -> i32 {
+    if let Some(d) = &a.since {
+        eprintln!(
+            "错误 error: --since {d} 暂不支持 is not supported: a bundle holds every leaf from index 0 so that an \
+             evaluator re-derives every root from the leaves alone; export the whole log (omit --since)"
+        );
+        return exit::USAGE;
+    }
     let rt = match client::runtime() {
         Ok(r) => r,
         Err(e) => {
@@ -41,6 +61,9 @@ pub fn export(a: ExportArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    if a.all {
+        return export_all(&rt, &a, writer);
+    }
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         let status = c.status(pb::StatusRequest {}).await?.into_inner();
@@ -86,33 +109,211 @@ pub fn export(a: ExportArgs) -> i32 {
     }
 }
 
+/// What one origin contributed to a federation bundle.
+struct Exported {
+    entries: u64,
+    /// `(index, kind, payload)` of registry and audit-report leaves.
+    system: Vec<(u64, String, Vec<u8>)>,
+}
+
+async fn export_origin(
+    c: &mut gongxin_proto::admin::v1::admin_client::AdminClient<tonic::transport::Channel>,
+    writer: &BundleWriter,
+    code: &str,
+) -> anyhow::Result<Exported> {
+    use anyhow::Context as _;
+    let mut stream = c
+        .export_origin(pb::ExportOriginRequest { origin: code.to_string(), start: 0, end: 0 })
+        .await
+        .with_context(|| format!("origin {code}"))?
+        .into_inner();
+    let first = stream.message().await?.with_context(|| format!("origin {code}: empty reply"))?;
+    for cp in &first.checkpoints {
+        writer.checkpoint(
+            code,
+            cp.size,
+            &SignedCheckpoint { note: cp.note.clone(), signature: cp.signature.clone() },
+        )?;
+    }
+    if !first.audit_mark_json.is_empty() {
+        let m: Mark =
+            serde_json::from_str(&first.audit_mark_json).with_context(|| format!("origin {code}: audit mark"))?;
+        use base64::Engine as _;
+        let dec = |s: &str| base64::engine::general_purpose::STANDARD.decode(s);
+        let signed = SignedCheckpoint { note: dec(&m.checkpoint_b64)?, signature: dec(&m.signature_b64)? };
+        writer.audit_mark(code, &signed)?;
+        if m.size == first.proof_old_size && first.proof_new_size == first.size {
+            let proof: Vec<Digest> = first
+                .consistency_proof
+                .iter()
+                .map(|h| h.as_slice().try_into())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("origin {code}: proof hash is not 32 bytes"))?;
+            writer.proof(code, first.proof_old_size, first.proof_new_size, &proof)?;
+        }
+    }
+    let mut out = Exported { entries: 0, system: Vec::new() };
+    while let Some(item) = stream.message().await? {
+        let Some(e) = item.entry else { anyhow::bail!("origin {code}: item without an entry") };
+        if e.index != out.entries {
+            anyhow::bail!("origin {code}: node sent entry {}, expected {}", e.index, out.entries);
+        }
+        let payload = (!e.payload_ext.is_empty()).then(|| (e.payload.as_slice(), e.payload_ext.as_str()));
+        writer.entry(code, e.index, &e.leaf, &e.signature, payload)?;
+        if let Ok(h) = LeafHeader::decode(&e.leaf) {
+            if (h.kind == REGISTRY_KIND || h.kind == REPORT_KIND) && !e.payload_ext.is_empty() {
+                out.system.push((e.index, h.kind, e.payload));
+            }
+        }
+        out.entries += 1;
+    }
+    if out.entries != first.size {
+        anyhow::bail!("origin {code}: node sent {} entries, expected {}", out.entries, first.size);
+    }
+    Ok(out)
+}
+
+fn export_all(rt: &tokio::runtime::Runtime, a: &ExportArgs, writer: BundleWriter) -> i32 {
+    let res = rt.block_on(async {
+        let mut c = client::connect(&a.data_dir).await?;
+        let reg = c.registry_show(pb::RegistryRequest {}).await?.into_inner();
+        let reg = Registry::from_json(reg.current_json.as_bytes())?;
+        let Some(province) = reg.nodes.iter().find(|n| n.parent.is_none()).map(|n| n.code.clone()) else {
+            anyhow::bail!("the registry is empty: apply one with `gongxin registry apply` first");
+        };
+        // The province log first: the registry document and the reports are payloads of its leaves.
+        let p = export_origin(&mut c, &writer, &province).await?;
+        let Some((_, _, reg_json)) = p.system.iter().rev().find(|(_, k, _)| k == REGISTRY_KIND) else {
+            anyhow::bail!("this node holds no registry entry of the province log");
+        };
+        let reg = Registry::from_json(reg_json)?;
+        writer.registry(reg_json)?;
+        let mut reports = 0;
+        for (index, kind, payload) in &p.system {
+            if kind == REPORT_KIND {
+                writer.report(*index, payload)?;
+                reports += 1;
+            }
+        }
+        let mut total = p.entries;
+        let mut held = usize::from(p.entries > 0);
+        for node in &reg.nodes {
+            let keys: Vec<PublicKey> =
+                node.keys.iter().map(|k| PublicKey::from_spki_pem(&k.spki_pem)).collect::<Result<_, _>>()?;
+            writer.key_history(&node.code, &keys)?;
+            if node.code != province {
+                let e = export_origin(&mut c, &writer, &node.code).await?;
+                total += e.entries;
+                held += usize::from(e.entries > 0);
+            }
+        }
+        let root = writer.finish()?;
+        anyhow::Ok((reg.nodes.len(), held, total, reports, root))
+    });
+    match res {
+        Ok((nodes, held, total, reports, root)) => {
+            println!(
+                "已导出联邦证据包 federation bundle written: {} — {nodes} 个节点 nodes ({held} with entries), {total} 条目 entries, {reports} 份审计报告 audit reports",
+                root.display()
+            );
+            println!(
+                "下一步 next: gongxin verify-bundle {} --anchor PROVINCE.pem   (或仅用 OpenSSL or with OpenSSL only: bash {}/verify-openssl.sh)",
+                root.display(),
+                root.display()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("错误 error: 导出失败 export failed: {e:#}");
+            exit::NODE
+        }
+    }
+}
+
+fn print_origins(report: &BundleReport) {
+    let mut t = Table::new();
+    t.set_header(vec!["节点 origin", "条目 entries", "检查点 checkpoints", "载荷 payloads", "根 root", "时间 latest"]);
+    for o in &report.origins {
+        t.add_row(vec![
+            o.code.clone(),
+            o.entries.to_string(),
+            o.checkpoints.to_string(),
+            o.payloads.to_string(),
+            o.root.chars().take(16).collect::<String>() + "…",
+            o.latest_timestamp.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+}
+
 pub fn verify(a: VerifyArgs) -> i32 {
-    match bundle::verify(&a.dir) {
+    let anchor = match &a.anchor {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| PublicKey::from_spki_pem(&pem).map_err(|e| e.to_string()))
+        {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("错误 error: --anchor {}: {e}", p.display());
+                return exit::USAGE;
+            }
+        },
+    };
+    match bundle::verify_with(&a.dir, anchor.as_ref()) {
         Ok(report) => {
             match a.output {
-                Output::Json => println!("{}", serde_json::json!({"ok": true, "origins": report.origins})),
+                Output::Json => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"ok": true, "origins": report.origins, "federation": report.federation})
+                    )
+                }
                 Output::Table => {
-                    let mut t = Table::new();
-                    t.set_header(vec![
-                        "节点 origin",
-                        "条目 entries",
-                        "检查点 checkpoints",
-                        "载荷 payloads",
-                        "根 root",
-                        "时间 latest",
-                    ]);
-                    for o in &report.origins {
-                        t.add_row(vec![
-                            o.code.clone(),
-                            o.entries.to_string(),
-                            o.checkpoints.to_string(),
-                            o.payloads.to_string(),
-                            o.root[..16].to_string() + "…",
-                            o.latest_timestamp.clone().unwrap_or_default(),
-                        ]);
+                    match &report.federation {
+                        None => {
+                            print_origins(&report);
+                            println!(
+                                "核验通过 bundle verified: every signature, payload digest and Merkle root checks out"
+                            );
+                        }
+                        Some(f) => {
+                            print_origins(&report);
+                            crate::audit::print(&f.audit, Output::Table);
+                            for r in &f.reports {
+                                let bad = if r.not_ok.is_empty() {
+                                    "all ok".to_string()
+                                } else {
+                                    format!("not ok: {}", r.not_ok.join(", "))
+                                };
+                                println!("审计报告 report reports/{}.json at {}: 省级签名有效 signed by {}, {} origins, {bad}", r.index, r.at, f.province, r.origins);
+                            }
+                            let problems = f
+                                .audit
+                                .origins
+                                .iter()
+                                .filter(|o| o.status != gongxin_node::core::audit::Status::Ok)
+                                .count();
+                            println!(
+                            "核验通过 federation bundle VERIFIED: registry v{}, {} origins, {} reports, {} consistency proofs; every signature, payload digest, Merkle root and proof checks out",
+                            f.registry_version,
+                            report.origins.len(),
+                            f.reports.len(),
+                            f.proofs
+                        );
+                            if f.anchor_pinned {
+                                println!(
+                                    "省级公钥 province key {} SM3 {} = the anchor you gave",
+                                    f.province, f.province_key_sm3
+                                );
+                            } else {
+                                println!("省级公钥 province key {} SM3 {}: 请与线下收到的公钥比对 compare with the key you received out of band, or pass --anchor PROVINCE.pem", f.province, f.province_key_sm3);
+                            }
+                            if problems > 0 {
+                                println!("注意 note: {problems} 个节点状态非正常 origins are not ok (table above): the data is authentic, the federation has problems to follow up");
+                            }
+                        }
                     }
-                    println!("{t}");
-                    println!("核验通过 bundle verified: every signature, payload digest and Merkle root checks out");
                 }
             }
             exit::OK
