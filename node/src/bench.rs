@@ -28,6 +28,10 @@ pub enum Command {
         /// Do not run `openssl speed` even if openssl is on the PATH.
         #[arg(long)]
         no_openssl: bool,
+        /// Divide one-core figures by wall-clock time (and run `openssl speed -elapsed`) instead of by the
+        /// measuring thread's CPU time (OpenSSL's default basis). Only meaningful on an otherwise idle machine.
+        #[arg(long)]
+        wall_clock: bool,
     },
     /// Import generated rows through the node's real path (validate, sign, append, flush) into a sled store in a
     /// throwaway data dir: rows/s and bytes on disk per record.
@@ -58,32 +62,81 @@ pub enum Output {
 
 pub fn run(c: Command) -> anyhow::Result<()> {
     match c {
-        Command::Crypto { output, seconds, check, rounds, no_openssl } => {
+        Command::Crypto { output, seconds, check, rounds, no_openssl, wall_clock } => {
+            WALL_CLOCK.store(wall_clock, std::sync::atomic::Ordering::Relaxed);
             crypto_bench(output, seconds, check, rounds.max(1), no_openssl)
         }
         Command::Import { output, rows, chunk, dir, no_openssl } => import::run(output, rows, chunk, dir, no_openssl),
     }
 }
 
-/// Runs `f` repeatedly for about `secs` seconds; returns operations per second (`f` returns how many it did).
-fn rate_once(secs: f64, f: &mut impl FnMut() -> usize) -> f64 {
+/// What a one-core rate is divided by.
+///
+/// `openssl speed` divides by the CPU user time of its process unless given `-elapsed`; on a shared machine that
+/// is well below the wall-clock time, so a wall-clock figure of ours against its CPU-time figure is biased
+/// against us by however much other work the machine does. One-core figures are therefore divided by the CPU
+/// time of the measuring thread when Linux reports it (`/proc/thread-self/schedstat`), and otherwise (or with
+/// `--wall-clock`) by wall-clock time with OpenSSL run as `openssl speed -elapsed`: either way both sides share
+/// one basis.
+/// All-cores figures are always wall-clock (they measure parallel throughput).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Basis {
+    ThreadCpu,
+    Wall,
+}
+
+/// CPU time (user + system) this thread has run, in seconds, from `/proc/thread-self/schedstat`.
+fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
+/// Runs `f` repeatedly for about `secs` seconds; returns operations per second (`f` returns how many it did),
+/// divided by thread CPU time or wall-clock time as `basis` says.
+fn rate_once(secs: f64, basis: Basis, f: &mut impl FnMut() -> usize) -> f64 {
     // Short warm-up so lazily built tables and caches are not timed.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(100) {
         f();
     }
+    let cpu_start = if basis == Basis::ThreadCpu { thread_cpu_seconds() } else { None };
     let start = Instant::now();
     let mut ops = 0usize;
     while start.elapsed().as_secs_f64() < secs {
         ops += f();
     }
-    ops as f64 / start.elapsed().as_secs_f64()
+    let wall = start.elapsed().as_secs_f64();
+    match (cpu_start, cpu_start.and_then(|_| thread_cpu_seconds())) {
+        (Some(a), Some(b)) if b > a => ops as f64 / (b - a),
+        _ => ops as f64 / wall,
+    }
 }
 
-/// Best of `ROUNDS` runs of [`rate_once`].
-fn rate(secs: f64, mut f: impl FnMut() -> usize) -> f64 {
+/// Best of `ROUNDS` runs of [`rate_once`] on the one-core basis.
+fn rate(secs: f64, f: impl FnMut() -> usize) -> f64 {
+    rate_on(secs, one_core_basis(), f)
+}
+
+/// Best of `ROUNDS` runs of [`rate_once`] on wall-clock time (for figures that use several threads).
+fn rate_wall(secs: f64, f: impl FnMut() -> usize) -> f64 {
+    rate_on(secs, Basis::Wall, f)
+}
+
+fn rate_on(secs: f64, basis: Basis, mut f: impl FnMut() -> usize) -> f64 {
     let rounds = ROUNDS.load(std::sync::atomic::Ordering::Relaxed).max(1);
-    (0..rounds).map(|_| rate_once(secs, &mut f)).fold(0.0, f64::max)
+    (0..rounds).map(|_| rate_once(secs, basis, &mut f)).fold(0.0, f64::max)
+}
+
+/// Set by `bench crypto --wall-clock`.
+static WALL_CLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn one_core_basis() -> Basis {
+    if !WALL_CLOCK.load(std::sync::atomic::Ordering::Relaxed) && thread_cpu_seconds().is_some() {
+        Basis::ThreadCpu
+    } else {
+        Basis::Wall
+    }
 }
 
 static ROUNDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
@@ -93,6 +146,9 @@ struct CryptoFigures {
     cores: usize,
     seconds: u64,
     rounds: u32,
+    /// Divisor of the one-core figures: "thread_cpu" (OpenSSL's default basis) or "wall" (OpenSSL run with
+    /// `-elapsed`). All-cores figures are wall-clock.
+    one_core_timing: &'static str,
     sm2_sign_per_s: f64,
     sm2_verify_per_s: f64,
     sm2_verify_registered_per_s: f64,
@@ -133,6 +189,10 @@ fn crypto_bench(
         seconds,
         rounds,
         table_bytes_per_signer: crypto::TABLE_BYTES,
+        one_core_timing: match one_core_basis() {
+            Basis::ThreadCpu => "thread_cpu",
+            Basis::Wall => "wall",
+        },
         ..CryptoFigures::default()
     };
     if cfg!(debug_assertions) {
@@ -203,13 +263,13 @@ fn crypto_bench(
         assert!(res.iter().all(|r| r.is_ok()), "benchmark batch verifies");
         items.len()
     });
-    fig.sm2_verify_registered_all_cores_per_s = rate(secs, || {
+    fig.sm2_verify_registered_all_cores_per_s = rate_wall(secs, || {
         let res = verifier.verify_batch(&items);
         assert!(res.iter().all(|r| r.is_ok()), "benchmark batch verifies");
         items.len()
     });
     let plain_all = Verifier::with_max_tables(0);
-    fig.sm2_verify_all_cores_per_s = rate(secs, || {
+    fig.sm2_verify_all_cores_per_s = rate_wall(secs, || {
         let res = plain_all.verify_batch(&items);
         assert!(res.iter().all(|r| r.is_ok()), "benchmark batch verifies");
         items.len()
@@ -226,7 +286,7 @@ fn crypto_bench(
     } else {
         let mut best: anyhow::Result<(f64, f64)> = Err(anyhow::anyhow!("not run"));
         for _ in 0..rounds {
-            let r = openssl_speed_sm2(seconds.max(1));
+            let r = openssl_speed_sm2_on(seconds.max(1), one_core_basis() == Basis::Wall);
             best = match (best, r) {
                 (Ok((s0, v0)), Ok((s1, v1))) => Ok((s0.max(s1), v0.max(v1))),
                 (Ok(b), Err(_)) => Ok(b),
@@ -319,6 +379,10 @@ fn print_table(f: &CryptoFigures) {
         println!("{name:<w$}  {v:>10}  {r:>9}");
     }
     println!("per-signer table: {} KiB", f.table_bytes_per_signer / 1024);
+    match f.one_core_timing {
+        "thread_cpu" => println!("1-core figures per CPU-second of the measuring thread, as `openssl speed` divides by CPU time; all-cores figures per wall-clock second"),
+        _ => println!("1-core figures per wall-clock second (OpenSSL run with -elapsed); all-cores figures likewise"),
+    }
     if let Some(n) = &f.openssl_note {
         println!("openssl: {n}");
     }
@@ -327,10 +391,22 @@ fn print_table(f: &CryptoFigures) {
     }
 }
 
-/// Runs `openssl speed -seconds S sm2` and returns (sign/s, verify/s).
+/// Runs `openssl speed -seconds S sm2` and returns (sign/s, verify/s), divided by CPU user time (OpenSSL's
+/// default).
 fn openssl_speed_sm2(seconds: u64) -> anyhow::Result<(f64, f64)> {
+    openssl_speed_sm2_on(seconds, false)
+}
+
+/// As [`openssl_speed_sm2`]; with `elapsed`, OpenSSL divides by wall-clock time (`-elapsed`) instead.
+fn openssl_speed_sm2_on(seconds: u64, elapsed: bool) -> anyhow::Result<(f64, f64)> {
+    let secs = seconds.to_string();
+    let mut args = vec!["speed"];
+    if elapsed {
+        args.push("-elapsed");
+    }
+    args.extend(["-seconds", &secs, "sm2"]);
     let out = std::process::Command::new("openssl")
-        .args(["speed", "-seconds", &seconds.to_string(), "sm2"])
+        .args(&args)
         .output()
         .context("run `openssl speed` (is openssl on the PATH?)")?;
     if !out.status.success() {
@@ -360,6 +436,26 @@ fn parse_openssl_speed_sm2(stdout: &str) -> anyhow::Result<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_cpu_time_counts_only_this_threads_work() {
+        let Some(a) = thread_cpu_seconds() else {
+            // Not Linux (or no schedstat): the benchmark then falls back to wall-clock time on both sides.
+            assert_eq!(one_core_basis(), Basis::Wall);
+            return;
+        };
+        let wall = Instant::now();
+        let mut x = 0u64;
+        while wall.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let busy = thread_cpu_seconds().unwrap() - a;
+        assert!(busy > 0.0 && busy <= wall.elapsed().as_secs_f64() + 0.01, "busy {busy}");
+        // A sleeping thread accrues (almost) no CPU time.
+        let b = thread_cpu_seconds().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(thread_cpu_seconds().unwrap() - b < 0.05);
+    }
 
     #[test]
     fn parses_openssl_speed_output() {

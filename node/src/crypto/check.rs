@@ -49,6 +49,10 @@ pub(crate) fn integers_from_der(der: &[u8]) -> Result<([u8; 32], [u8; 32]), Cryp
     Ok((sig.r_bytes().into(), sig.s_bytes().into()))
 }
 
+/// One verification of the agreement check: (signature index, case name, signer index, message, DER signature,
+/// expected verdict).
+type Case = (usize, &'static str, usize, Vec<u8>, Vec<u8>, bool);
+
 /// Signs `n` random messages with `keys` fresh keys (`keys ≥ 2`) and checks that the crate's verifier, the
 /// registered-signer path, the fallback path and the batch API all accept each signature, and all reject one
 /// tampered variant per signature, rotating through the classes: one message bit, one bit of r, one bit of s,
@@ -69,7 +73,7 @@ pub fn agreement_check(n: usize, keys: usize, progress: &dyn Fn(usize)) -> Resul
     let mut start = 0;
     while start < n {
         let end = (start + CHUNK).min(n);
-        let mut cases: Vec<(usize, &'static str, usize, Vec<u8>, Vec<u8>, bool)> = Vec::with_capacity(2 * CHUNK);
+        let mut cases: Vec<Case> = Vec::with_capacity(2 * CHUNK);
         for i in start..end {
             seed = sm3(&seed);
             let len = (seed[0] as usize) % 120;

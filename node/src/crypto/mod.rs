@@ -187,10 +187,6 @@ impl PublicKey {
         sm3_parts(&[&self.za, msg])
     }
 
-    pub(crate) fn verifying_key(&self) -> &sm2::dsa::VerifyingKey {
-        &self.inner
-    }
-
     pub(crate) fn affine(&self) -> &sm2::AffinePoint {
         self.inner.as_affine()
     }
