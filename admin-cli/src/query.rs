@@ -25,9 +25,8 @@ fn summary(kind: &str, body: &serde_json::Value) -> String {
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
     };
-    let pick = |keys: &[&str]| {
-        keys.iter().map(|k| text(&body[*k])).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
-    };
+    let pick =
+        |keys: &[&str]| keys.iter().map(|k| text(&body[*k])).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
     let name = text(&body["subject"]["name"]);
     let what = match kind {
         "license" => pick(&["decision_doc_no", "content", "decision_date"]),
