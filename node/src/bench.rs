@@ -52,6 +52,15 @@ pub enum Command {
         #[arg(long)]
         no_openssl: bool,
     },
+    /// The province audits a federation of N records across six origins (built in-process, real signatures),
+    /// next to the verify-bound ceiling of the same run.
+    /// 省级审计 N 条记录（6 个来源）所需时间，并与同次运行测得的验签上限对比。
+    Audit {
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +76,7 @@ pub fn run(c: Command) -> anyhow::Result<()> {
             crypto_bench(output, seconds, check, rounds.max(1), no_openssl)
         }
         Command::Import { output, rows, chunk, dir, no_openssl } => import::run(output, rows, chunk, dir, no_openssl),
+        Command::Audit { output, records } => crate::bench_audit::run(records, output == Output::Json),
     }
 }
 

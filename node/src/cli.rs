@@ -78,7 +78,7 @@ pub fn main_entry() -> i32 {
         }
     };
     let res = match cli.command {
-        Command::Init { code, data_dir } => crate::daemon::init(&code, &data_dir),
+        Command::Init { code, data_dir } => crate::daemon::init(&code, &data_dir).map(|m| println!("{m}")),
         Command::Run { data_dir } => {
             if let Err(e) = crate::daemon::load_config(&data_dir) {
                 eprintln!("错误 error: 配置无效 invalid config: {e:#}");

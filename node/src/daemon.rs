@@ -29,7 +29,8 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 }
 
 /// Creates a data dir: SM2 key (0600), public key PEM, annotated config. Refuses to touch an initialised dir.
-pub fn init(code: &str, data_dir: &Path) -> Result<()> {
+/// Returns the operator message (what was done, the next step).
+pub fn init(code: &str, data_dir: &Path) -> Result<String> {
     let refs = RefData::embedded();
     let Some(div) = refs.divisions.current(code) else {
         bail!(
@@ -46,9 +47,13 @@ pub fn init(code: &str, data_dir: &Path) -> Result<()> {
     write_new(&data_dir.join("node.key"), key.to_pkcs8_pem().as_bytes(), 0o600)?;
     write_new(&data_dir.join("node.pub.pem"), key.public_key().to_spki_pem().as_bytes(), 0o644)?;
     write_new(&data_dir.join(config::CONFIG_FILE), config::annotated_template(code, &div.name).as_bytes(), 0o644)?;
-    println!("已初始化节点 initialised node {code} {} ({}) in {}", div.name, div.level.as_str(), data_dir.display());
-    println!("下一步 next: gongxin-node run --data-dir {}", data_dir.display());
-    Ok(())
+    Ok(format!(
+        "已初始化节点 initialised node {code} {} ({}) in {}\n下一步 next: gongxin-node run --data-dir {}",
+        div.name,
+        div.level.as_str(),
+        data_dir.display(),
+        data_dir.display()
+    ))
 }
 
 /// Loads and validates the config of a data dir.

@@ -13,3 +13,4 @@ pub mod testdata;
 pub mod bundle;
 pub mod federation;
 pub mod peers;
+pub mod bench_audit;
