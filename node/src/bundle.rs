@@ -340,7 +340,10 @@ pub fn verify_with(root: &Path, anchor: Option<&PublicKey>) -> Result<BundleRepo
                 return Err(berr(rel(root, &p), format!("unexpected entry in {d}/ (expected a <code> directory)")));
             }
             if !codes.contains(&stem) {
-                return Err(berr(rel(root, &p), format!("origin {stem} has no key keys/{stem}.pem")));
+                return Err(berr(
+                    format!("keys/{stem}.pem"),
+                    format!("missing: the bundle has {} but no key of origin {stem}", rel(root, &p)),
+                ));
             }
         }
     }

@@ -2,52 +2,129 @@
 # Checks a Gongxin evaluator bundle with OpenSSL 3 and bash alone (no Gongxin software).
 # Usage: bash verify-openssl.sh [BUNDLE_DIR]   (default: the directory this script is in)
 # Exit 0 when everything verifies; otherwise prints the first bad file and exits 1.
+# A federation bundle (one with registry.json) gets the extra checks of VERIFYING.md §4.
 set -euo pipefail
 B=${1:-$(cd "$(dirname "$0")" && pwd)}
 ID=1234567812345678
 fail() { echo "FAILED: $1: $2" >&2; exit 1; }
 hex() { od -An -v -tx1 | tr -d ' \n'; }
 unhex() { local h=$1 out=""; while [ -n "$h" ]; do out+="\\x${h:0:2}"; h=${h:2}; done; printf "%b" "$out"; }
-verify_sig() { # key msg sig
-  openssl pkeyutl -verify -pubin -inkey "$1" -rawin -in "$2" -sigfile "$3" -digest sm3 \
-    -pkeyopt "distid:$ID" >/dev/null 2>&1 || fail "$3" "SM2 signature does not verify"
+sm3hex() { openssl dgst -sm3 -binary "$@" | hex; }
+# Keys of an origin: every key of its history in a federation bundle, else its one key.
+keys_of() { # code
+  if [ -d "$B/keys/$1" ]; then ls "$B/keys/$1"/*.pem; else echo "$B/keys/$1.pem"; fi
+}
+verify_sig() { # code msg sig: signed by any key of the origin
+  local k
+  for k in $(keys_of "$1"); do
+    openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "$2" -sigfile "$3" -digest sm3 \
+      -pkeyopt "distid:$ID" >/dev/null 2>&1 && return 0
+  done
+  fail "$3" "SM2 signature does not verify with the key(s) of $1"
 }
 # RFC 9162 Merkle tree head with SM3 over leaf hashes held in array LH (hex).
 mth() { # start count
   local s=$1 n=$2
-  if [ "$n" -eq 0 ]; then printf '' | openssl dgst -sm3 -binary | hex; return; fi
+  if [ "$n" -eq 0 ]; then printf '' | sm3hex; return; fi
   if [ "$n" -eq 1 ]; then printf '%s' "${LH[$s]}"; return; fi
   local k=1; while [ $((k * 2)) -lt "$n" ]; do k=$((k * 2)); done
   local l r; l=$(mth "$s" "$k"); r=$(mth $((s + k)) $((n - k)))
-  { printf '\x01'; unhex "$l"; unhex "$r"; } | openssl dgst -sm3 -binary | hex
+  { printf '\x01'; unhex "$l"; unhex "$r"; } | sm3hex
 }
+check_root() { # note: the root on line 3 must be the root of the first <size> leaves
+  local note=$1 size
+  size=$(sed -n 2p "$note")
+  [ "$size" -le "$n" ] || fail "$note" "covers $size leaves but the bundle has $n"
+  [ "$(mth 0 "$size")" = "$(sed -n 3p "$note" | openssl base64 -d -A | hex)" ] ||
+    fail "$note" "root differs from the root re-derived from the leaves"
+}
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+FED=0; [ -f "$B/registry.json" ] && FED=1
+if [ $FED = 0 ]; then
+  for d in reports audit proofs; do
+    [ ! -e "$B/$d" ] || fail "$B/registry.json" "missing: the bundle has $d/, which only a federation bundle has"
+  done
+fi
+PROVINCE=""
+if [ $FED = 1 ]; then
+  # The province is the node without a parent; its log publishes the registry and the reports.
+  for k in "$B"/keys/*.pem; do
+    c=$(basename "$k" .pem)
+    grep -q "\"code\":\"$c\",\"name\":\"[^\"]*\",\"level\":\"[^\"]*\",\"keys\"" "$B/registry.json" && PROVINCE=$c
+  done
+  [ -n "$PROVINCE" ] || fail "$B/registry.json" "names no province node with a key in keys/"
+fi
 for keyfile in "$B"/keys/*.pem; do
   code=$(basename "$keyfile" .pem)
+  if [ $FED = 1 ]; then
+    # Every key must be the registry's: each base64 line of the PEM appears in registry.json.
+    for k in $(keys_of "$code") "$keyfile"; do
+      for line in $(grep -v -- '-----' "$k"); do
+        grep -qF "$line" "$B/registry.json" || fail "$k" "key is not in registry.json (a bundle mixing federations?)"
+      done
+    done
+  fi
   LH=()
   n=0
   while [ -f "$B/entries/$code/$n.bin" ]; do
     leaf="$B/entries/$code/$n.bin"
-    verify_sig "$keyfile" "$leaf" "$B/entries/$code/$n.sig"
+    verify_sig "$code" "$leaf" "$B/entries/$code/$n.sig"
     want=$(sed -n 's/^payload-sm3 //p' "$leaf")
     for p in "$B/payloads/$code/$n".*; do
       [ -e "$p" ] || continue
-      got=$(openssl dgst -sm3 -binary "$p" | hex)
+      got=$(sm3hex "$p")
       [ "$got" = "$want" ] || fail "$p" "SM3 $got differs from payload-sm3 $want in the signed leaf"
     done
-    LH[$n]=$({ printf '\x00'; cat "$leaf"; } | openssl dgst -sm3 -binary | hex)
+    LH[$n]=$({ printf '\x00'; cat "$leaf"; } | sm3hex)
     n=$((n + 1))
   done
   checked=0
   for note in "$B/checkpoints/$code"/*.note; do
     [ -e "$note" ] || continue
     size=$(basename "$note" .note)
-    verify_sig "$keyfile" "$note" "${note%.note}.sig"
+    verify_sig "$code" "$note" "${note%.note}.sig"
     [ "$(sed -n 2p "$note")" = "$size" ] || fail "$note" "size line differs from the file name"
-    [ "$size" -le "$n" ] || fail "$note" "covers $size leaves but the bundle has $n"
-    root=$(sed -n 3p "$note" | openssl base64 -d -A | hex)
-    [ "$(mth 0 "$size")" = "$root" ] || fail "$note" "root differs from the root re-derived from the leaves"
+    check_root "$note"
     checked=$((checked + 1))
   done
+  if [ $FED = 1 ] && [ $checked = 0 ] && [ $n = 0 ]; then
+    echo "OK $code: nothing held"
+    continue
+  fi
   [ "$checked" -gt 0 ] || fail "$B/checkpoints/$code" "no signed checkpoint"
-  echo "OK $code: $n leaves, $checked checkpoints verified with OpenSSL"
+  audited=""
+  if [ -f "$B/audit/$code.note" ]; then
+    # The audited checkpoint: signed by the origin, and its root is the root of the same leaves, so it is
+    # consistent with every later checkpoint checked above.
+    verify_sig "$code" "$B/audit/$code.note" "$B/audit/$code.sig"
+    check_root "$B/audit/$code.note"
+    audited=", audited checkpoint $(sed -n 2p "$B/audit/$code.note") consistent"
+  fi
+  if [ "$code" = "$PROVINCE" ]; then
+    # registry.json is the payload of the newest registry leaf; every report the payload of an audit_report leaf.
+    reg=""
+    for ((i = 0; i < n; i++)); do
+      grep -qx 'kind registry' "$B/entries/$code/$i.bin" && reg=$i
+    done
+    [ -n "$reg" ] || fail "$B/registry.json" "the province log publishes no registry"
+    [ "$(sm3hex "$B/registry.json")" = "$(sed -n 's/^payload-sm3 //p' "$B/entries/$code/$reg.bin")" ] ||
+      fail "$B/registry.json" "differs from the registry published at entries/$code/$reg.bin"
+    for ((i = 0; i < n; i++)); do
+      grep -qx 'kind audit_report' "$B/entries/$code/$i.bin" || continue
+      r="$B/reports/$i.json"
+      [ -f "$r" ] || fail "$r" "missing: leaf $i of the province log is an audit report"
+      [ "$(sm3hex "$r")" = "$(sed -n 's/^payload-sm3 //p' "$B/entries/$code/$i.bin")" ] ||
+        fail "$r" "differs from the report published at entries/$code/$i.bin"
+      # The signed bytes: the report with its final "signature" value emptied.
+      # (GNU sed keeps the missing final newline, so the bytes are exactly the signed ones.)
+      sed -E 's/,"signature":"[A-Za-z0-9+\/=]+"}$/,"signature":""}/' "$r" >"$TMP/signed"
+      verify_sig "$code" "$TMP/signed" "$B/reports/$i.sig"
+    done
+    for r in "$B"/reports/*.json; do
+      [ -e "$r" ] || continue
+      i=$(basename "$r" .json)
+      grep -qx 'kind audit_report' "$B/entries/$code/$i.bin" 2>/dev/null || fail "$r" "not published in the province log"
+    done
+  fi
+  echo "OK $code: $n leaves, $checked checkpoints verified with OpenSSL$audited"
 done

@@ -1,0 +1,324 @@
+//! The province exports an evaluator bundle of the whole federation (`export-bundle --all`), and an evaluator
+//! checks it offline with `gongxin verify-bundle` and with OpenSSL alone; corrupt, truncated, incomplete and
+//! mixed bundles get a verdict naming the first bad object, never a panic and never a false ok.
+
+use gongxin_node::core::audit::Report;
+use gongxin_node::core::template::Kind;
+use gongxin_node::crypto::SigningKey;
+use gongxin_node::testdata;
+use gongxin_tests::fed::{Fed, HUNAN6};
+use gongxin_tests::{cli, text};
+use std::path::Path;
+use std::time::Duration;
+
+fn import(fed: &Fed, code: &str, seed: u64, n: usize) -> u64 {
+    let rows = testdata::rows(Kind::Penalty, seed, code, n);
+    let file = fed.root.join(format!("{code}-{seed}.csv"));
+    std::fs::write(&file, testdata::to_csv(Kind::Penalty, &rows)).unwrap();
+    let out = cli(&["import", "--data-dir", &fed.dir(code), "--kind", "penalty", file.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["size"].as_u64().unwrap()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", text(&out.stdout), text(&out.stderr)))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+fn only_file(dir: &Path) -> std::path::PathBuf {
+    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.pop().unwrap()
+}
+
+/// Base64 through OpenSSL (the test package has no base64 crate).
+fn b64(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut c = std::process::Command::new("openssl")
+        .args(["base64", "-A"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(bytes).unwrap();
+    text(&c.wait_with_output().unwrap().stdout).trim().to_string()
+}
+
+fn openssl_path(b: &Path) -> std::process::Output {
+    std::process::Command::new("bash").arg(b.join("verify-openssl.sh")).arg(b).output().unwrap()
+}
+
+#[test]
+fn federation_bundle_exports_verifies_and_refuses_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let a = import(&fed, "430102", 1, 40);
+    let b = import(&fed, "430321", 2, 25);
+    fed.wait_until("the province to mirror both counties", Duration::from_secs(90), |f| {
+        let l = f.logs("430000");
+        l.get("430102").map(|s| s.0) == Some(a) && l.get("430321").map(|s| s.0) == Some(b)
+    })
+    .unwrap();
+    let out = cli(&["audit", "run", "--data-dir", &fed.dir("430000"), "-o", "json"]);
+    // A node that has not sent its first heartbeat yet is `stale` (exit 1); the report is signed either way.
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}{}", text(&out.stdout), text(&out.stderr));
+    let _: Report = serde_json::from_slice(&out.stdout).unwrap();
+    // More data after the audit, so the consistency proof from the audited checkpoint is not trivial.
+    let a2 = import(&fed, "430102", 3, 10);
+    fed.wait_until("the province to mirror the new batch", Duration::from_secs(60), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(a2)
+    })
+    .unwrap();
+
+    let p = fed.dir("430000");
+    let bundle = tmp.path().join("bundle");
+    let bs = bundle.to_str().unwrap();
+    // --since is refused clearly, before anything is written.
+    let out = cli(&["export-bundle", "--data-dir", &p, "--out", bs, "--all", "--since", "2026-01-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--since 2026-01-01") && text(&out.stderr).contains("not supported"));
+    assert!(!bundle.exists() || std::fs::read_dir(&bundle).unwrap().next().is_none());
+
+    let out = cli(&["export-bundle", "--data-dir", &p, "--out", bs, "--all"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    for f in ["registry.json", "keys/430000.pem", "keys/430102/0.pem", "audit/430102.note", "audit/430102.sig"] {
+        assert!(bundle.join(f).is_file(), "{f} missing");
+    }
+    let proof = only_file(&bundle.join("proofs/430102"));
+    let proof_name = proof.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(proof_name.starts_with(&format!("{a}-{a2}")), "{proof_name}");
+    assert!(!std::fs::read_to_string(&proof).unwrap().is_empty());
+    let report_path = std::fs::read_dir(bundle.join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a report");
+    let report_name = format!("reports/{}", report_path.file_name().unwrap().to_str().unwrap());
+
+    // Gongxin verifies it, the province key pinned by the anchor.
+    let anchor = fed.nodes["430000"].dir.join("node.pub.pem");
+    let out = cli(&["verify-bundle", bs, "--anchor", anchor.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["ok"], true);
+    let f = &v["federation"];
+    assert_eq!(f["province"], "430000");
+    assert_eq!(f["anchor_pinned"], true);
+    assert_eq!(f["reports"].as_array().unwrap().len(), 1);
+    assert!(f["proofs"].as_u64().unwrap() >= 3, "{f}");
+    let origins = v["origins"].as_array().unwrap();
+    assert_eq!(origins.len(), 7);
+    let o = origins.iter().find(|o| o["code"] == "430102").unwrap();
+    assert_eq!(o["entries"], a2);
+    // Not-shared payloads never reach the province, so payloads ≤ entries; the penalty rows are shared.
+    assert_eq!(o["payloads"], a2);
+    let audit: Report = serde_json::from_value(f["audit"].clone()).unwrap();
+    assert_eq!(audit.origins.len(), 7);
+    let c = audit.origins.iter().find(|o| o.code == "430102").unwrap();
+    assert_eq!((c.mirror_size, c.leaves_checked), (a2, a2));
+    assert_eq!(format!("{:?}", c.status), "Ok", "{audit:?}");
+    // The table: the per-origin audit table and a clear verdict.
+    let out = cli(&["verify-bundle", bs]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out.stdout);
+    assert!(t.contains("正常 ok") && t.contains("federation bundle VERIFIED") && t.contains("compare with"), "{t}");
+    // A wrong anchor is refused.
+    let other = tmp.path().join("other.pem");
+    std::fs::write(&other, SigningKey::generate().public_key().to_spki_pem()).unwrap();
+    let out = cli(&["verify-bundle", bs, "--anchor", other.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["file"], "keys/430000.pem");
+
+    // OpenSSL alone.
+    let sh = openssl_path(&bundle);
+    assert!(sh.status.success(), "OpenSSL-only path failed: {}{}", text(&sh.stdout), text(&sh.stderr));
+    let so = text(&sh.stdout);
+    assert!(
+        so.contains(&format!("OK 430102: {a2} leaves")) && so.contains(&format!("audited checkpoint {a} consistent")),
+        "{so}"
+    );
+
+    // Bad input: each case names the first bad object; both verifiers refuse where the script checks it.
+    let foreign = SigningKey::generate();
+    let rp = report_name.clone();
+    type Tamper = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, &str, bool, Tamper)> = vec![
+        (
+            "report signed by another province key",
+            report_name.as_str(),
+            true,
+            Box::new(move |b: &Path| {
+                let path = b.join(&rp);
+                let mut r: Report = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                r.signature = b64(&foreign.sign(&r.signed_bytes()));
+                std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+                std::fs::write(path.with_extension("sig"), foreign.sign(&r.signed_bytes())).unwrap();
+            }),
+        ),
+        (
+            "report altered after signing",
+            report_name.as_str(),
+            true,
+            Box::new({
+                let rp = report_name.clone();
+                move |b: &Path| {
+                    let path = b.join(&rp);
+                    let s =
+                        std::fs::read_to_string(&path).unwrap().replacen("\"lag_entries\":0", "\"lag_entries\":7", 1);
+                    std::fs::write(&path, s).unwrap();
+                }
+            }),
+        ),
+        (
+            "truncated report",
+            report_name.as_str(),
+            true,
+            Box::new({
+                let rp = report_name.clone();
+                move |b: &Path| {
+                    let path = b.join(&rp);
+                    let bytes = std::fs::read(&path).unwrap();
+                    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+                }
+            }),
+        ),
+        (
+            "missing report",
+            report_name.as_str(),
+            true,
+            Box::new({
+                let rp = report_name.clone();
+                move |b: &Path| {
+                    std::fs::remove_file(b.join(&rp)).unwrap();
+                    std::fs::remove_file(b.join(&rp).with_extension("sig")).unwrap();
+                }
+            }),
+        ),
+        (
+            "origin key not in the registry",
+            "keys/430102.pem",
+            true,
+            Box::new(|b: &Path| {
+                std::fs::write(b.join("keys/430102.pem"), SigningKey::generate().public_key().to_spki_pem()).unwrap()
+            }),
+        ),
+        (
+            "key history of another federation",
+            "keys/430104/0.pem",
+            true,
+            Box::new(|b: &Path| {
+                let k = SigningKey::generate().public_key().to_spki_pem();
+                std::fs::write(b.join("keys/430104/0.pem"), &k).unwrap();
+                std::fs::write(b.join("keys/430104.pem"), &k).unwrap();
+            }),
+        ),
+        (
+            "registry document not the one the province published",
+            "registry.json",
+            true,
+            Box::new(|b: &Path| {
+                let s = std::fs::read_to_string(b.join("registry.json")).unwrap();
+                std::fs::write(b.join("registry.json"), s.replacen("\"version\":", "\"version\":1", 1)).unwrap();
+            }),
+        ),
+        (
+            "missing registry",
+            "registry.json",
+            true,
+            Box::new(|b: &Path| std::fs::remove_file(b.join("registry.json")).unwrap()),
+        ),
+        (
+            "missing key of a registered node",
+            "keys/430104.pem",
+            false,
+            Box::new(|b: &Path| std::fs::remove_file(b.join("keys/430104.pem")).unwrap()),
+        ),
+        (
+            "tampered consistency proof",
+            "proofs/430102/",
+            false,
+            Box::new(|b: &Path| {
+                let p = only_file(&b.join("proofs/430102"));
+                let s = std::fs::read_to_string(&p).unwrap();
+                let flipped = if s.starts_with('0') { s.replacen('0', "1", 1) } else { format!("0{}", &s[1..]) };
+                std::fs::write(p, flipped).unwrap();
+            }),
+        ),
+        (
+            "missing consistency proof",
+            "proofs/430102/",
+            false,
+            Box::new(|b: &Path| std::fs::remove_file(only_file(&b.join("proofs/430102"))).unwrap()),
+        ),
+        (
+            "corrupt audited checkpoint",
+            "audit/430102.sig",
+            true,
+            Box::new(|b: &Path| std::fs::write(b.join("audit/430102.note"), b"gongxin.hunan/430102 sm3\n1\n").unwrap()),
+        ),
+        (
+            "truncated leaf",
+            "entries/430102/3.sig",
+            true,
+            Box::new(|b: &Path| {
+                let p = b.join("entries/430102/3.bin");
+                let bytes = std::fs::read(&p).unwrap();
+                std::fs::write(&p, &bytes[..bytes.len() - 20]).unwrap();
+            }),
+        ),
+        (
+            "bundle truncated below what the signed report audited",
+            "entries/430321/",
+            false,
+            Box::new(|b: &Path| {
+                for d in ["entries", "checkpoints", "payloads", "proofs"] {
+                    let _ = std::fs::remove_dir_all(b.join(d).join("430321"));
+                }
+                let _ = std::fs::remove_file(b.join("audit/430321.note"));
+                let _ = std::fs::remove_file(b.join("audit/430321.sig"));
+            }),
+        ),
+        (
+            "garbage file",
+            "notes.txt",
+            false,
+            Box::new(|b: &Path| std::fs::write(b.join("notes.txt"), b"hello").unwrap()),
+        ),
+    ];
+    for (what, name, openssl_too, tamper) in cases {
+        let copy = tmp.path().join(format!("t-{}", what.replace(' ', "-")));
+        copy_dir(&bundle, &copy);
+        tamper(&copy);
+        let out = cli(&["verify-bundle", copy.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: accepted or crashed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let v = json(&out);
+        assert_eq!(v["ok"], false, "{what}");
+        assert!(v["file"].as_str().unwrap().starts_with(name), "{what}: expected {name}, got {v}");
+        assert!(!v["reason"].as_str().unwrap().is_empty());
+        let t = cli(&["verify-bundle", copy.to_str().unwrap()]);
+        assert!(text(&t.stderr).contains("verification FAILED"), "{what}: {}", text(&t.stderr));
+        if openssl_too {
+            let sh = openssl_path(&copy);
+            assert!(!sh.status.success(), "OpenSSL path accepted: {what}: {}", text(&sh.stdout));
+        }
+    }
+}
