@@ -322,3 +322,45 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
         }
     }
 }
+
+/// `verify-bundle` throughput on a real federation bundle (province, city, county) of at least 50 000 records.
+/// Run in release: `cargo test --release -p gongxin-tests --test bundle_federation -- --ignored --nocapture`
+/// (`GONGXIN_BENCH_RECORDS` overrides the county's record count).
+#[test]
+#[ignore]
+fn verify_bundle_throughput() {
+    let n: usize = std::env::var("GONGXIN_BENCH_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000);
+    let topo: &[(&str, Option<&str>)] = &[("430000", None), ("430100", Some("430000")), ("430102", Some("430100"))];
+    let tmp = tempfile::tempdir().unwrap();
+    let fed = Fed::up(tmp.path(), topo).unwrap();
+    let t = std::time::Instant::now();
+    let size = import(&fed, "430102", 11, n);
+    assert_eq!(size, n as u64);
+    fed.wait_until("the province to mirror the county", Duration::from_secs(1800), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(size)
+    })
+    .unwrap();
+    eprintln!("imported and mirrored {n} records in {:.1} s", t.elapsed().as_secs_f64());
+    let out = cli(&["audit", "run", "--data-dir", &fed.dir("430000"), "-o", "json"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out.stderr));
+    let bundle = tmp.path().join("bundle");
+    let t = std::time::Instant::now();
+    let out = cli(&["export-bundle", "--data-dir", &fed.dir("430000"), "--out", bundle.to_str().unwrap(), "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    eprintln!("export-bundle --all: {:.1} s", t.elapsed().as_secs_f64());
+    // Cold-ish and warm runs (the page cache holds the files after the first).
+    for run in 1..=2 {
+        let t = std::time::Instant::now();
+        let out = cli(&["verify-bundle", bundle.to_str().unwrap(), "-o", "json"]);
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+        let records: u64 =
+            json(&out)["origins"].as_array().unwrap().iter().map(|o| o["entries"].as_u64().unwrap()).sum();
+        assert!(records >= n as u64);
+        eprintln!(
+            "verify-bundle run {run}: {records} records in {secs:.2} s = {:.0} records/s ({} cores)",
+            records as f64 / secs,
+            std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1)
+        );
+    }
+}
