@@ -97,32 +97,12 @@ impl Uplink {
         }
     }
 
-    /// One round: upload what the parent lacks, then pull what it offers.
+    /// One round: pull what the parent offers (registry first), then upload what the parent lacks.
     pub async fn round(&self, client: &mut SyncClient<Channel>, sent: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
         let fed = self.fed.clone();
         let me = fed.me().to_string();
-        let reg = fed.registry();
-        // This node's own log (also when still empty: its heartbeat says it is alive) and every registered
-        // node of its subtree (the mirrors it relays, heartbeats included).
-        let mut relayed: Vec<String> = vec![me.clone()];
-        relayed
-            .extend(reg.nodes.iter().filter(|n| n.code != me && reg.in_subtree(&me, &n.code)).map(|n| n.code.clone()));
-        for origin in relayed {
-            let held = {
-                let f = fed.clone();
-                let o = origin.clone();
-                tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size
-            };
-            let has_checkpoint = {
-                let f = fed.clone();
-                let o = origin.clone();
-                tokio::task::spawn_blocking(move || f.ledger().log().latest_checkpoint(&o)).await??.is_some()
-            };
-            if has_checkpoint {
-                self.upload_origin(client, &origin, held, sent).await?;
-            }
-        }
-        // Down-sync.
+        // Down-sync first: the province log brings the registry (and the parent's key, which the receipts
+        // of the up-sync are checked against).
         let offer = client.offer(pb::OfferRequest {}).await?.into_inner();
         for log in offer.logs {
             loop {
@@ -156,6 +136,28 @@ impl Uplink {
                 tokio::task::spawn_blocking(move || f.apply_pulled(&p, &o, mine, entries, cp))
                     .await?
                     .map_err(|e| anyhow!("down-sync of {} refused: {e}", log.origin))?;
+            }
+        }
+
+        let reg = fed.registry();
+        // This node's own log (also when still empty: its heartbeat says it is alive) and every registered
+        // node of its subtree (the mirrors it relays, heartbeats included).
+        let mut relayed: Vec<String> = vec![me.clone()];
+        relayed
+            .extend(reg.nodes.iter().filter(|n| n.code != me && reg.in_subtree(&me, &n.code)).map(|n| n.code.clone()));
+        for origin in relayed {
+            let held = {
+                let f = fed.clone();
+                let o = origin.clone();
+                tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size
+            };
+            let has_checkpoint = {
+                let f = fed.clone();
+                let o = origin.clone();
+                tokio::task::spawn_blocking(move || f.ledger().log().latest_checkpoint(&o)).await??.is_some()
+            };
+            if has_checkpoint {
+                self.upload_origin(client, &origin, held, sent).await?;
             }
         }
         Ok(())
@@ -239,6 +241,11 @@ impl Uplink {
         }
         let statement = sync::cosignature_statement(&cosig.cosigner, &cosig.time, note);
         let keys = self.fed.keys_for(&self.parent_code);
+        if keys.is_empty() {
+            // The registry has not reached this node yet: the receipt cannot be checked, so it is not kept.
+            tracing::warn!(parent = %self.parent_code, origin, size, "receipt not kept: parent key unknown until the registry arrives");
+            return Ok(());
+        }
         if !keys.iter().any(|k| self.fed.verifier().verify(k, &statement, &cosig.signature).is_ok()) {
             return Err(anyhow!("receipt from {} does not verify with its registered key", self.parent_code));
         }

@@ -136,9 +136,26 @@ impl Fed {
         let mut f = Fed::create(root, topology, 1)?;
         f.start("430000")?;
         f.register_all()?;
-        let codes: Vec<String> = f.nodes.keys().filter(|c| *c != "430000").cloned().collect();
-        for c in codes {
-            f.start(&c)?;
+        // Parents first, each once it holds the registry, so children are not refused and sent into backoff.
+        let mut level: Vec<String> = vec!["430000".to_string()];
+        while !level.is_empty() {
+            let next: Vec<String> = f
+                .nodes
+                .values()
+                .filter(|n| n.parent.as_ref().is_some_and(|p| level.contains(p)))
+                .map(|n| n.code.clone())
+                .collect();
+            for c in &next {
+                f.start(c)?;
+            }
+            for c in next.iter().filter(|c| f.nodes.values().any(|n| n.parent.as_deref() == Some(c.as_str()))) {
+                f.wait_until(&format!("{c} to receive the registry"), Duration::from_secs(60), |f| {
+                    let out = cli(&["peer", "list", "--data-dir", &f.dir(c), "-o", "json"]);
+                    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+                    v["registry_version"].as_u64().unwrap_or(0) >= 1
+                })?;
+            }
+            level = next;
         }
         Ok(f)
     }
