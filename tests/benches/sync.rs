@@ -418,6 +418,10 @@ fn main() -> Result<()> {
         "Gongxin end-to-end sync, county {COUNTY} → city {CITY} → province {PROVINCE} (real processes, mTLS loopback)"
     );
     println!(
+        "times are first poll (every {} ms, `gongxin peer list`) at which the node held all records",
+        POLL.as_millis()
+    );
+    println!(
         "machine: {cores} cores, load average at start {}",
         loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
