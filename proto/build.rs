@@ -3,7 +3,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
     unsafe { std::env::set_var("PROTOC", protoc) };
-    let files = ["proto/gongxin/admin/v1/admin.proto", "proto/gongxin/sync/v1/sync.proto", "proto/gongxin/audit/v1/audit.proto"];
+    let files = [
+        "proto/gongxin/admin/v1/admin.proto",
+        "proto/gongxin/sync/v1/sync.proto",
+        "proto/gongxin/audit/v1/audit.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

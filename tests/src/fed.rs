@@ -4,6 +4,11 @@
 use crate::{cli, text, NodeProc};
 use anyhow::{bail, Context, Result};
 use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
+use gongxin_node::core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_node::core::envelope::LeafHeader;
+use gongxin_node::core::merkle;
+use gongxin_node::crypto::{self, SigningKey};
+use gongxin_proto::sync::v1 as pb;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -210,4 +215,33 @@ impl Fed {
             .collect();
         bail!("timed out after {limit:?} waiting for {what}\n{}", logs.join("\n"))
     }
+}
+
+/// Entries of `origin` from index `from`, signed with `key` as the origin would, with the payloads they commit
+/// to: for tests that speak for a node on the sync API.
+pub fn signed_entries(key: &SigningKey, origin: &str, from: u64, n: u64, tag: &str) -> Vec<pb::Entry> {
+    (from..from + n)
+        .map(|i| {
+            let payload = format!("{{\"kind\":\"test\",\"n\":{i},\"tag\":\"{tag}\"}}").into_bytes();
+            let h = LeafHeader {
+                origin: origin.into(),
+                index: i,
+                kind: "license".into(),
+                share: "unconditional".into(),
+                disclosure: "public".into(),
+                recorded_at: "2026-11-30T00:00:00Z".into(),
+                decided_on: "2026-11-29".into(),
+                natural_key: crypto::sm3(format!("{tag}{i}").as_bytes()),
+                payload_digest: crypto::sm3(&payload),
+            };
+            let leaf = h.encode();
+            pb::Entry { index: i, signature: key.sign(&leaf), leaf, payload, payload_ext: "json".into() }
+        })
+        .collect()
+}
+
+pub fn signed_checkpoint(key: &SigningKey, origin: &str, leaves: &[Vec<u8>], ts: &str) -> pb::SignedNote {
+    let cp =
+        SignedCheckpoint::sign(&Checkpoint::new(origin, leaves.len() as u64, merkle::root_of_leaves(leaves), ts), key);
+    pb::SignedNote { note: cp.note, signature: cp.signature }
 }

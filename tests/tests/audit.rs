@@ -4,15 +4,15 @@
 use gongxin_certs::tls::{self, CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
 use gongxin_node::core::audit::{Report, Status};
-use gongxin_node::core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_node::core::checkpoint::Checkpoint;
 use gongxin_node::core::envelope::LeafHeader;
 use gongxin_node::core::merkle;
 use gongxin_node::core::template::Kind;
-use gongxin_node::crypto::{self, PublicKey, SigningKey};
+use gongxin_node::crypto::{PublicKey, SigningKey};
 use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
 use gongxin_node::testdata;
 use gongxin_proto::sync::v1 as pb;
-use gongxin_tests::fed::{Fed, HUNAN6};
+use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::time::Duration;
 
@@ -96,33 +96,11 @@ fn clean_federation_audits_ok_then_a_tampered_store_is_named() {
 }
 
 fn entries(key: &SigningKey, from: u64, n: u64, tag: &str) -> Vec<pb::Entry> {
-    (from..from + n)
-        .map(|i| {
-            let payload = format!("{{\"n\":{i},\"tag\":\"{tag}\"}}").into_bytes();
-            let h = LeafHeader {
-                origin: "430102".into(),
-                index: i,
-                kind: "license".into(),
-                share: "unconditional".into(),
-                disclosure: "public".into(),
-                recorded_at: "2026-11-30T00:00:00Z".into(),
-                decided_on: "2026-11-29".into(),
-                natural_key: crypto::sm3(format!("{tag}{i}").as_bytes()),
-                payload_digest: crypto::sm3(&payload),
-            };
-            let leaf = h.encode();
-            pb::Entry { index: i, signature: key.sign(&leaf), leaf, payload, payload_ext: "json".into() }
-        })
-        .collect()
+    signed_entries(key, "430102", from, n, tag)
 }
 
 fn cp(key: &SigningKey, leaves: &[Vec<u8>]) -> pb::SignedNote {
-    let ts = gongxin_node::ledger::now_rfc3339();
-    let c = SignedCheckpoint::sign(
-        &Checkpoint::new("430102", leaves.len() as u64, merkle::root_of_leaves(leaves), &ts),
-        key,
-    );
-    pb::SignedNote { note: c.note, signature: c.signature }
+    signed_checkpoint(key, "430102", leaves, &gongxin_node::ledger::now_rfc3339())
 }
 
 #[test]

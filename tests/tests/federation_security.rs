@@ -3,14 +3,11 @@
 
 use gongxin_certs::tls::{self, CaCert, TlsIdentity};
 use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
-use gongxin_node::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_node::core::envelope::LeafHeader;
-use gongxin_node::core::merkle;
 use gongxin_node::core::sync::cosignature_statement;
-use gongxin_node::crypto::{self, PublicKey, SigningKey};
+use gongxin_node::crypto::{PublicKey, SigningKey};
 use gongxin_proto::admin::v1 as apb;
 use gongxin_proto::sync::v1 as pb;
-use gongxin_tests::fed::{Fed, HUNAN6};
+use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::path::Path;
 use std::time::Duration;
@@ -192,34 +189,6 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     assert!(log.contains("refused"), "refusals are logged");
 }
 
-/// Signed entries of `origin` from index `from`, with the payload they commit to.
-fn entries(key: &SigningKey, origin: &str, from: u64, n: u64, tag: &str) -> Vec<pb::Entry> {
-    (from..from + n)
-        .map(|i| {
-            let payload = format!("{{\"kind\":\"test\",\"n\":{i},\"tag\":\"{tag}\"}}").into_bytes();
-            let h = LeafHeader {
-                origin: origin.into(),
-                index: i,
-                kind: "license".into(),
-                share: "unconditional".into(),
-                disclosure: "public".into(),
-                recorded_at: "2026-11-30T00:00:00Z".into(),
-                decided_on: "2026-11-29".into(),
-                natural_key: crypto::sm3(format!("{tag}{i}").as_bytes()),
-                payload_digest: crypto::sm3(&payload),
-            };
-            let leaf = h.encode();
-            pb::Entry { index: i, signature: key.sign(&leaf), leaf, payload, payload_ext: "json".into() }
-        })
-        .collect()
-}
-
-fn checkpoint(key: &SigningKey, origin: &str, leaves: &[Vec<u8>], ts: &str) -> pb::SignedNote {
-    let cp =
-        SignedCheckpoint::sign(&Checkpoint::new(origin, leaves.len() as u64, merkle::root_of_leaves(leaves), ts), key);
-    pb::SignedNote { note: cp.note, signature: cp.signature }
-}
-
 #[test]
 fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
     let tmp = tempfile::tempdir().unwrap();
@@ -249,11 +218,11 @@ fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
         r.block_on(c.upload(pb::UploadRequest { origin: "430102".into(), start, entries: es, checkpoint: Some(cp) }))
             .map(|x| x.into_inner())
     };
-    let all = entries(&key, "430102", 0, 5, "a");
+    let all = signed_entries(&key, "430102", 0, 5, "a");
     let leaves: Vec<Vec<u8>> = all.iter().map(|e| e.leaf.clone()).collect();
 
     // A good batch [0,3): stored, flushed and cosigned by the city.
-    let cp3 = checkpoint(&key, "430102", &leaves[..3], "2026-11-30T00:00:03Z");
+    let cp3 = signed_checkpoint(&key, "430102", &leaves[..3], "2026-11-30T00:00:03Z");
     let ok = up(0, all[..3].to_vec(), cp3.clone()).unwrap();
     assert_eq!(ok.size, 3);
     let cs = ok.cosignature.unwrap();
@@ -262,7 +231,7 @@ fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
     // Replayed: idempotent.
     assert_eq!(up(0, all[..3].to_vec(), cp3.clone()).unwrap().size, 3);
 
-    let cp5 = checkpoint(&key, "430102", &leaves, "2026-11-30T00:00:05Z");
+    let cp5 = signed_checkpoint(&key, "430102", &leaves, "2026-11-30T00:00:05Z");
     // A peer that lies about its cursor (starts beyond what the city holds).
     assert_eq!(up(4, all[4..].to_vec(), cp5.clone()).unwrap_err().code(), Code::FailedPrecondition);
     // Reordered.
@@ -281,14 +250,16 @@ fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
     // A checkpoint signed by somebody else.
     let mallory = SigningKey::generate();
     assert_eq!(
-        up(3, all[3..].to_vec(), checkpoint(&mallory, "430102", &leaves, "2026-11-30T00:00:05Z")).unwrap_err().code(),
+        up(3, all[3..].to_vec(), signed_checkpoint(&mallory, "430102", &leaves, "2026-11-30T00:00:05Z"))
+            .unwrap_err()
+            .code(),
         Code::InvalidArgument
     );
     // Oversized: more entries than a batch may hold, and a message above the decode limit.
-    let many = entries(&key, "430102", 3, 5_001, "m");
+    let many = signed_entries(&key, "430102", 3, 5_001, "m");
     let many_leaves: Vec<Vec<u8>> = leaves[..3].iter().cloned().chain(many.iter().map(|e| e.leaf.clone())).collect();
     assert_eq!(
-        up(3, many, checkpoint(&key, "430102", &many_leaves, "2026-11-30T00:00:06Z")).unwrap_err().code(),
+        up(3, many, signed_checkpoint(&key, "430102", &many_leaves, "2026-11-30T00:00:06Z")).unwrap_err().code(),
         Code::ResourceExhausted
     );
     let mut huge = all[3..4].to_vec();
@@ -300,7 +271,7 @@ fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
     );
 
     // Equivocation: a different, validly signed history of the same size. Kept as evidence, never stored.
-    let other = entries(&key, "430102", 0, 3, "b");
+    let other = signed_entries(&key, "430102", 0, 3, "b");
     let other_leaves: Vec<Vec<u8>> = other.iter().map(|e| e.leaf.clone()).collect();
     let mut c2 = r.block_on(sync_client(port, "430100", &id, &ca)).unwrap();
     let eq = r
@@ -308,7 +279,7 @@ fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
             origin: "430102".into(),
             start: 0,
             entries: other.clone(),
-            checkpoint: Some(checkpoint(&key, "430102", &other_leaves, "2026-11-30T00:00:07Z")),
+            checkpoint: Some(signed_checkpoint(&key, "430102", &other_leaves, "2026-11-30T00:00:07Z")),
         }))
         .unwrap_err();
     assert_eq!(eq.code(), Code::Aborted, "{eq:?}");
