@@ -323,9 +323,11 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
     }
 }
 
-/// `verify-bundle` throughput on a real federation bundle (province, city, county) of at least 50 000 records.
+/// `verify-bundle` throughput on a real federation bundle (province, city, county) of at least 50 000 records:
+/// the province's own log holds them (imported on the province, so the measurement does not depend on sync
+/// speed), the county's mirrored log a few thousand more.
 /// Run in release: `cargo test --release -p gongxin-tests --test bundle_federation -- --ignored --nocapture`
-/// (`GONGXIN_BENCH_RECORDS` overrides the county's record count).
+/// (`GONGXIN_BENCH_RECORDS` overrides the province's record count).
 #[test]
 #[ignore]
 fn verify_bundle_throughput() {
@@ -333,14 +335,14 @@ fn verify_bundle_throughput() {
     let topo: &[(&str, Option<&str>)] = &[("430000", None), ("430100", Some("430000")), ("430102", Some("430100"))];
     let tmp = tempfile::tempdir().unwrap();
     let fed = Fed::up(tmp.path(), topo).unwrap();
+    let county = import(&fed, "430102", 12, 2_000);
     let t = std::time::Instant::now();
-    let size = import(&fed, "430102", 11, n);
-    assert_eq!(size, n as u64);
-    fed.wait_until("the province to mirror the county", Duration::from_secs(1800), |f| {
-        f.logs("430000").get("430102").map(|s| s.0) == Some(size)
+    import(&fed, "430000", 11, n);
+    eprintln!("imported {n} records on the province in {:.1} s", t.elapsed().as_secs_f64());
+    fed.wait_until("the province to mirror the county", Duration::from_secs(600), |f| {
+        f.logs("430000").get("430102").map(|s| s.0) == Some(county)
     })
     .unwrap();
-    eprintln!("imported and mirrored {n} records in {:.1} s", t.elapsed().as_secs_f64());
     let out = cli(&["audit", "run", "--data-dir", &fed.dir("430000"), "-o", "json"]);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out.stderr));
     let bundle = tmp.path().join("bundle");
@@ -348,7 +350,7 @@ fn verify_bundle_throughput() {
     let out = cli(&["export-bundle", "--data-dir", &fed.dir("430000"), "--out", bundle.to_str().unwrap(), "--all"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     eprintln!("export-bundle --all: {:.1} s", t.elapsed().as_secs_f64());
-    // Cold-ish and warm runs (the page cache holds the files after the first).
+    // The first run reads the files just written (in the page cache), as does the second.
     for run in 1..=2 {
         let t = std::time::Instant::now();
         let out = cli(&["verify-bundle", bundle.to_str().unwrap(), "-o", "json"]);
