@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
     unsafe { std::env::set_var("PROTOC", protoc) };
     let files = [
+        "proto/gongxin/common/v1/common.proto",
         "proto/gongxin/admin/v1/admin.proto",
         "proto/gongxin/sync/v1/sync.proto",
         "proto/gongxin/audit/v1/audit.proto",
