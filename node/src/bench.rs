@@ -4,6 +4,8 @@ use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use std::time::{Duration, Instant};
 
+#[path = "bench_audit.rs"]
+pub mod audit;
 #[path = "bench_import.rs"]
 pub mod import;
 
@@ -76,7 +78,7 @@ pub fn run(c: Command) -> anyhow::Result<()> {
             crypto_bench(output, seconds, check, rounds.max(1), no_openssl)
         }
         Command::Import { output, rows, chunk, dir, no_openssl } => import::run(output, rows, chunk, dir, no_openssl),
-        Command::Audit { output, records } => crate::bench_audit::run(records, output == Output::Json),
+        Command::Audit { output, records } => audit::run(records, output == Output::Json),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::crypto::{self, PublicKey, SigningKey, Verifier};
 use crate::federation::{Federation, PROVINCE};
 use crate::ledger::{now_rfc3339, Ledger};
 use crate::store::log::NewEntry;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,8 +43,8 @@ fn entry(key: &SigningKey, origin: &str, i: u64) -> NewEntry {
 }
 
 pub fn run(records: u64, json: bool) -> Result<()> {
-    let tmp = tempfile_dir()?;
-    let dir = tmp.join("430000");
+    let tmp = super::import::make_temp_dir(&std::env::temp_dir())?;
+    let dir = tmp.0.join("430000");
     crate::daemon::init(PROVINCE, &dir)?;
     let cfg = crate::daemon::load_config(&dir)?;
     let ledger = Arc::new(Ledger::open(&cfg)?);
@@ -130,7 +130,7 @@ pub fn run(records: u64, json: bool) -> Result<()> {
                 "records": total, "leaves_checked": checked, "build_seconds": build_s, "audit_seconds": audit_s,
                 "audit_records_per_s": rate, "verify_ceiling_per_s": ceiling,
                 "verify_part_seconds_estimate": verify_part, "ratio_to_ceiling": rate / ceiling,
-                "store_bytes": dir_size(&cfg.store_path()), "statuses": statuses,
+                "store_bytes": super::import::dir_size(&cfg.store_path())?.0, "statuses": statuses,
             })
         );
     } else {
@@ -140,26 +140,5 @@ pub fn run(records: u64, json: bool) -> Result<()> {
         println!("  ratio to ceiling          {:.2}", rate / ceiling);
         println!("  statuses                  {}", statuses.join(" "));
     }
-    let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let p = std::env::temp_dir().join(format!("gongxin-bench-audit-{}", std::process::id()));
-    std::fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
-    Ok(p)
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -58,7 +58,7 @@ pub struct ImportFigures {
 }
 
 /// Removes the throwaway data dir when the benchmark ends, however it ends.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -66,7 +66,7 @@ impl Drop for TempDir {
     }
 }
 
-fn make_temp_dir(parent: &Path) -> anyhow::Result<TempDir> {
+pub(crate) fn make_temp_dir(parent: &Path) -> anyhow::Result<TempDir> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let dir = parent.join(format!("gongxin-bench-import-{}-{nanos}", std::process::id()));
     std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -99,7 +99,7 @@ fn county_config(dir: &Path) -> anyhow::Result<Config> {
 }
 
 /// (apparent bytes, allocated bytes) of every file under `dir`.
-fn dir_size(dir: &Path) -> anyhow::Result<(u64, u64)> {
+pub(crate) fn dir_size(dir: &Path) -> anyhow::Result<(u64, u64)> {
     let mut total = (0u64, 0u64);
     for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
         let entry = entry?;

@@ -271,7 +271,7 @@ fn unix(ts: &str) -> Option<i64> {
 
 /// A signature by any of `keys` (the newest first).
 fn signed_by_any(verifier: &Verifier, keys: &[PublicKey], msg: &[u8], sig: &[u8]) -> bool {
-    keys.iter().rev().any(|k| verifier.verify(k, msg, sig).is_ok())
+    verifier.verify_any(keys, msg, sig).is_ok()
 }
 
 /// Checks a whole bundle offline; see [`verify_with`].
@@ -919,32 +919,21 @@ fn verify_origin(
             let sig = read(root, &sig_path)?;
             chunk.push((i, leaf_path, sig_path, leaf, sig));
         }
-        let items: Vec<(&PublicKey, &[u8], &[u8])> =
-            chunk.iter().map(|(_, _, _, leaf, sig)| (&key, leaf.as_slice(), sig.as_slice())).collect();
-        let verdicts = verifier.verify_batch(&items);
-        for ((i, leaf_path, sig_path, leaf, sig), verdict) in chunk.iter().zip(verdicts) {
+        let items: Vec<(&[u8], &[u8])> =
+            chunk.iter().map(|(_, _, _, leaf, sig)| (leaf.as_slice(), sig.as_slice())).collect();
+        let verdicts = verifier.verify_batch_any(keys, &items);
+        for ((i, leaf_path, sig_path, leaf, _), verdict) in chunk.iter().zip(verdicts) {
             let i = *i;
-            if let Err(e) = verdict {
-                // An older key of the origin (key rotation) may have signed it.
-                if keys.len() < 2 || !signed_by_any(verifier, &keys[..keys.len() - 1], leaf, sig) {
-                    return Err(berr(rel(root, sig_path), e.to_string()));
-                }
-            }
-            let h = LeafHeader::decode(leaf).map_err(|e| berr(rel(root, leaf_path), e.to_string()))?;
-            if h.origin != code || h.index != i {
-                return Err(berr(
-                    rel(root, leaf_path),
-                    format!("leaf says origin {} index {}, expected {code} {i}", h.origin, h.index),
-                ));
-            }
+            verdict.map_err(|e| berr(rel(root, sig_path), e.to_string()))?;
+            let h = LeafHeader::decode_at(leaf, code, i).map_err(|e| berr(rel(root, leaf_path), e.to_string()))?;
             if let Some(p) = payloads.get(&i) {
-                let d: Digest = crypto::sm3(&read(root, p)?);
-                if d != h.payload_digest {
+                let body = read(root, p)?;
+                if !h.payload_matches(&body) {
                     return Err(berr(
                         rel(root, p),
                         format!(
                             "SM3 {} differs from payload-sm3 {} in the signed leaf",
-                            hex::encode(d),
+                            hex::encode(crypto::sm3(&body)),
                             hex::encode(h.payload_digest)
                         ),
                     ));

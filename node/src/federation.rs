@@ -446,40 +446,39 @@ impl Federation {
         }
         let new: Vec<WireEntry> = entries.into_iter().skip(overlap).collect();
         if new.is_empty() {
-            // A resend or a heartbeat: the checkpoint must match what is held, and is kept if newer.
-            if checkpoint.size == head.size || checkpoint.size < head.size {
-                let root = log.root_at(origin, checkpoint.size).map_err(internal)?;
-                if root != checkpoint.root {
-                    self.record_evidence(
-                        "history-rewrite",
-                        origin,
-                        from,
-                        format!(
-                            "checkpoint of size {} signed by {origin} is inconsistent with its signed leaves",
-                            checkpoint.size
-                        ),
-                        vec![EvidenceObject {
-                            what: "received checkpoint".into(),
-                            bytes_b64: b64(&cp.note),
-                            signature_b64: b64(&cp.signature),
-                        }],
-                    );
-                    return Err(SyncError::Equivocation {
-                        origin: origin.into(),
-                        reason: "checkpoint inconsistent with held leaves".into(),
-                    }
-                    .into());
+            // A resend or a heartbeat (the batch ends at or below the held size): the checkpoint must match what
+            // is held, and is kept if newer.
+            let root = log.root_at(origin, checkpoint.size).map_err(internal)?;
+            if root != checkpoint.root {
+                self.record_evidence(
+                    "history-rewrite",
+                    origin,
+                    from,
+                    format!(
+                        "checkpoint of size {} signed by {origin} is inconsistent with its signed leaves",
+                        checkpoint.size
+                    ),
+                    vec![EvidenceObject {
+                        what: "received checkpoint".into(),
+                        bytes_b64: b64(&cp.note),
+                        signature_b64: b64(&cp.signature),
+                    }],
+                );
+                return Err(SyncError::Equivocation {
+                    origin: origin.into(),
+                    reason: "checkpoint inconsistent with held leaves".into(),
                 }
-                let newer = match log.checkpoint_at(origin, checkpoint.size).map_err(internal)? {
-                    None => true,
-                    Some(h) => {
-                        h.parse().ok().and_then(|p| p.timestamp().map(str::to_string))
-                            < checkpoint.timestamp().map(str::to_string)
-                    }
-                };
-                if newer {
-                    log.put_checkpoint(origin, cp.clone()).map_err(internal)?;
+                .into());
+            }
+            let newer = match log.checkpoint_at(origin, checkpoint.size).map_err(internal)? {
+                None => true,
+                Some(h) => {
+                    h.parse().ok().and_then(|p| p.timestamp().map(str::to_string))
+                        < checkpoint.timestamp().map(str::to_string)
                 }
+            };
+            if newer {
+                log.put_checkpoint(origin, cp.clone()).map_err(internal)?;
             }
             return Ok((head, 0));
         }
@@ -564,7 +563,7 @@ impl Federation {
 }
 
 /// Origin-metadata name of the last audited mark of an origin.
-const AUDIT_MARK_META: &str = "audit.last";
+pub const AUDIT_MARK_META: &str = "audit.last";
 /// Origin-metadata name (on the auditor's own log) of the index of its newest audit report.
 const AUDIT_REPORT_META: &str = "audit.report";
 

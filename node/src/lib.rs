@@ -1,7 +1,6 @@
 //! Gongxin node library. Rooms (DESIGN §2): `core` is the pure domain (no I/O), `crypto` is SM2/SM3,
 //! `store` is the `Store` trait with sled and memory implementations, `grpc` serves the APIs.
 pub mod bench;
-pub mod bench_audit;
 pub mod bundle;
 pub mod cli;
 pub mod config;

@@ -75,7 +75,8 @@ impl Uplink {
         let mut backoff = Backoff::new();
         let mut sent_heartbeats: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         loop {
-            let res = async {
+            // Runs rounds until one fails; only the error comes back.
+            let res: Result<std::convert::Infallible> = async {
                 let mut client = self.connect().await?;
                 loop {
                     self.round(&mut client, &mut sent_heartbeats).await?;
@@ -83,17 +84,14 @@ impl Uplink {
                     backoff.reset();
                     tokio::time::sleep(self.interval).await;
                 }
-                #[allow(unreachable_code)]
-                anyhow::Ok(())
             }
             .await;
-            if let Err(e) = res {
-                let delay = backoff.next_delay(random_unit());
-                tracing::warn!(parent = %self.parent_code, error = %format!("{e:#}"), retry_in = ?delay, "uplink failed");
-                self.set_state("backoff", Some(format!("{e:#}")));
-                sent_heartbeats.clear();
-                tokio::time::sleep(delay).await;
-            }
+            let Err(e) = res;
+            let delay = backoff.next_delay(random_unit());
+            tracing::warn!(parent = %self.parent_code, error = %format!("{e:#}"), retry_in = ?delay, "uplink failed");
+            self.set_state("backoff", Some(format!("{e:#}")));
+            sent_heartbeats.clear();
+            tokio::time::sleep(delay).await;
         }
     }
 

@@ -6,7 +6,7 @@ use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::core::envelope::LeafHeader;
 use crate::core::merkle::Frontier;
 use crate::core::sync::Anchor;
-use crate::crypto::{self, Digest, PublicKey, Verifier};
+use crate::crypto::{Digest, PublicKey, Verifier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -163,7 +163,7 @@ impl<'a> OriginAudit<'a> {
                 format!("{}: checkpoint names {:?}", seen.vantage, parsed.origin),
             );
         }
-        if !self.keys.iter().any(|k| self.verifier.verify(k, &seen.signed.note, &seen.signed.signature).is_ok()) {
+        if self.verifier.verify_any(&self.keys, &seen.signed.note, &seen.signed.signature).is_err() {
             return self.find(
                 "forged-checkpoint",
                 &seen.delivered_by.clone(),
@@ -231,16 +231,12 @@ impl<'a> OriginAudit<'a> {
     /// Feeds the next mirrored leaves, in index order from [`OriginAudit::start`]: each `(index, leaf, signature,
     /// payload)`. Checks continuity, signatures (batched), payload digests and leaf times; re-derives the root.
     pub fn feed(&mut self, leaves: &[(u64, Vec<u8>, Vec<u8>, Option<Vec<u8>>)]) {
-        let key = match self.keys.last() {
-            Some(k) => k.clone(),
-            None => {
-                return self.find("forged-record", &self.code.clone(), "no key for the origin in the registry".into())
-            }
-        };
-        let items: Vec<(&PublicKey, &[u8], &[u8])> =
-            leaves.iter().map(|(_, l, s, _)| (&key, l.as_slice(), s.as_slice())).collect();
-        let verdicts = self.verifier.verify_batch(&items);
-        for ((index, leaf, sig, payload), verdict) in leaves.iter().zip(verdicts) {
+        if self.keys.is_empty() {
+            return self.find("forged-record", &self.code.clone(), "no key for the origin in the registry".into());
+        }
+        let items: Vec<(&[u8], &[u8])> = leaves.iter().map(|(_, l, s, _)| (l.as_slice(), s.as_slice())).collect();
+        let verdicts = self.verifier.verify_batch_any(&self.keys, &items);
+        for ((index, leaf, _sig, payload), verdict) in leaves.iter().zip(verdicts) {
             let want = self.frontier.size();
             if *index != want {
                 self.find(
@@ -250,23 +246,14 @@ impl<'a> OriginAudit<'a> {
                 );
                 return;
             }
-            let signed = verdict.is_ok() || self.keys.iter().any(|k| self.verifier.verify(k, leaf, sig).is_ok());
-            if !signed {
+            if verdict.is_err() {
                 let local = self.local.clone();
                 self.find("forged-record", &local, format!("leaf {index} of {} in the mirror of {local} does not carry {}'s signature (altered after it was verified and stored)", self.code, self.code));
             }
-            match LeafHeader::decode(leaf) {
+            match LeafHeader::decode_at(leaf, &self.code, *index) {
                 Ok(h) => {
-                    if h.origin != self.code || h.index != *index {
-                        let local = self.local.clone();
-                        self.find(
-                            "forged-record",
-                            &local,
-                            format!("leaf {index} of {} names origin {} index {}", self.code, h.origin, h.index),
-                        );
-                    }
                     if let Some(p) = payload {
-                        if crypto::sm3(p) != h.payload_digest {
+                        if !h.payload_matches(p) {
                             let local = self.local.clone();
                             self.find("payload-mismatch", &local, format!("payload of leaf {index} of {} in the mirror of {local} differs from its signed digest", self.code));
                         }

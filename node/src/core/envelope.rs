@@ -72,6 +72,8 @@ pub struct LeafHeader {
 pub enum LeafError {
     #[error("leaf line {line}: {reason}")]
     Malformed { line: usize, reason: String },
+    #[error("leaf says origin {found_origin} index {found_index}, expected {origin} {index}")]
+    Misplaced { origin: String, index: u64, found_origin: String, found_index: u64 },
 }
 
 fn token_ok(s: &str) -> bool {
@@ -107,6 +109,25 @@ impl LeafHeader {
             hex::encode(self.natural_key),
             hex::encode(self.payload_digest),
         ]
+    }
+
+    /// [`LeafHeader::decode`], and the leaf must be `origin`'s leaf at `index` (where it was found in a log).
+    pub fn decode_at(bytes: &[u8], origin: &str, index: u64) -> Result<Self, LeafError> {
+        let h = Self::decode(bytes)?;
+        if h.origin != origin || h.index != index {
+            return Err(LeafError::Misplaced {
+                origin: origin.to_string(),
+                index,
+                found_origin: h.origin,
+                found_index: h.index,
+            });
+        }
+        Ok(h)
+    }
+
+    /// Is `payload` the record body this leaf commits to?
+    pub fn payload_matches(&self, payload: &[u8]) -> bool {
+        crate::crypto::sm3(payload) == self.payload_digest
     }
 
     /// Strict parse of canonical leaf bytes; `decode(encode(h)) == h` and nothing else decodes.

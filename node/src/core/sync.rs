@@ -4,7 +4,7 @@
 use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::core::envelope::LeafHeader;
 use crate::core::registry::Registry;
-use crate::crypto::{self, PublicKey, Verifier};
+use crate::crypto::{PublicKey, Verifier};
 
 /// Record kind of anchors: a relaying node's statement, in its own log, of an origin checkpoint it mirrored.
 pub const ANCHOR_KIND: &str = "anchor";
@@ -105,9 +105,9 @@ pub fn check_entries(
     if entries.len() > MAX_BATCH_ENTRIES {
         return Err(SyncError::TooLarge(format!("{} entries, at most {MAX_BATCH_ENTRIES}", entries.len())));
     }
-    let Some(newest) = keys.last() else {
+    if keys.is_empty() {
         return Err(SyncError::Forbidden(format!("no SM2 key known for origin {origin}")));
-    };
+    }
     let mut headers = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         let want = start + i as u64;
@@ -115,32 +115,24 @@ pub fn check_entries(
         if e.index != want {
             return Err(bad(format!("out of order: expected index {want}")));
         }
-        let h = LeafHeader::decode(e.leaf).map_err(|err| bad(err.to_string()))?;
-        if h.origin != origin || h.index != want {
-            return Err(bad(format!("leaf says origin {} index {}, expected {origin} {want}", h.origin, h.index)));
-        }
+        let h = LeafHeader::decode_at(e.leaf, origin, want).map_err(|err| bad(err.to_string()))?;
         if let Some(p) = e.payload {
             if h.share == "none" {
                 return Err(bad("payload of a 不予共享 record must not leave its origin".into()));
             }
-            if crypto::sm3(p) != h.payload_digest {
+            if !h.payload_matches(p) {
                 return Err(bad("payload SM3 differs from payload-sm3 in the signed leaf".into()));
             }
         }
         headers.push(h);
     }
-    let items: Vec<(&PublicKey, &[u8], &[u8])> = entries.iter().map(|e| (newest, e.leaf, e.signature)).collect();
-    let verdicts = verifier.verify_batch(&items);
-    for (e, v) in entries.iter().zip(verdicts) {
+    let items: Vec<(&[u8], &[u8])> = entries.iter().map(|e| (e.leaf, e.signature)).collect();
+    for (e, v) in entries.iter().zip(verifier.verify_batch_any(keys, &items)) {
         if v.is_err() {
-            // An older key of the origin may have signed it (key rotation).
-            let older_ok = keys[..keys.len() - 1].iter().any(|k| verifier.verify(k, e.leaf, e.signature).is_ok());
-            if !older_ok {
-                return Err(SyncError::BadEntry {
-                    index: e.index,
-                    reason: format!("signature is not by origin {origin} (forged or altered leaf)"),
-                });
-            }
+            return Err(SyncError::BadEntry {
+                index: e.index,
+                reason: format!("signature is not by origin {origin} (forged or altered leaf)"),
+            });
         }
     }
     Ok(headers)
@@ -157,7 +149,7 @@ pub fn check_checkpoint(
     if parsed.origin_code() != Some(origin) {
         return Err(SyncError::BadCheckpoint(format!("origin line {:?} does not name {origin}", parsed.origin)));
     }
-    if !keys.iter().rev().any(|k| verifier.verify(k, &cp.note, &cp.signature).is_ok()) {
+    if verifier.verify_any(keys, &cp.note, &cp.signature).is_err() {
         return Err(SyncError::BadCheckpoint(format!("signature is not by origin {origin}")));
     }
     Ok(parsed)
@@ -182,7 +174,7 @@ pub fn cosignature_statement(cosigner: &str, time: &str, note: &[u8]) -> Vec<u8>
 mod tests {
     use super::*;
     use crate::core::registry::{Change, KeyEntry, NodeEntry, NodeStatus};
-    use crate::crypto::SigningKey;
+    use crate::crypto::{self, SigningKey};
 
     fn reg() -> Registry {
         let mut r = Registry::empty();

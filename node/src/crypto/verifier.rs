@@ -262,6 +262,38 @@ impl Verifier {
         }
     }
 
+    /// Verifies one signature by any of a signer's `keys` (oldest first, as a registry lists them): the newest
+    /// key is tried first, older ones (key rotation) only if it fails.
+    pub fn verify_any(&self, keys: &[PublicKey], msg: &[u8], der_sig: &[u8]) -> Result<(), CryptoError> {
+        let mut last = Err(CryptoError::BadSignature);
+        for k in keys.iter().rev() {
+            last = self.verify(k, msg, der_sig);
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Verifies many `(message, signature)` pairs of one signer whose keys are `keys` (oldest first): a batch
+    /// with the newest key on all cores, then [`Verifier::verify_any`] for the ones it rejects. Results in input
+    /// order.
+    pub fn verify_batch_any(&self, keys: &[PublicKey], items: &[(&[u8], &[u8])]) -> Vec<Result<(), CryptoError>> {
+        let Some(newest) = keys.last() else {
+            return items.iter().map(|_| Err(CryptoError::BadSignature)).collect();
+        };
+        let batch: Vec<(&PublicKey, &[u8], &[u8])> = items.iter().map(|(m, s)| (newest, *m, *s)).collect();
+        let mut out = self.verify_batch(&batch);
+        for (r, (m, s)) in out.iter_mut().zip(items) {
+            if r.is_err() && keys.len() > 1 {
+                if let ok @ Ok(()) = self.verify_any(&keys[..keys.len() - 1], m, s) {
+                    *r = ok;
+                }
+            }
+        }
+        out
+    }
+
     /// Verifies many signatures on all cores. Results are in input order; nothing is reordered or skipped.
     pub fn verify_batch(&self, items: &[(&PublicKey, &[u8], &[u8])]) -> Vec<Result<(), CryptoError>> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

@@ -443,8 +443,7 @@ impl pb::admin_server::Admin for AdminService {
 
 type ExportOriginStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ExportOriginItem, Status>> + Send>>;
 
-/// Origin metadata holding the last audit mark (written by `Federation::run_audit`).
-const AUDIT_MARK_META: &str = "audit.last";
+use crate::federation::AUDIT_MARK_META;
 
 /// First item of `ExportOrigin`: checkpoints up to the held size (so every one is covered by the exported
 /// leaves), the last audit mark, and the consistency proof from the audited size to the newest checkpoint.
