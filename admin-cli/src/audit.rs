@@ -4,7 +4,7 @@
 use crate::{client, exit, Output};
 use clap::{Args as ClapArgs, Subcommand};
 use comfy_table::Table;
-use gongxin_node::core::audit::{Report, Status};
+use gongxin_core::audit::{Report, Status};
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 

@@ -4,11 +4,11 @@ use crate::{client, exit, Output};
 use clap::Args as ClapArgs;
 use comfy_table::Table;
 use gongxin_node::bundle::{self, BundleReport, BundleWriter};
-use gongxin_node::core::audit::{Mark, REPORT_KIND};
-use gongxin_node::core::checkpoint::SignedCheckpoint;
-use gongxin_node::core::envelope::LeafHeader;
-use gongxin_node::core::registry::{Registry, REGISTRY_KIND};
-use gongxin_node::crypto::{Digest, PublicKey};
+use gongxin_core::audit::{Mark, REPORT_KIND};
+use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::envelope::LeafHeader;
+use gongxin_core::registry::{Registry, REGISTRY_KIND};
+use gongxin_core::crypto::{Digest, PublicKey};
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 
@@ -292,7 +292,7 @@ pub fn verify(a: VerifyArgs) -> i32 {
                                 .audit
                                 .origins
                                 .iter()
-                                .filter(|o| o.status != gongxin_node::core::audit::Status::Ok)
+                                .filter(|o| o.status != gongxin_core::audit::Status::Ok)
                                 .count();
                             println!(
                             "核验通过 federation bundle VERIFIED: registry v{}, {} origins, {} reports, {} consistency proofs; every signature, payload digest, Merkle root and proof checks out",

@@ -3,7 +3,7 @@
 
 use crate::{client, exit, Output};
 use clap::Args as ClapArgs;
-use gongxin_node::core::{sheet, template};
+use gongxin_core::{sheet, template};
 use gongxin_proto::admin::v1 as pb;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;

@@ -4,9 +4,9 @@
 use crate::{client, exit, Output};
 use clap::{Args as ClapArgs, Subcommand};
 use comfy_table::Table;
-use gongxin_node::core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
-use gongxin_node::core::template::RefData;
-use gongxin_node::crypto::PublicKey;
+use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
+use gongxin_core::template::RefData;
+use gongxin_core::crypto::PublicKey;
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 

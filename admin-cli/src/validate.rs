@@ -7,8 +7,8 @@
 use crate::{exit, Output};
 use clap::Args as ClapArgs;
 use comfy_table::{ContentArrangement, Table};
-use gongxin_node::core::sheet;
-use gongxin_node::core::template::{self, Kind, RefData, RowError};
+use gongxin_core::sheet;
+use gongxin_core::template::{self, Kind, RefData, RowError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! `gongxin validate` end to end: the real binary on the shipped samples and on broken files.
 
-use gongxin_node::core::template::{f, Kind};
-use gongxin_node::testdata;
+use gongxin_core::template::{f, Kind};
+use gongxin_core::testdata;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -32,6 +32,7 @@ pub enum Command {
     Store(StoreCommand),
     /// Benchmarks (figures printed, nothing asserted).
     #[command(subcommand)]
+    #[cfg(feature = "bench")]
     Bench(crate::bench::Command),
 }
 
@@ -98,6 +99,7 @@ pub fn main_entry() -> i32 {
         },
         Command::Store(StoreCommand::Export { data_dir, out }) => crate::daemon::store_export(&data_dir, &out),
         Command::Store(StoreCommand::Import { data_dir, input }) => crate::daemon::store_import(&data_dir, &input),
+        #[cfg(feature = "bench")]
         Command::Bench(c) => crate::bench::run(c),
     };
     match res {

@@ -1,8 +1,8 @@
 //! `gongxin-node init` and `gongxin-node run`: set up a data dir, then serve it until a signal arrives.
 
 use crate::config::{self, Config, LogFormat};
-use crate::core::template::RefData;
-use crate::crypto::SigningKey;
+use gongxin_core::template::RefData;
+use gongxin_core::crypto::SigningKey;
 use crate::grpc::admin::AdminService;
 use crate::ledger::Ledger;
 use anyhow::{bail, Context, Result};
@@ -156,7 +156,7 @@ async fn start_federation(
     use gongxin_certs::tls::{CaCert, TlsIdentity};
     let province_pem = std::fs::read_to_string(&f.province_key)
         .with_context(|| format!("read the anchor's province key {}", f.province_key.display()))?;
-    let province_key = crate::crypto::PublicKey::from_spki_pem(&province_pem)
+    let province_key = gongxin_core::crypto::PublicKey::from_spki_pem(&province_pem)
         .with_context(|| format!("load the anchor's province key {}", f.province_key.display()))?;
     let ca = CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
     let tls = TlsIdentity::load(&f.tls_cert, &f.tls_key).context("load this node's TLS identity")?;

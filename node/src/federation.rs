@@ -3,12 +3,12 @@
 //! (`peers`, child side). One writer at a time per mirror (`mirror_lock`); the node's own log is written only by
 //! the `Ledger`.
 
-use crate::core::checkpoint::SignedCheckpoint;
-use crate::core::envelope::LeafHeader;
-use crate::core::record::Record;
-use crate::core::registry::{Registry, REGISTRY_KIND};
-use crate::core::sync::{self, IncomingEntry, SyncError};
-use crate::crypto::{PublicKey, Verifier};
+use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::envelope::LeafHeader;
+use gongxin_core::record::Record;
+use gongxin_core::registry::{Registry, REGISTRY_KIND};
+use gongxin_core::sync::{self, IncomingEntry, SyncError};
+use gongxin_core::crypto::{PublicKey, Verifier};
 use crate::ledger::{now_rfc3339, Ledger};
 use crate::store::evidence::{self, Evidence, EvidenceObject};
 use crate::store::log::{origin_code, Head, NewEntry, StoredEntry};
@@ -611,8 +611,8 @@ impl Federation {
 
     /// Audits every origin of the registry in this node's subtree, signs the report, appends it to this node's
     /// log and keeps the last audited mark per origin (DESIGN §5, issue 4).
-    pub fn run_audit(&self, sla: crate::core::audit::Sla) -> Result<crate::core::audit::Report, FedError> {
-        use crate::core::audit::{Finding, Mark, OriginAudit, Report, Seen, REPORT_KIND};
+    pub fn run_audit(&self, sla: gongxin_core::audit::Sla) -> Result<gongxin_core::audit::Report, FedError> {
+        use gongxin_core::audit::{Finding, Mark, OriginAudit, Report, Seen, REPORT_KIND};
         let reg = self.registry();
         let log = self.ledger.log();
         let anchors = self.anchors()?;
@@ -705,7 +705,7 @@ impl Federation {
     }
 
     /// The newest signed audit report in this node's log.
-    pub fn last_report(&self) -> Result<Option<crate::core::audit::Report>, FedError> {
+    pub fn last_report(&self) -> Result<Option<gongxin_core::audit::Report>, FedError> {
         let log = self.ledger.log();
         let Some(idx) = log.origin_meta(&self.me, AUDIT_REPORT_META).map_err(internal)? else { return Ok(None) };
         let idx = u64::from_be_bytes(idx.as_slice().try_into().map_err(|_| internal("report index meta"))?);

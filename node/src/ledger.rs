@@ -3,11 +3,11 @@
 //! `crypto` (signatures) and `store` (the sled log); it is the only writer of the node's own origin.
 
 use crate::config::Config;
-use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::core::envelope::{disclosure_token, share_token, LeafHeader};
-use crate::core::record::{Record, ShareType};
-use crate::core::template::{self, Kind, RefData, RowError};
-use crate::crypto::{self, Digest, SigningKey};
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::envelope::{disclosure_token, share_token, LeafHeader};
+use gongxin_core::record::{Record, ShareType};
+use gongxin_core::template::{self, Kind, RefData, RowError};
+use gongxin_core::crypto::{self, Digest, SigningKey};
 use crate::store::log::{Log, NewEntry, StoredEntry};
 use crate::store::sled::SledStore;
 use std::collections::{BTreeMap, HashSet};
@@ -212,20 +212,20 @@ impl Ledger {
                 ))
             }
         };
-        if let Err(e) = crate::core::uscc::validate(authority) {
+        if let Err(e) = gongxin_core::uscc::validate(authority) {
             problems.push(format!("authority_uscc: {e}"));
         }
         if let Some(s) = subject {
             if s.keys().is_empty() {
                 problems.push("subject: no code to identify the entity".into());
             }
-            if let Some(u) = s.uscc.as_deref().filter(|u| !crate::core::uscc::is_placeholder(u)) {
-                if let Err(e) = crate::core::uscc::validate(u) {
+            if let Some(u) = s.uscc.as_deref().filter(|u| !gongxin_core::uscc::is_placeholder(u)) {
+                if let Err(e) = gongxin_core::uscc::validate(u) {
                     problems.push(format!("subject.uscc: {e}"));
                 }
             }
             if let Some(id) = s.id_no.as_deref() {
-                if let Err(e) = crate::core::idcard::validate(id) {
+                if let Err(e) = gongxin_core::idcard::validate(id) {
                     problems.push(format!("subject.id_no: {e}"));
                 }
             }

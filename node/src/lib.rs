@@ -1,15 +1,13 @@
 //! Gongxin node library. Rooms (DESIGN §2): `core` is the pure domain (no I/O), `crypto` is SM2/SM3,
 //! `store` is the `Store` trait with sled and memory implementations, `grpc` serves the APIs.
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod bundle;
 pub mod cli;
 pub mod config;
-pub mod core;
-pub mod crypto;
 pub mod daemon;
 pub mod federation;
 pub mod grpc;
 pub mod ledger;
 pub mod peers;
 pub mod store;
-pub mod testdata;

@@ -1,9 +1,9 @@
 //! Outbound link of a child to its parent (DESIGN §5): up-sync of its own log and the mirrors it relays, then
 //! down-sync of the logs the parent offers. Reconnects with backoff; keeps working (import, query) while down.
 
-use crate::core::backoff::Backoff;
-use crate::core::checkpoint::SignedCheckpoint;
-use crate::core::sync;
+use gongxin_core::backoff::Backoff;
+use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::sync;
 use crate::federation::{Cosignature, Federation, WireEntry};
 use crate::grpc::sync::{entry_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
 use crate::ledger::now_rfc3339;

@@ -6,9 +6,9 @@
 //!
 //! The writer is this same test binary, re-executed with `GONGXIN_CRASH_WRITER_DIR` set.
 
-use gongxin_node::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_node::core::merkle;
-use gongxin_node::crypto::{sm3, PublicKey, SigningKey};
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::merkle;
+use gongxin_core::crypto::{sm3, PublicKey, SigningKey};
 use gongxin_node::store::log::{Log, NewEntry};
 use gongxin_node::store::sled::SledStore;
 use gongxin_node::store::{Store, Table};

@@ -22,11 +22,11 @@
 //!    of the county is re-derived from its stored leaves: its root must equal the county's own root.
 
 use anyhow::{bail, Context, Result};
-use gongxin_node::core::template::Kind;
-use gongxin_node::crypto::{PublicKey, SigningKey, Verifier};
+use gongxin_core::template::Kind;
+use gongxin_core::crypto::{PublicKey, SigningKey, Verifier};
 use gongxin_node::store::log::Log;
 use gongxin_node::store::sled::SledStore;
-use gongxin_node::testdata::{self, Generator};
+use gongxin_core::testdata::{self, Generator};
 use gongxin_tests::fed::Fed;
 use gongxin_tests::{cli, cli_bin, node_bin, text};
 use std::path::{Path, PathBuf};
@@ -75,7 +75,7 @@ fn measure_crypto() -> Crypto {
     let public = key.public_key();
     let msgs: Vec<Vec<u8>> = (0..256u32)
         .map(|i| {
-            let mut m = gongxin_node::crypto::sm3(&i.to_be_bytes()).repeat(10);
+            let mut m = gongxin_core::crypto::sm3(&i.to_be_bytes()).repeat(10);
             m.truncate(300);
             m
         })

@@ -4,10 +4,10 @@
 use crate::{cli, text, NodeProc};
 use anyhow::{bail, Context, Result};
 use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
-use gongxin_node::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_node::core::envelope::LeafHeader;
-use gongxin_node::core::merkle;
-use gongxin_node::crypto::{self, SigningKey};
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::envelope::LeafHeader;
+use gongxin_core::merkle;
+use gongxin_core::crypto::{self, SigningKey};
 use gongxin_proto::sync::v1 as pb;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

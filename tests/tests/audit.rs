@@ -3,14 +3,14 @@
 
 use gongxin_certs::tls::{self, CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
-use gongxin_node::core::audit::{Report, Status};
-use gongxin_node::core::checkpoint::Checkpoint;
-use gongxin_node::core::envelope::LeafHeader;
-use gongxin_node::core::merkle;
-use gongxin_node::core::template::Kind;
-use gongxin_node::crypto::{PublicKey, SigningKey};
+use gongxin_core::audit::{Report, Status};
+use gongxin_core::checkpoint::Checkpoint;
+use gongxin_core::envelope::LeafHeader;
+use gongxin_core::merkle;
+use gongxin_core::template::Kind;
+use gongxin_core::crypto::{PublicKey, SigningKey};
 use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
-use gongxin_node::testdata;
+use gongxin_core::testdata;
 use gongxin_proto::sync::v1 as pb;
 use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};

@@ -2,10 +2,10 @@
 //! checks it offline with `gongxin verify-bundle` and with OpenSSL alone; corrupt, truncated, incomplete and
 //! mixed bundles get a verdict naming the first bad object, never a panic and never a false ok.
 
-use gongxin_node::core::audit::Report;
-use gongxin_node::core::template::Kind;
-use gongxin_node::crypto::SigningKey;
-use gongxin_node::testdata;
+use gongxin_core::audit::Report;
+use gongxin_core::template::Kind;
+use gongxin_core::crypto::SigningKey;
+use gongxin_core::testdata;
 use gongxin_tests::fed::{Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Real federations on loopback: seven `gongxin-node` processes, mTLS gRPC, a real CA and registry.
 
-use gongxin_node::core::template::Kind;
-use gongxin_node::testdata;
+use gongxin_core::template::Kind;
+use gongxin_core::testdata;
 use gongxin_tests::fed::{Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::time::Duration;

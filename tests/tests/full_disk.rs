@@ -1,8 +1,8 @@
 //! A full disk: the import fails with a clear message, nothing acknowledged is lost, nothing is half-written.
 //! Needs a small tmpfs (root in the CI sandbox); without mount rights the test says so and checks nothing else.
 
-use gongxin_node::core::template::Kind;
-use gongxin_node::testdata;
+use gongxin_core::template::Kind;
+use gongxin_core::testdata;
 use gongxin_tests::{cli, text, NodeProc};
 use std::process::Command;
 

@@ -1,8 +1,8 @@
 //! One county node end to end, as an operator drives it: real `gongxin-node` processes on real sled stores,
 //! the real `gongxin` CLI over the admin socket, real SM2 signatures checked by OpenSSL.
 
-use gongxin_node::core::template::Kind;
-use gongxin_node::testdata;
+use gongxin_core::template::Kind;
+use gongxin_core::testdata;
 use gongxin_tests::{cli, node_cmd, text, NodeProc};
 use std::path::Path;
 

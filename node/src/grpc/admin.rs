@@ -3,8 +3,8 @@
 //! Authentication is the file system: the data dir is 0700 and the socket 0600, so only the account that runs
 //! the node (and root) can connect. See ARCHITECTURE.md.
 
-use crate::core::record::ShareType;
-use crate::core::registry::Change;
+use gongxin_core::record::ShareType;
+use gongxin_core::registry::Change;
 use crate::federation::Federation;
 use crate::ledger::{Ledger, LedgerError};
 use gongxin_proto::admin::v1 as pb;
@@ -164,7 +164,7 @@ fn parse_share(s: &str) -> Result<Option<ShareType>, Status> {
 }
 
 fn import_reply(out: crate::ledger::ImportOutcome) -> pb::ImportReply {
-    let row_errors = |v: Vec<crate::core::template::RowError>| -> Vec<pb::RowError> {
+    let row_errors = |v: Vec<gongxin_core::template::RowError>| -> Vec<pb::RowError> {
         v.into_iter().map(|e| pb::RowError { row: e.row, field: e.field, reason: e.reason }).collect()
     };
     pb::ImportReply {
@@ -362,8 +362,8 @@ impl pb::admin_server::Admin for AdminService {
     async fn audit_run(&self, req: Request<pb::AuditRunRequest>) -> Result<Response<pb::AuditReply>, Status> {
         let fed = self.fed()?;
         let r = req.into_inner();
-        let d = crate::core::audit::Sla::default();
-        let sla = crate::core::audit::Sla {
+        let d = gongxin_core::audit::Sla::default();
+        let sla = gongxin_core::audit::Sla {
             stale_after_secs: if r.stale_after_secs > 0 { r.stale_after_secs } else { d.stale_after_secs },
             lag_entries: if r.lag_entries > 0 { r.lag_entries } else { d.lag_entries },
             lag_secs: if r.lag_secs > 0 { r.lag_secs } else { d.lag_secs },
@@ -462,7 +462,7 @@ fn export_origin_head(l: &Ledger, origin: &str) -> Result<pb::ExportOriginItem, 
     let mark = log.origin_meta(origin, AUDIT_MARK_META).map_err(err)?;
     let mut item = pb::ExportOriginItem { size: newest, checkpoints, ..Default::default() };
     if let Some(m) = mark {
-        let parsed: crate::core::audit::Mark =
+        let parsed: gongxin_core::audit::Mark =
             serde_json::from_slice(&m).map_err(|e| LedgerError::Store(format!("origin {origin}: audit mark: {e}")))?;
         if parsed.size <= newest {
             item.consistency_proof =

@@ -2,8 +2,8 @@
 //! authenticated by the client certificate, authorised against the registry, and refused with
 //! `PERMISSION_DENIED` (logged) otherwise. Heavy work runs on the blocking pool.
 
-use crate::core::checkpoint::SignedCheckpoint;
-use crate::core::sync::SyncError;
+use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::sync::SyncError;
 use crate::federation::{FedError, Federation, WireEntry};
 use gongxin_proto::sync::v1 as pb;
 use std::sync::Arc;

@@ -15,13 +15,13 @@
 //! | `Checkpoint` | origin ‖ size u64                     | note_len u32 ‖ note ‖ DER signature          |
 //! | `OriginMeta` | origin ‖ name                         | caller's bytes (cursor and the like)         |
 //!
-//! An append is prepared (pure computation with [`crate::core::merkle`] over the stored subtree hashes), then
+//! An append is prepared (pure computation with [`gongxin_core::merkle`] over the stored subtree hashes), then
 //! committed as ONE atomic store batch followed by a flush; `commit` returns only after the flush.
 
 use super::{prefix_end, Batch, Store, StoreError, Table, MAX_VALUE_LEN};
-use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::core::merkle::{self, Frontier, MerkleError, SubtreeSource};
-use crate::crypto::Digest;
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::merkle::{self, Frontier, MerkleError, SubtreeSource};
+use gongxin_core::crypto::Digest;
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -731,8 +731,8 @@ impl PayloadReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::checkpoint::Checkpoint;
-    use crate::crypto::{sm3, SigningKey};
+    use gongxin_core::checkpoint::Checkpoint;
+    use gongxin_core::crypto::{sm3, SigningKey};
     use crate::store::memory::MemoryStore;
     use crate::store::sled::SledStore;
 

@@ -15,7 +15,7 @@ pub mod log;
 pub mod memory;
 pub mod sled;
 
-use crate::crypto::Digest;
+use gongxin_core::crypto::Digest;
 use std::io::{Read, Write};
 
 /// Largest value a store accepts. 17 values per sled leaf page × 7 KiB stays under sled's 128 KiB blob threshold.

@@ -2,11 +2,11 @@
 //! in-process on a real sled store with real SM2 signatures), next to the verify-bound ceiling measured in the
 //! same run.
 
-use crate::core::audit::Sla;
-use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::core::envelope::LeafHeader;
-use crate::core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
-use crate::crypto::{self, PublicKey, SigningKey, Verifier};
+use gongxin_core::audit::Sla;
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::envelope::LeafHeader;
+use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
+use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
 use crate::federation::{Federation, PROVINCE};
 use crate::ledger::{now_rfc3339, Ledger};
 use crate::store::log::NewEntry;

@@ -3,9 +3,9 @@
 //! ID numbers with correct GB 11643 check characters, Hunan division codes. The same seed and county always
 //! give the same rows. Pure: no I/O.
 
-use crate::core::record::Record;
-use crate::core::template::{self, f, Kind, RefData};
-use crate::core::{idcard, uscc};
+use crate::record::Record;
+use crate::template::{self, f, Kind, RefData};
+use crate::{idcard, uscc};
 use std::collections::BTreeMap;
 
 /// SplitMix64: small, fast, reproducible across platforms and crate versions (test data only, not crypto).
@@ -123,7 +123,7 @@ impl Generator {
         let county_name = d.name(county).unwrap_or("某县").to_string();
         let prefecture_name =
             d.current(county).and_then(|c| c.parent.as_deref()).and_then(|p| d.name(p)).unwrap_or("湖南省").to_string();
-        let counties: Vec<String> = d.of_level(crate::core::division::Level::County).map(|c| c.code.clone()).collect();
+        let counties: Vec<String> = d.of_level(crate::division::Level::County).map(|c| c.code.clone()).collect();
         let depts = [
             ("市场监督管理局", "市监"),
             ("卫生健康局", "卫健"),

@@ -2,10 +2,10 @@
 //! checkpoint it can see (its own mirror, the anchors the relaying city wrote in its log, the last audited one)
 //! and the leaves mirrored since the last audit; [`OriginAudit`] checks them and gives the origin's status.
 
-use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::core::envelope::LeafHeader;
-use crate::core::merkle::Frontier;
-use crate::core::sync::Anchor;
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::envelope::LeafHeader;
+use crate::merkle::Frontier;
+use crate::sync::Anchor;
 use crate::crypto::{Digest, PublicKey, Verifier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -6,10 +6,10 @@
 
 use super::Output;
 use crate::config::{Config, LogFormat};
-use crate::core::template::{self, Kind, RefData};
-use crate::crypto::SigningKey;
+use gongxin_core::template::{self, Kind, RefData};
+use gongxin_core::crypto::SigningKey;
 use crate::ledger::Ledger;
-use crate::testdata::Generator;
+use gongxin_core::testdata::Generator;
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};

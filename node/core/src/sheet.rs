@@ -3,7 +3,7 @@
 //! "Unicode text", tab-separated) or GB18030 (what Chinese Excel writes as "CSV"); XLSX/XLS/ODS workbooks
 //! (first sheet) through calamine.
 
-use crate::core::template::{FileError, HeaderMap};
+use crate::template::{FileError, HeaderMap};
 use calamine::{Data, Reader};
 use std::collections::BTreeMap;
 use std::io::Cursor;

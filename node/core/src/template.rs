@@ -2,11 +2,11 @@
 //! (full-width parentheses, bare names such as 统一社会信用代码), and row validation with every
 //! conditional rule of the template. Errors name the row, the field and the reason.
 
-use crate::core::date::{self, Day, LONG_TERM};
-use crate::core::division::DivisionTable;
-use crate::core::idcard;
-use crate::core::record::{IdType, License, LicenseCategory, LicenseStatus, Penalty, Record, Subject, SubjectCategory};
-use crate::core::uscc;
+use crate::date::{self, Day, LONG_TERM};
+use crate::division::DivisionTable;
+use crate::idcard;
+use crate::record::{IdType, License, LicenseCategory, LicenseStatus, Penalty, Record, Subject, SubjectCategory};
+use crate::uscc;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -1007,7 +1007,7 @@ mod tests {
     #[test]
     fn embedded_reference_data_parses() {
         let t = DivisionTable::parse(HUNAN_DIVISIONS, HUNAN_DIVISIONS_HISTORY).expect("embedded tables parse");
-        assert_eq!(t.of_level(crate::core::division::Level::County).count(), 122);
+        assert_eq!(t.of_level(crate::division::Level::County).count(), 122);
         assert!(RefData::embedded().divisions.is_current("430102"));
     }
 

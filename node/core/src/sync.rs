@@ -1,9 +1,9 @@
 //! Sync rules (DESIGN §5), pure: who may send what to whom, what makes a batch acceptable, where a batch ends,
 //! and the cosignature statement. The gRPC layer gathers the inputs, calls these, and carries out the verdict.
 
-use crate::core::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::core::envelope::LeafHeader;
-use crate::core::registry::Registry;
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::envelope::LeafHeader;
+use crate::registry::Registry;
 use crate::crypto::{PublicKey, Verifier};
 
 /// Record kind of anchors: a relaying node's statement, in its own log, of an origin checkpoint it mirrored.
@@ -173,7 +173,7 @@ pub fn cosignature_statement(cosigner: &str, time: &str, note: &[u8]) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::registry::{Change, KeyEntry, NodeEntry, NodeStatus};
+    use crate::registry::{Change, KeyEntry, NodeEntry, NodeStatus};
     use crate::crypto::{self, SigningKey};
 
     fn reg() -> Registry {

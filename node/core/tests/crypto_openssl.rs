@@ -2,7 +2,7 @@
 //! signatures, the node verifies OpenSSL signatures, keys move both ways, and a wrong ID or one flipped bit fails
 //! on both sides. Every verdict of the node is taken from both the crate's verifier and the fast `Verifier`.
 
-use gongxin_node::crypto::{PublicKey, SigningKey, Verifier, DIST_ID};
+use gongxin_core::crypto::{PublicKey, SigningKey, Verifier, DIST_ID};
 use std::path::Path;
 use std::process::Command;
 
@@ -185,10 +185,10 @@ fn openssl_and_fast_verifier_agree_on_a_sample() {
     std::fs::write(&pub_pem, public.to_spki_pem()).unwrap();
     let verifier = Verifier::new();
     verifier.register(&public);
-    let mut seed = gongxin_node::crypto::sm3(&public.to_sec1_uncompressed());
+    let mut seed = gongxin_core::crypto::sm3(&public.to_sec1_uncompressed());
     let mut rejected = 0;
     for i in 0..24usize {
-        seed = gongxin_node::crypto::sm3(&seed);
+        seed = gongxin_core::crypto::sm3(&seed);
         let msg = seed[..(seed[0] as usize % 32) + 1].to_vec();
         let sig = key.sign(&msg);
         let (m, s) = match i % 4 {

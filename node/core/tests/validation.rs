@@ -1,12 +1,12 @@
 //! Data-driven tests of validation at the door: codes, the template's conditional rules, header matching,
 //! file decoding, the record payload, the test-data generator and the shipped sample files.
 //!
-//! `cargo test -p gongxin-node --test validation -- --ignored regenerate_samples` rewrites deploy/sample.
+//! `cargo test -p gongxin-core --test validation -- --ignored regenerate_samples` rewrites deploy/sample.
 
-use gongxin_node::core::record::{Disclosure, Record, ShareType};
-use gongxin_node::core::sheet::{read_table, table_rows};
-use gongxin_node::core::template::{f, map_headers, validate_row, FileError, Kind, RefData, RowError};
-use gongxin_node::testdata::{make_id, make_reg_no, make_uscc, to_csv, Generator};
+use gongxin_core::record::{Disclosure, Record, ShareType};
+use gongxin_core::sheet::{read_table, table_rows};
+use gongxin_core::template::{f, map_headers, validate_row, FileError, Kind, RefData, RowError};
+use gongxin_core::testdata::{make_id, make_reg_no, make_uscc, to_csv, Generator};
 use std::collections::BTreeMap;
 
 type Row = BTreeMap<String, String>;
@@ -124,7 +124,7 @@ fn check(kind: Kind, edits: &[&[(&str, &str)]], expected: &[(&str, &str)]) {
 
 mod codes {
     use super::*;
-    use gongxin_node::core::{idcard, uscc};
+    use gongxin_core::{idcard, uscc};
 
     #[test]
     fn uscc_known_answers() {
@@ -306,7 +306,7 @@ mod license_rules {
         let long = "很".repeat(201);
         check(L, &[&[(f::NAME, long.as_str())]], &[(f::NAME, "超过上限 200")]);
         let mut row = license_base();
-        row.insert(gongxin_node::core::template::EXTRA_CELLS_KEY.to_string(), "2".to_string());
+        row.insert(gongxin_core::template::EXTRA_CELLS_KEY.to_string(), "2".to_string());
         let errs = validate_row(L, 3, &row, refs()).err().unwrap_or_default();
         assert!(errs.len() == 1 && errs[0].reason.contains("超出表头列数"), "{errs:?}");
     }
@@ -382,7 +382,7 @@ mod penalty_rules {
 
 mod records {
     use super::*;
-    use gongxin_node::core::record::{mask_id, mask_name};
+    use gongxin_core::record::{mask_id, mask_name};
 
     fn penalty() -> Record {
         match validate_row(Kind::Penalty, 1, &penalty_base(), refs()) {
@@ -451,7 +451,7 @@ mod files {
     use super::*;
 
     fn headers(kind: Kind) -> Vec<String> {
-        gongxin_node::core::template::fields(kind).iter().map(|s| s.name.to_string()).collect()
+        gongxin_core::template::fields(kind).iter().map(|s| s.name.to_string()).collect()
     }
 
     #[test]
@@ -570,9 +570,9 @@ mod generator {
                 }
             }
         }
-        let a = gongxin_node::testdata::rows(Kind::Penalty, 7, "430104", 50);
-        assert_eq!(a, gongxin_node::testdata::rows(Kind::Penalty, 7, "430104", 50));
-        assert_ne!(a, gongxin_node::testdata::rows(Kind::Penalty, 8, "430104", 50));
+        let a = gongxin_core::testdata::rows(Kind::Penalty, 7, "430104", 50);
+        assert_eq!(a, gongxin_core::testdata::rows(Kind::Penalty, 7, "430104", 50));
+        assert_ne!(a, gongxin_core::testdata::rows(Kind::Penalty, 8, "430104", 50));
         // Different seeds for the same county give different natural keys (usable for repeated imports).
         let k = |seed| Generator::new(seed, "430102").record(Kind::License).natural_key();
         assert_ne!(k(1), k(2));
@@ -580,7 +580,7 @@ mod generator {
 
     #[test]
     fn generated_mix_covers_all_subject_categories() {
-        let rows = gongxin_node::testdata::rows(Kind::Penalty, 3, "430321", 400);
+        let rows = gongxin_core::testdata::rows(Kind::Penalty, 3, "430321", 400);
         for cat in ["法人及非法人组织", "个体工商户", "自然人"] {
             assert!(rows.iter().any(|r| r.get(f::CATEGORY).map(String::as_str) == Some(cat)), "{cat}");
         }
@@ -868,12 +868,12 @@ mod samples {
     }
 
     fn dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/sample")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/sample")
     }
 
     /// The rows of a sample file, bad rows already edited in.
     fn rows_of(s: &Sample) -> Vec<Row> {
-        let mut rows = gongxin_node::testdata::rows(s.kind, SEED, s.county, s.rows);
+        let mut rows = gongxin_core::testdata::rows(s.kind, SEED, s.county, s.rows);
         for b in &s.bad {
             (b.edit)(&mut rows[b.row - 1]);
         }
@@ -907,14 +907,14 @@ mod samples {
             "# 样例数据 Sample department exports\n\n\
              Realistic 行政许可 and 行政处罚 exports of four Hunan counties (芙蓉区 430102, 岳麓区 430104, \
              雨湖区 430302, 湘潭县 430321) in the national 双公示 template, in the encodings departments actually \
-             send. Every row is made by `gongxin_node::testdata` (valid unified social credit codes, ID numbers and \
+             send. Every row is made by `gongxin_core::testdata` (valid unified social credit codes, ID numbers and \
              division codes, fictitious names), and a few rows per file are broken on purpose, listed below.\n\n\
              Row numbers count data rows from 1 (the header is not counted), as `gongxin validate` reports them.\n\n\
              ```sh\ngongxin validate --kind license deploy/sample/430102_license.csv\n\
              gongxin validate --kind penalty deploy/sample/430302_penalty.xlsx -o json\n```\n\n\
              Regenerate (CSV files and this README; the XLSX files through `make_xlsx.py`, standard-library Python):\n\n\
-             ```sh\ncargo test -p gongxin-node --test validation -- --ignored regenerate_samples\n```\n\n\
-             `cargo test -p gongxin-node --test validation samples` checks that the files are fresh and that \
+             ```sh\ncargo test -p gongxin-core --test validation -- --ignored regenerate_samples\n```\n\n\
+             `cargo test -p gongxin-core --test validation samples` checks that the files are fresh and that \
              validation rejects exactly the rows below, each for the field named.\n",
         );
         let mut total = 0;

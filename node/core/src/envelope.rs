@@ -20,7 +20,7 @@
 //!
 //! Every line is `name value`, in exactly this order, ending in `\n`; anything else is refused.
 
-use crate::core::record::{Disclosure, ShareType};
+use crate::record::{Disclosure, ShareType};
 use crate::crypto::Digest;
 
 /// The leaf token of a government sharing class.

@@ -1,12 +1,10 @@
 //! `gongxin-node bench …`: benchmark figures measured in one run next to their baselines.
-use crate::crypto::{self, PublicKey, SigningKey, Verifier};
+use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use std::time::{Duration, Instant};
 
-#[path = "bench_audit.rs"]
 pub mod audit;
-#[path = "bench_import.rs"]
 pub mod import;
 
 #[derive(Subcommand, Debug)]

@@ -4,7 +4,7 @@
 //! Money is in 万元 as exact decimals ([`Decimal`]) and serialised as a JSON string, never as a float.
 //! Coded values serialise as the template writes them (`法人及非法人组织`, `有效`, `无条件共享`, …).
 
-use crate::core::date::Day;
+use crate::date::Day;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -262,7 +262,7 @@ impl Subject {
     /// registration codes and, for a natural person, the ID number. Deduplicated, in field order.
     pub fn keys(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let uscc = self.uscc.as_ref().filter(|u| !crate::core::uscc::is_placeholder(u));
+        let uscc = self.uscc.as_ref().filter(|u| !crate::uscc::is_placeholder(u));
         for k in [
             uscc,
             self.reg_no.as_ref(),
