@@ -3,12 +3,12 @@
 use crate::{client, exit, Output};
 use clap::Args as ClapArgs;
 use comfy_table::Table;
-use gongxin_node::bundle::{self, BundleReport, BundleWriter};
 use gongxin_core::audit::{Mark, REPORT_KIND};
 use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::crypto::{Digest, PublicKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::registry::{Registry, REGISTRY_KIND};
-use gongxin_core::crypto::{Digest, PublicKey};
+use gongxin_node::bundle::{self, BundleReport, BundleWriter};
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 
@@ -288,12 +288,8 @@ pub fn verify(a: VerifyArgs) -> i32 {
                                 };
                                 println!("审计报告 report reports/{}.json at {}: 省级签名有效 signed by {}, {} origins, {bad}", r.index, r.at, f.province, r.origins);
                             }
-                            let problems = f
-                                .audit
-                                .origins
-                                .iter()
-                                .filter(|o| o.status != gongxin_core::audit::Status::Ok)
-                                .count();
+                            let problems =
+                                f.audit.origins.iter().filter(|o| o.status != gongxin_core::audit::Status::Ok).count();
                             println!(
                             "核验通过 federation bundle VERIFIED: registry v{}, {} origins, {} reports, {} consistency proofs; every signature, payload digest, Merkle root and proof checks out",
                             f.registry_version,

@@ -4,9 +4,9 @@
 use crate::{client, exit, Output};
 use clap::{Args as ClapArgs, Subcommand};
 use comfy_table::Table;
+use gongxin_core::crypto::PublicKey;
 use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
 use gongxin_core::template::RefData;
-use gongxin_core::crypto::PublicKey;
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 
@@ -97,7 +97,11 @@ fn build_entry(a: &AddArgs) -> anyhow::Result<NodeEntry> {
         name: a.name.clone().or_else(|| div.map(|d| d.name.clone())).unwrap_or_else(|| a.code.clone()),
         level: div.map(|d| d.level.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
         parent,
-        keys: vec![KeyEntry { spki_pem: pem, valid_from: gongxin_node::ledger::now_rfc3339(), valid_until: None }],
+        keys: vec![KeyEntry {
+            spki_pem: pem,
+            valid_from: gongxin_core::date::rfc3339(time::OffsetDateTime::now_utc()),
+            valid_until: None,
+        }],
         tls_fingerprints: vec![id.fingerprint],
         status: NodeStatus::Active,
     })

@@ -23,13 +23,13 @@
 //! `gongxin verify-bundle` and the tests. The rules checked are the node's own (`core::merkle`,
 //! `core::checkpoint`, `core::envelope`, `core::registry`, `core::audit`, `crypto`), never a second copy.
 
+use base64::Engine as _;
 use gongxin_core::audit::{Finding, Mark, OriginAudit, OriginResult, Report, Seen, Status, REPORT_KIND};
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::crypto::{self, Digest, PublicKey, Verifier};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::merkle::{self, Frontier};
 use gongxin_core::registry::{Registry, REGISTRY_KIND};
-use gongxin_core::crypto::{self, Digest, PublicKey, Verifier};
-use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};

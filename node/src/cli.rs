@@ -55,6 +55,12 @@ pub enum StoreCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Rebuild every derived view (natural-key and subject indexes, …) from the logs alone (the node must be
+    /// stopped). Safe to repeat; use after restoring an old backup or when a view is suspected damaged.
+    Reindex {
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
     /// Restore a stream written by `store export` into the (empty) store of a data dir.
     Import {
         #[arg(long, env = "GONGXIN_DATA_DIR")]
@@ -99,6 +105,7 @@ pub fn main_entry() -> i32 {
         },
         Command::Store(StoreCommand::Export { data_dir, out }) => crate::daemon::store_export(&data_dir, &out),
         Command::Store(StoreCommand::Import { data_dir, input }) => crate::daemon::store_import(&data_dir, &input),
+        Command::Store(StoreCommand::Reindex { data_dir }) => crate::daemon::store_reindex(&data_dir),
         #[cfg(feature = "bench")]
         Command::Bench(c) => crate::bench::run(c),
     };

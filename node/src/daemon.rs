@@ -1,11 +1,11 @@
 //! `gongxin-node init` and `gongxin-node run`: set up a data dir, then serve it until a signal arrives.
 
+use crate::app::Ledger;
 use crate::config::{self, Config, LogFormat};
-use gongxin_core::template::RefData;
-use gongxin_core::crypto::SigningKey;
 use crate::grpc::admin::AdminService;
-use crate::ledger::Ledger;
 use anyhow::{bail, Context, Result};
+use gongxin_core::crypto::SigningKey;
+use gongxin_core::template::RefData;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -122,7 +122,7 @@ async fn serve(cfg: Config) -> Result<()> {
     let mut admin = AdminService::new(ledger.clone());
     if let Some(f) = &cfg.federation {
         let fed_parts = start_federation(&cfg, f, ledger.clone()).await?;
-        admin = AdminService::federated(ledger.clone(), fed_parts, &cfg.data_dir, f.parent.clone());
+        admin = AdminService::federated(ledger.clone(), fed_parts, f.parent.clone());
     }
 
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
@@ -152,7 +152,7 @@ async fn start_federation(
     cfg: &Config,
     f: &crate::config::FederationConfig,
     ledger: Arc<Ledger>,
-) -> Result<Arc<crate::federation::Federation>> {
+) -> Result<Arc<crate::app::federation::Federation>> {
     use gongxin_certs::tls::{CaCert, TlsIdentity};
     let province_pem = std::fs::read_to_string(&f.province_key)
         .with_context(|| format!("read the anchor's province key {}", f.province_key.display()))?;
@@ -168,13 +168,13 @@ async fn start_federation(
             cfg.code
         );
     }
-    if cfg.code == crate::federation::PROVINCE && ledger.signing_key().public_key() != province_key {
+    if cfg.code == crate::app::federation::PROVINCE && ledger.signing_key().public_key() != province_key {
         bail!("this is the province, but its SM2 key is not the anchor's province key {}", f.province_key.display());
     }
     let fed = {
         let (code, l) = (cfg.code.clone(), ledger.clone());
         Arc::new(
-            tokio::task::spawn_blocking(move || crate::federation::Federation::new(&code, l, province_key))
+            tokio::task::spawn_blocking(move || crate::app::federation::Federation::new(&code, l, province_key))
                 .await?
                 .map_err(|e| anyhow::anyhow!("open federation state: {e}"))?,
         )
@@ -198,7 +198,7 @@ async fn start_federation(
             }
             Ok(req)
         };
-        let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), &cfg.data_dir, f.parent.clone());
+        let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), f.parent.clone());
         let sync = crate::grpc::sync::SyncService::new(fed.clone()).into_server();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let router = tonic::transport::Server::builder()
@@ -257,6 +257,19 @@ pub fn store_export(data_dir: &Path, out: &Path) -> Result<()> {
 }
 
 /// `gongxin-node store import`: restores an export into an empty store, then flushes.
+pub fn store_reindex(data_dir: &Path) -> Result<()> {
+    let cfg = load_config(data_dir)?;
+    let store = crate::store::sled::SledStore::open(&cfg.store_path())
+        .with_context(|| format!("open store {} (stop the node first)", cfg.store_path().display()))?;
+    let log = crate::store::log::Log::new(store);
+    let r = crate::views::reindex(&log).context("reindex")?;
+    println!(
+        "已重建索引 reindexed {} entries of {} logs: {} view rows removed, {} written",
+        r.entries, r.origins, r.rows_removed, r.rows_written
+    );
+    Ok(())
+}
+
 pub fn store_import(data_dir: &Path, input: &Path) -> Result<()> {
     use crate::store::Store as _;
     let cfg = load_config(data_dir)?;

@@ -1,13 +1,15 @@
-//! Gongxin node library. Rooms (DESIGN §2): `core` is the pure domain (no I/O), `crypto` is SM2/SM3,
-//! `store` is the `Store` trait with sled and memory implementations, `grpc` serves the APIs.
+//! Gongxin node daemon library. Rooms (DESIGN §2, ARCHITECTURE.md): the pure domain and SM2/SM3 are the
+//! `gongxin-core` crate; here `store` is the narrow `Store` trait with sled and memory implementations and the
+//! log layout, `app` the use cases (the only writer of the store), `views` the derived indexes, `grpc` the
+//! services that convert and call `app`, `peers` the uplink, `daemon`/`config`/`cli` the process.
+pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod federation;
 pub mod grpc;
-pub mod ledger;
 pub mod peers;
 pub mod store;
+pub mod views;

@@ -1,15 +1,15 @@
 //! Outbound link of a child to its parent (DESIGN §5): up-sync of its own log and the mirrors it relays, then
 //! down-sync of the logs the parent offers. Reconnects with backoff; keeps working (import, query) while down.
 
-use gongxin_core::backoff::Backoff;
-use gongxin_core::checkpoint::SignedCheckpoint;
-use gongxin_core::sync;
-use crate::federation::{Cosignature, Federation, WireEntry};
+use crate::app::mirror::{Cosignature, WireEntry};
+use crate::app::Federation;
 use crate::grpc::sync::{entry_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
-use crate::ledger::now_rfc3339;
 use anyhow::{anyhow, Context, Result};
 use gongxin_certs::tls::{CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
+use gongxin_core::backoff::Backoff;
+use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::sync;
 use gongxin_proto::sync::v1 as pb;
 use gongxin_proto::sync::v1::sync_client::SyncClient;
 use std::collections::BTreeMap;
@@ -42,14 +42,7 @@ fn random_unit() -> f64 {
 
 impl Uplink {
     fn set_state(&self, state: &str, error: Option<String>) {
-        let mut u = self.fed.uplink.lock().unwrap_or_else(|p| p.into_inner());
-        u.0.state = state.to_string();
-        if state == "ok" {
-            u.0.last_contact = Some(now_rfc3339());
-        }
-        if error.is_some() {
-            u.0.last_error = error;
-        }
+        self.fed.note_uplink(state, error);
     }
 
     async fn connect(&self) -> Result<SyncClient<Channel>> {
@@ -226,7 +219,7 @@ impl Uplink {
                 sent.insert(origin.to_string(), latest.note.clone());
             }
         }
-        fed.uplink.lock().unwrap_or_else(|p| p.into_inner()).1.insert(origin.to_string(), cursor);
+        fed.note_parent_cursor(origin, cursor);
         Ok(())
     }
 

@@ -7,11 +7,12 @@
 //! The writer is this same test binary, re-executed with `GONGXIN_CRASH_WRITER_DIR` set.
 
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_core::merkle;
 use gongxin_core::crypto::{sm3, PublicKey, SigningKey};
+use gongxin_core::merkle;
 use gongxin_node::store::log::{Log, NewEntry};
 use gongxin_node::store::sled::SledStore;
 use gongxin_node::store::{Store, Table};
+use gongxin_node::views;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -56,9 +57,11 @@ fn new_entry(i: u64) -> NewEntry {
         // Checkpoints below are real SM2 signatures.
         signature: format!("sig {i}").into_bytes(),
         payload: payload(i),
-        natural_key: natural_key(i),
-        subjects: vec![subject(i)],
     }
+}
+
+fn derived(i: u64) -> views::Derived {
+    views::Derived { natural_key: natural_key(i), subjects: vec![subject(i)] }
 }
 
 /// Writer mode: append batches forever, printing `ACK <size>` after each durable commit.
@@ -69,8 +72,11 @@ fn run_writer(dir: &Path) -> ! {
     let mut out = std::io::stdout();
     loop {
         let head = log.head(ORIGIN).expect("writer: head");
-        let entries: Vec<NewEntry> = (head.size..head.size + batch_len(head.size)).map(new_entry).collect();
-        let prepared = log.prepare_append(ORIGIN, entries).expect("writer: prepare");
+        let range = head.size..head.size + batch_len(head.size);
+        let entries: Vec<NewEntry> = range.clone().map(new_entry).collect();
+        let derived: Vec<views::Derived> = range.map(derived).collect();
+        let mut prepared = log.prepare_append(ORIGIN, entries).expect("writer: prepare");
+        views::index_batch(&mut prepared, &derived).expect("writer: views");
         let cp = Checkpoint::new(ORIGIN, prepared.new_size(), prepared.new_root(), "2026-01-01T00:00:00Z");
         let signed = SignedCheckpoint::sign(&cp, &key);
         let new = log.commit(prepared, Some(signed)).expect("writer: commit");
@@ -123,14 +129,18 @@ fn check_store(dir: &Path, acked: u64, key: &PublicKey) -> u64 {
     }
     for i in 0..head.size {
         assert_eq!(
-            log.find_natural_key(&natural_key(i)).expect("nk"),
+            views::find_natural_key(log.store(), &natural_key(i)).expect("nk"),
             Some((ORIGIN.to_string(), i)),
             "natural key {i}"
         );
     }
-    assert_eq!(log.find_natural_key(&natural_key(head.size)).expect("nk"), None, "natural key beyond the head");
+    assert_eq!(
+        views::find_natural_key(log.store(), &natural_key(head.size)).expect("nk"),
+        None,
+        "natural key beyond the head"
+    );
     let subject_rows: usize =
-        (0..97u64.min(head.size)).map(|s| log.by_subject(&subject(s)).expect("subject").len()).sum();
+        (0..97u64.min(head.size)).map(|s| views::by_subject(log.store(), &subject(s)).expect("subject").len()).sum();
     assert_eq!(subject_rows as u64, head.size, "subject index rows");
     let leaves_beyond = log.store().scan(Table::Leaf, &[], None, usize::MAX, false).expect("scan").len() as u64;
     assert_eq!(leaves_beyond, head.size, "leaf rows in the store");
@@ -235,9 +245,9 @@ fn sigkill_during_appends_loses_no_acknowledged_batch_and_tears_none() {
     {
         let log = Log::new(SledStore::open(&dir).expect("open"));
         let head = log.head(ORIGIN).expect("head");
-        let p = log
-            .prepare_append(ORIGIN, (head.size..head.size + batch_len(head.size)).map(new_entry).collect())
-            .expect("prepare");
+        let range = head.size..head.size + batch_len(head.size);
+        let mut p = log.prepare_append(ORIGIN, range.clone().map(new_entry).collect()).expect("prepare");
+        views::index_batch(&mut p, &range.map(derived).collect::<Vec<_>>()).expect("views");
         let cp = Checkpoint::new(ORIGIN, p.new_size(), p.new_root(), "2026-01-02T00:00:00Z");
         log.commit(p, Some(SignedCheckpoint::sign(&cp, &key))).expect("commit");
     }

@@ -22,11 +22,11 @@
 //!    of the county is re-derived from its stored leaves: its root must equal the county's own root.
 
 use anyhow::{bail, Context, Result};
-use gongxin_core::template::Kind;
 use gongxin_core::crypto::{PublicKey, SigningKey, Verifier};
+use gongxin_core::template::Kind;
+use gongxin_core::testdata::{self, Generator};
 use gongxin_node::store::log::Log;
 use gongxin_node::store::sled::SledStore;
-use gongxin_core::testdata::{self, Generator};
 use gongxin_tests::fed::Fed;
 use gongxin_tests::{cli, cli_bin, node_bin, text};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@ use crate::{cli, text, NodeProc};
 use anyhow::{bail, Context, Result};
 use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::crypto::{self, SigningKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::merkle;
-use gongxin_core::crypto::{self, SigningKey};
 use gongxin_proto::sync::v1 as pb;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -227,8 +227,8 @@ pub fn signed_entries(key: &SigningKey, origin: &str, from: u64, n: u64, tag: &s
                 origin: origin.into(),
                 index: i,
                 kind: "license".into(),
-                share: "unconditional".into(),
-                disclosure: "public".into(),
+                share: gongxin_core::record::ShareType::Unconditional,
+                disclosure: gongxin_core::record::Disclosure::Public,
                 recorded_at: "2026-11-30T00:00:00Z".into(),
                 decided_on: "2026-11-29".into(),
                 natural_key: crypto::sm3(format!("{tag}{i}").as_bytes()),

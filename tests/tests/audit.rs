@@ -5,12 +5,12 @@ use gongxin_certs::tls::{self, CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
 use gongxin_core::audit::{Report, Status};
 use gongxin_core::checkpoint::Checkpoint;
+use gongxin_core::crypto::{PublicKey, SigningKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::merkle;
 use gongxin_core::template::Kind;
-use gongxin_core::crypto::{PublicKey, SigningKey};
-use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
 use gongxin_core::testdata;
+use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
 use gongxin_proto::sync::v1 as pb;
 use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};
@@ -100,7 +100,7 @@ fn entries(key: &SigningKey, from: u64, n: u64, tag: &str) -> Vec<pb::Entry> {
 }
 
 fn cp(key: &SigningKey, leaves: &[Vec<u8>]) -> pb::SignedNote {
-    signed_checkpoint(key, "430102", leaves, &gongxin_node::ledger::now_rfc3339())
+    signed_checkpoint(key, "430102", leaves, &gongxin_node::app::now_rfc3339())
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! mixed bundles get a verdict naming the first bad object, never a panic and never a false ok.
 
 use gongxin_core::audit::Report;
-use gongxin_core::template::Kind;
 use gongxin_core::crypto::SigningKey;
+use gongxin_core::template::Kind;
 use gongxin_core::testdata;
 use gongxin_tests::fed::{Fed, HUNAN6};
 use gongxin_tests::{cli, text};

@@ -3,8 +3,8 @@
 
 use gongxin_certs::tls::{self, CaCert, TlsIdentity};
 use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
-use gongxin_core::sync::cosignature_statement;
 use gongxin_core::crypto::{PublicKey, SigningKey};
+use gongxin_core::sync::cosignature_statement;
 use gongxin_proto::admin::v1 as apb;
 use gongxin_proto::sync::v1 as pb;
 use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};

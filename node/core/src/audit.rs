@@ -3,10 +3,10 @@
 //! and the leaves mirrored since the last audit; [`OriginAudit`] checks them and gives the origin's status.
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::crypto::{Digest, PublicKey, Verifier};
 use crate::envelope::LeafHeader;
 use crate::merkle::Frontier;
 use crate::sync::Anchor;
-use crate::crypto::{Digest, PublicKey, Verifier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -32,7 +32,7 @@ pub fn origin_line(code: &str) -> String {
     format!("{ORIGIN_PREFIX}{code} {HASH_PROFILE}")
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CheckpointError {
     #[error("checkpoint note is {len} bytes, more than the {MAX_NOTE_LEN} allowed")]
     TooLong { len: usize },

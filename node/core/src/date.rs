@@ -119,3 +119,10 @@ mod tests {
         assert!(matches!(parse("1900/01/01"), Err(DateError::OutOfRange { .. })));
     }
 }
+
+/// `t` as RFC 3339 in UTC with seconds precision (`2026-12-01T21:10:33Z`), the form of every time Gongxin signs.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}

@@ -20,8 +20,8 @@
 //!
 //! Every line is `name value`, in exactly this order, ending in `\n`; anything else is refused.
 
-use crate::record::{Disclosure, ShareType};
 use crate::crypto::Digest;
+use crate::record::{Disclosure, ShareType};
 
 /// The leaf token of a government sharing class.
 pub fn share_token(s: ShareType) -> &'static str {
@@ -32,6 +32,11 @@ pub fn share_token(s: ShareType) -> &'static str {
     }
 }
 
+/// The sharing class of a leaf token; `None` for anything else.
+pub fn share_of_token(t: &str) -> Option<ShareType> {
+    [ShareType::Unconditional, ShareType::Conditional, ShareType::NotShared].into_iter().find(|s| share_token(*s) == t)
+}
+
 /// The leaf token of a public disclosure class.
 pub fn disclosure_token(d: Disclosure) -> &'static str {
     match d {
@@ -39,6 +44,13 @@ pub fn disclosure_token(d: Disclosure) -> &'static str {
         Disclosure::OnAuthorisedQuery => "authorized",
         Disclosure::GovernmentOnly => "internal",
     }
+}
+
+/// The disclosure class of a leaf token; `None` for anything else.
+pub fn disclosure_of_token(t: &str) -> Option<Disclosure> {
+    [Disclosure::Public, Disclosure::OnAuthorisedQuery, Disclosure::GovernmentOnly]
+        .into_iter()
+        .find(|d| disclosure_token(*d) == t)
 }
 
 const MAGIC: &str = "gongxin-leaf/v1";
@@ -54,10 +66,10 @@ pub struct LeafHeader {
     pub index: u64,
     /// Record kind code: `license`, `penalty`, `list_entry`, `commitment`, `amendment`, or a system kind.
     pub kind: String,
-    /// Government sharing class code: `unconditional`, `conditional`, `none`.
-    pub share: String,
-    /// Public disclosure class code: `public`, `authorized`, `internal`.
-    pub disclosure: String,
+    /// Government sharing class (leaf token `unconditional`, `conditional`, `none`).
+    pub share: ShareType,
+    /// Public disclosure class (leaf token `public`, `authorized`, `internal`).
+    pub disclosure: Disclosure,
     /// When the origin node appended the record, RFC 3339 UTC, seconds precision.
     pub recorded_at: String,
     /// The decision date of the record (`YYYY-MM-DD`), or `-` when the kind has none.
@@ -68,7 +80,7 @@ pub struct LeafHeader {
     pub payload_digest: Digest,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum LeafError {
     #[error("leaf line {line}: {reason}")]
     Malformed { line: usize, reason: String },
@@ -102,8 +114,8 @@ impl LeafHeader {
             self.origin.clone(),
             self.index.to_string(),
             self.kind.clone(),
-            self.share.clone(),
-            self.disclosure.clone(),
+            share_token(self.share).to_string(),
+            disclosure_token(self.disclosure).to_string(),
             self.recorded_at.clone(),
             self.decided_on.clone(),
             hex::encode(self.natural_key),
@@ -123,6 +135,11 @@ impl LeafHeader {
             });
         }
         Ok(h)
+    }
+
+    /// May the payload of this record leave its origin? Not for 不予共享 records (DESIGN §4).
+    pub fn payload_may_travel(&self) -> bool {
+        self.share != ShareType::NotShared
     }
 
     /// Is `payload` the record body this leaf commits to?
@@ -175,8 +192,10 @@ impl LeafHeader {
             origin: origin.to_string(),
             index,
             kind: values[2].to_string(),
-            share: values[3].to_string(),
-            disclosure: values[4].to_string(),
+            share: share_of_token(values[3])
+                .ok_or_else(|| bad(5, "share is not unconditional, conditional or none"))?,
+            disclosure: disclosure_of_token(values[4])
+                .ok_or_else(|| bad(6, "disclosure is not public, authorized or internal"))?,
             recorded_at: values[5].to_string(),
             decided_on: values[6].to_string(),
             natural_key: digest(7)?,
@@ -194,8 +213,8 @@ mod tests {
             origin: "430102".into(),
             index: 17,
             kind: "penalty".into(),
-            share: "conditional".into(),
-            disclosure: "public".into(),
+            share: ShareType::Conditional,
+            disclosure: Disclosure::Public,
             recorded_at: "2026-11-30T04:05:06Z".into(),
             decided_on: "2026-11-01".into(),
             natural_key: crate::crypto::sm3(b"k"),

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod date;
 pub mod division;
 pub mod envelope;
+pub mod format;
 pub mod idcard;
 pub mod merkle;
 pub mod record;

@@ -52,6 +52,9 @@ pub struct NodeEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
+    /// Format version of the document (absent: 1).
+    #[serde(default = "crate::format::v1", skip_serializing_if = "crate::format::is_v1")]
+    pub format: u32,
     pub version: u64,
     /// RFC 3339 UTC time the province applied this version.
     pub issued_at: String,
@@ -75,7 +78,7 @@ fn node_err(code: &str, reason: impl Into<String>) -> RegistryError {
 impl Registry {
     /// An empty registry of version 0 (before the province applied the first one).
     pub fn empty() -> Self {
-        Registry { version: 0, issued_at: String::new(), nodes: Vec::new() }
+        Registry { format: crate::format::V1, version: 0, issued_at: String::new(), nodes: Vec::new() }
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -85,6 +88,7 @@ impl Registry {
     /// Parses and validates a registry document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, RegistryError> {
         let r: Registry = serde_json::from_slice(bytes).map_err(|e| RegistryError::Json(e.to_string()))?;
+        crate::format::check("registry", r.format).map_err(|e| RegistryError::Other(e.to_string()))?;
         r.validate()?;
         Ok(r)
     }

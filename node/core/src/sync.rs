@@ -2,9 +2,9 @@
 //! and the cosignature statement. The gRPC layer gathers the inputs, calls these, and carries out the verdict.
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::crypto::{PublicKey, Verifier};
 use crate::envelope::LeafHeader;
 use crate::registry::Registry;
-use crate::crypto::{PublicKey, Verifier};
 
 /// Record kind of anchors: a relaying node's statement, in its own log, of an origin checkpoint it mirrored.
 pub const ANCHOR_KIND: &str = "anchor";
@@ -12,6 +12,9 @@ pub const ANCHOR_KIND: &str = "anchor";
 /// Payload of an anchor entry.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Anchor {
+    /// Format version (absent: 1).
+    #[serde(default = "crate::format::v1", skip_serializing_if = "crate::format::is_v1")]
+    pub format: u32,
     pub origin: String,
     pub size: u64,
     /// Hex SM3 root of the origin's checkpoint.
@@ -37,15 +40,65 @@ pub enum SyncError {
     #[error("batch starts at {got} but the receiver's cursor for {origin} is {expected}")]
     Cursor { origin: String, expected: u64, got: u64 },
     /// Malformed, forged, reordered or truncated content.
-    #[error("entry {index}: {reason}")]
-    BadEntry { index: u64, reason: String },
-    #[error("checkpoint: {0}")]
-    BadCheckpoint(String),
+    #[error("entry {index}: {problem}")]
+    BadEntry { index: u64, problem: EntryProblem },
+    #[error("checkpoint of {origin}: {problem}")]
+    BadCheckpoint { origin: String, problem: CheckpointProblem },
     #[error("batch too large: {0}")]
     TooLarge(String),
     /// The origin signed two different histories: kept as evidence.
-    #[error("equivocation by {origin}: {reason}")]
-    Equivocation { origin: String, reason: String },
+    #[error("equivocation by {origin}: {what}")]
+    Equivocation { origin: String, what: Equivocation },
+}
+
+/// What is wrong with one entry of a batch. Evidence is chosen by these variants, never by message text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    #[error("out of order: expected index {expected}")]
+    OutOfOrder { expected: u64 },
+    #[error(transparent)]
+    Leaf(#[from] crate::envelope::LeafError),
+    #[error("payload of a 不予共享 record must not leave its origin")]
+    PayloadNotShareable,
+    #[error("payload SM3 differs from payload-sm3 in the signed leaf")]
+    PayloadDigest,
+    #[error("signature is not by origin {origin} (forged or altered leaf)")]
+    NotSigned { origin: String },
+    #[error("differs from the held leaf and is not signed by the origin (forged)")]
+    ForgedResend,
+}
+
+impl EntryProblem {
+    /// Does this problem show that a relay altered what the origin signed (when the sender is not the origin)?
+    pub fn shows_tampering(&self) -> bool {
+        matches!(self, EntryProblem::NotSigned { .. } | EntryProblem::PayloadDigest)
+    }
+}
+
+/// What is wrong with a batch's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointProblem {
+    #[error(transparent)]
+    Malformed(#[from] crate::checkpoint::CheckpointError),
+    #[error("origin line {found:?} does not name the origin")]
+    WrongOrigin { found: String },
+    #[error("signature is not by the origin")]
+    NotSigned,
+    #[error("checkpoint size {size} differs from the batch end {batch_end}")]
+    Size { size: u64, batch_end: u64 },
+    #[error("root {derived} re-derived from the batch differs from the signed checkpoint root {signed} (altered, reordered or missing entries)")]
+    Root { derived: String, signed: String },
+}
+
+/// The kind of double history an origin signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Equivocation {
+    #[error("two signed checkpoints of size {size} with different roots")]
+    CheckpointRoots { size: u64 },
+    #[error("different leaf at known index {index}")]
+    LeafAtIndex { index: u64 },
+    #[error("checkpoint of size {size} inconsistent with held leaves")]
+    InconsistentCheckpoint { size: u64 },
 }
 
 /// May `sender` (a registered node, authenticated by its certificate) upload records of `origin` to `me`?
@@ -111,17 +164,17 @@ pub fn check_entries(
     let mut headers = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         let want = start + i as u64;
-        let bad = |reason: String| SyncError::BadEntry { index: e.index, reason };
+        let bad = |problem: EntryProblem| SyncError::BadEntry { index: e.index, problem };
         if e.index != want {
-            return Err(bad(format!("out of order: expected index {want}")));
+            return Err(bad(EntryProblem::OutOfOrder { expected: want }));
         }
-        let h = LeafHeader::decode_at(e.leaf, origin, want).map_err(|err| bad(err.to_string()))?;
+        let h = LeafHeader::decode_at(e.leaf, origin, want).map_err(|err| bad(err.into()))?;
         if let Some(p) = e.payload {
-            if h.share == "none" {
-                return Err(bad("payload of a 不予共享 record must not leave its origin".into()));
+            if !h.payload_may_travel() {
+                return Err(bad(EntryProblem::PayloadNotShareable));
             }
             if !h.payload_matches(p) {
-                return Err(bad("payload SM3 differs from payload-sm3 in the signed leaf".into()));
+                return Err(bad(EntryProblem::PayloadDigest));
             }
         }
         headers.push(h);
@@ -131,7 +184,7 @@ pub fn check_entries(
         if v.is_err() {
             return Err(SyncError::BadEntry {
                 index: e.index,
-                reason: format!("signature is not by origin {origin} (forged or altered leaf)"),
+                problem: EntryProblem::NotSigned { origin: origin.into() },
             });
         }
     }
@@ -145,12 +198,13 @@ pub fn check_checkpoint(
     keys: &[PublicKey],
     verifier: &Verifier,
 ) -> Result<Checkpoint, SyncError> {
-    let parsed = cp.parse().map_err(|e| SyncError::BadCheckpoint(e.to_string()))?;
+    let bad = |problem: CheckpointProblem| SyncError::BadCheckpoint { origin: origin.into(), problem };
+    let parsed = cp.parse().map_err(|e| bad(e.into()))?;
     if parsed.origin_code() != Some(origin) {
-        return Err(SyncError::BadCheckpoint(format!("origin line {:?} does not name {origin}", parsed.origin)));
+        return Err(bad(CheckpointProblem::WrongOrigin { found: parsed.origin.clone() }));
     }
     if verifier.verify_any(keys, &cp.note, &cp.signature).is_err() {
-        return Err(SyncError::BadCheckpoint(format!("signature is not by origin {origin}")));
+        return Err(bad(CheckpointProblem::NotSigned));
     }
     Ok(parsed)
 }
@@ -173,8 +227,8 @@ pub fn cosignature_statement(cosigner: &str, time: &str, note: &[u8]) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Change, KeyEntry, NodeEntry, NodeStatus};
     use crate::crypto::{self, SigningKey};
+    use crate::registry::{Change, KeyEntry, NodeEntry, NodeStatus};
 
     fn reg() -> Registry {
         let mut r = Registry::empty();
@@ -238,8 +292,8 @@ mod tests {
                 origin: "430102".into(),
                 index: i,
                 kind: "license".into(),
-                share: share.into(),
-                disclosure: "public".into(),
+                share: crate::envelope::share_of_token(share).unwrap(),
+                disclosure: crate::record::Disclosure::Public,
                 recorded_at: "2026-01-01T00:00:00Z".into(),
                 decided_on: "2026-01-01".into(),
                 natural_key: crypto::sm3(&i.to_be_bytes()),

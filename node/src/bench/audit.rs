@@ -2,15 +2,15 @@
 //! in-process on a real sled store with real SM2 signatures), next to the verify-bound ceiling measured in the
 //! same run.
 
-use gongxin_core::audit::Sla;
-use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_core::envelope::LeafHeader;
-use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
-use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
-use crate::federation::{Federation, PROVINCE};
-use crate::ledger::{now_rfc3339, Ledger};
+use crate::app::{now_rfc3339, Ledger};
+use crate::app::{Federation, PROVINCE};
 use crate::store::log::NewEntry;
 use anyhow::Result;
+use gongxin_core::audit::Sla;
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
+use gongxin_core::envelope::LeafHeader;
+use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,8 +30,8 @@ fn entry(key: &SigningKey, origin: &str, i: u64) -> NewEntry {
         origin: origin.to_string(),
         index: i,
         kind: "penalty".into(),
-        share: "unconditional".into(),
-        disclosure: "public".into(),
+        share: gongxin_core::record::ShareType::Unconditional,
+        disclosure: gongxin_core::record::Disclosure::Public,
         recorded_at: "2026-11-30T00:00:00Z".into(),
         decided_on: "2026-11-29".into(),
         natural_key: nk,
@@ -39,7 +39,7 @@ fn entry(key: &SigningKey, origin: &str, i: u64) -> NewEntry {
     };
     let leaf = h.encode();
     let signature = key.sign(&leaf);
-    NewEntry { leaf, signature, payload: Some((payload, "json".into())), natural_key: nk, subjects: Vec::new() }
+    NewEntry { leaf, signature, payload: Some((payload, "json".into())) }
 }
 
 pub fn run(records: u64, json: bool) -> Result<()> {

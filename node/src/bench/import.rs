@@ -5,12 +5,12 @@
 //! Declared as a child module of `bench` so it shares that module's `openssl speed` runner.
 
 use super::Output;
+use crate::app::Ledger;
 use crate::config::{Config, LogFormat};
-use gongxin_core::template::{self, Kind, RefData};
-use gongxin_core::crypto::SigningKey;
-use crate::ledger::Ledger;
-use gongxin_core::testdata::Generator;
 use anyhow::{bail, Context as _};
+use gongxin_core::crypto::SigningKey;
+use gongxin_core::template::{self, Kind, RefData};
+use gongxin_core::testdata::Generator;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};

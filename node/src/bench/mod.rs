@@ -1,7 +1,7 @@
 //! `gongxin-node bench …`: benchmark figures measured in one run next to their baselines.
-use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
+use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
 use std::time::{Duration, Instant};
 
 pub mod audit;

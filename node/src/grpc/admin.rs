@@ -3,13 +3,12 @@
 //! Authentication is the file system: the data dir is 0700 and the socket 0600, so only the account that runs
 //! the node (and root) can connect. See ARCHITECTURE.md.
 
+use crate::app::{AppError, Federation, Ledger};
 use gongxin_core::record::ShareType;
 use gongxin_core::registry::Change;
-use crate::federation::Federation;
-use crate::ledger::{Ledger, LedgerError};
 use gongxin_proto::admin::v1 as pb;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+
 use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -22,26 +21,17 @@ pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 pub struct AdminService {
     ledger: Arc<Ledger>,
     fed: Option<Arc<Federation>>,
-    staged_path: PathBuf,
     parent: Option<(String, String)>,
 }
 
-/// File (in the data dir) holding registry changes staged on the province until applied.
-pub const STAGED_FILE: &str = "registry-staged.json";
-
 impl AdminService {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, fed: None, staged_path: PathBuf::new(), parent: None }
+        Self { ledger, fed: None, parent: None }
     }
 
     /// An admin service of a federated node.
-    pub fn federated(
-        ledger: Arc<Ledger>,
-        fed: Arc<Federation>,
-        data_dir: &Path,
-        parent: Option<(String, String)>,
-    ) -> Self {
-        Self { ledger, fed: Some(fed), staged_path: data_dir.join(STAGED_FILE), parent }
+    pub fn federated(ledger: Arc<Ledger>, fed: Arc<Federation>, parent: Option<(String, String)>) -> Self {
+        Self { ledger, fed: Some(fed), parent }
     }
 
     fn fed(&self) -> Result<Arc<Federation>, Status> {
@@ -50,86 +40,11 @@ impl AdminService {
         })
     }
 
-    fn staged(&self) -> Result<Vec<Change>, Status> {
-        match std::fs::read(&self.staged_path) {
-            Ok(b) => {
-                serde_json::from_slice(&b).map_err(|e| Status::internal(format!("{}: {e}", self.staged_path.display())))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Status::internal(format!("{}: {e}", self.staged_path.display()))),
-        }
-    }
-
-    fn save_staged(&self, staged: &[Change]) -> Result<(), Status> {
-        let tmp = self.staged_path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            std::fs::write(&tmp, serde_json::to_vec_pretty(staged).unwrap_or_default())?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &self.staged_path)
-        };
-        write().map_err(|e| Status::internal(format!("{}: {e}", self.staged_path.display())))
-    }
-
-    fn registry_reply(&self, fed: &Federation) -> Result<pb::RegistryReply, Status> {
-        Ok(pb::RegistryReply {
+    fn registry_reply(fed: &Federation, staged: &[Change]) -> pb::RegistryReply {
+        pb::RegistryReply {
             current_json: String::from_utf8(fed.registry().to_json()).unwrap_or_default(),
-            staged_json: serde_json::to_string(&self.staged()?).unwrap_or_default(),
-        })
-    }
-
-    fn peers_json(&self) -> Result<serde_json::Value, LedgerError> {
-        let Some(fed) = &self.fed else {
-            return Ok(serde_json::json!({"code": self.ledger.code(), "standalone": true}));
-        };
-        let log = self.ledger.log();
-        let store_err = |e: crate::store::log::LogError| LedgerError::Store(e.to_string());
-        let reg = fed.registry();
-        let now = time::OffsetDateTime::now_utc();
-        let age = |ts: Option<String>| -> Option<i64> {
-            let t = time::OffsetDateTime::parse(&ts?, &time::format_description::well_known::Rfc3339).ok()?;
-            Some((now - t).whole_seconds().max(0))
-        };
-        let mut mirrors = Vec::new();
-        for (origin, head) in log.origins().map_err(store_err)? {
-            let latest = log.latest_checkpoint(&origin).map_err(store_err)?.and_then(|c| c.parse().ok());
-            let ts = latest.as_ref().and_then(|c| c.timestamp().map(str::to_string));
-            mirrors.push(serde_json::json!({
-                "origin": origin, "name": reg.node(&origin).map(|n| n.name.clone()),
-                "size": head.size, "latest_checkpoint_at": ts, "age_seconds": age(ts.clone()),
-            }));
+            staged_json: serde_json::to_string(staged).unwrap_or_default(),
         }
-        let (link, cursors) = fed.uplink.lock().map(|u| u.clone()).unwrap_or_default();
-        let parent = self.parent.as_ref().map(|(code, addr)| {
-            let origins: Vec<_> = cursors
-                .iter()
-                .map(|(o, c)| {
-                    let held = log.head(o).map(|h| h.size).unwrap_or(0);
-                    serde_json::json!({"origin": o, "held": held, "parent_cursor": c, "lag_entries": held.saturating_sub(*c)})
-                })
-                .collect();
-            serde_json::json!({
-                "code": code, "addr": addr, "state": link.state, "last_contact": link.last_contact,
-                "last_contact_age_seconds": age(link.last_contact.clone()), "last_error": link.last_error, "origins": origins,
-            })
-        });
-        let seen = fed.children.lock().map(|c| c.clone()).unwrap_or_default();
-        let children: Vec<_> = reg
-            .children(self.ledger.code())
-            .map(|n| {
-                let s = seen.get(&n.code).cloned().unwrap_or_default();
-                serde_json::json!({
-                    "code": n.code, "name": n.name, "status": n.status.as_str(),
-                    "state": if s.state.is_empty() { "never seen".to_string() } else { s.state },
-                    "last_contact": s.last_contact, "last_contact_age_seconds": age(s.last_contact.clone()),
-                    "last_error": s.last_error,
-                })
-            })
-            .collect();
-        let evidence = fed.evidence().map(|e| e.len()).unwrap_or(0);
-        Ok(serde_json::json!({
-            "code": self.ledger.code(), "registry_version": reg.version, "parent": parent,
-            "children": children, "logs": mirrors, "evidence": evidence,
-        }))
     }
 
     pub fn into_server(self) -> pb::admin_server::AdminServer<Self> {
@@ -139,9 +54,13 @@ impl AdminService {
     }
 }
 
-fn status_of(e: LedgerError) -> Status {
+fn status_of(e: AppError) -> Status {
     match e {
-        LedgerError::BadRequest(m) => Status::invalid_argument(m),
+        AppError::Invalid { .. } | AppError::Registry(_) => Status::invalid_argument(e.to_string()),
+        AppError::NotProvince { .. } | AppError::NothingStaged | AppError::RegistryVersion { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
+        AppError::Sync(gongxin_core::sync::SyncError::Forbidden(m)) => Status::permission_denied(m),
         other => {
             tracing::error!(error = %other, "admin request failed");
             Status::internal(other.to_string())
@@ -149,7 +68,7 @@ fn status_of(e: LedgerError) -> Status {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static) -> Result<T, Status> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + Send + 'static) -> Result<T, Status> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Status::internal(format!("worker failed: {e}")))?
@@ -163,7 +82,7 @@ fn parse_share(s: &str) -> Result<Option<ShareType>, Status> {
     s.parse::<ShareType>().map(Some).map_err(|e| Status::invalid_argument(format!("share_type: {e}")))
 }
 
-fn import_reply(out: crate::ledger::ImportOutcome) -> pb::ImportReply {
+fn import_reply(out: crate::app::ledger::ImportOutcome) -> pb::ImportReply {
     let row_errors = |v: Vec<gongxin_core::template::RowError>| -> Vec<pb::RowError> {
         v.into_iter().map(|e| pb::RowError { row: e.row, field: e.field, reason: e.reason }).collect()
     };
@@ -301,7 +220,9 @@ impl pb::admin_server::Admin for AdminService {
 
     async fn registry_show(&self, _req: Request<pb::RegistryRequest>) -> Result<Response<pb::RegistryReply>, Status> {
         let fed = self.fed()?;
-        Ok(Response::new(self.registry_reply(&fed)?))
+        let f = fed.clone();
+        let staged = blocking(move || f.staged()).await?;
+        Ok(Response::new(Self::registry_reply(&fed, &staged)))
     }
 
     async fn registry_stage(
@@ -310,16 +231,10 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::RegistryReply>, Status> {
         let fed = self.fed()?;
         let change: Change = serde_json::from_str(&req.into_inner().change_json)
-            .map_err(|e| Status::invalid_argument(format!("change: {e}")))?;
-        let mut staged = self.staged()?;
-        staged.push(change);
-        // Staging must leave an applicable registry.
-        let mut next = fed.registry();
-        for c in &staged {
-            next = next.apply(c, "staged").map_err(|e| Status::invalid_argument(e.to_string()))?;
-        }
-        self.save_staged(&staged)?;
-        Ok(Response::new(self.registry_reply(&fed)?))
+            .map_err(|e| Status::invalid_argument(format!("change_json: {e}")))?;
+        let f = fed.clone();
+        let staged = blocking(move || f.stage(change)).await?;
+        Ok(Response::new(Self::registry_reply(&fed, &staged)))
     }
 
     async fn registry_apply(
@@ -327,36 +242,23 @@ impl pb::admin_server::Admin for AdminService {
         req: Request<pb::RegistryApplyRequest>,
     ) -> Result<Response<pb::RegistryReply>, Status> {
         let fed = self.fed()?;
-        let staged = self.staged()?;
-        if staged.is_empty() {
-            return Err(Status::failed_precondition("nothing staged: use `gongxin registry add|suspend|revoke` first"));
-        }
-        let current = fed.registry();
         let want = req.into_inner().version;
-        if want != 0 && want != current.version + 1 {
-            return Err(Status::failed_precondition(format!(
-                "would create version {}, not {want}; run `gongxin registry show`",
-                current.version + 1
-            )));
-        }
-        let at = crate::ledger::now_rfc3339();
-        let mut next = current.clone();
-        for c in &staged {
-            next = next.apply(c, &at).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        }
-        next.version = current.version + 1;
         let f = fed.clone();
-        tokio::task::spawn_blocking(move || f.publish_registry(&next))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        self.save_staged(&[])?;
-        Ok(Response::new(self.registry_reply(&fed)?))
+        blocking(move || f.apply_staged(want)).await?;
+        Ok(Response::new(Self::registry_reply(&fed, &[])))
     }
 
     async fn peers(&self, _req: Request<pb::PeersRequest>) -> Result<Response<pb::PeersReply>, Status> {
-        let v = self.peers_json().map_err(status_of)?;
-        Ok(Response::new(pb::PeersReply { json: v.to_string() }))
+        let json = match self.fed.clone() {
+            None => serde_json::json!({"code": self.ledger.code(), "standalone": true}).to_string(),
+            Some(fed) => {
+                let parent = self.parent.clone();
+                let view =
+                    blocking(move || fed.peer_view(parent.as_ref().map(|(c, a)| (c.as_str(), a.as_str())))).await?;
+                serde_json::to_string(&view).map_err(|e| Status::internal(e.to_string()))?
+            }
+        };
+        Ok(Response::new(pb::PeersReply { json }))
     }
 
     async fn audit_run(&self, req: Request<pb::AuditRunRequest>) -> Result<Response<pb::AuditReply>, Status> {
@@ -368,19 +270,13 @@ impl pb::admin_server::Admin for AdminService {
             lag_entries: if r.lag_entries > 0 { r.lag_entries } else { d.lag_entries },
             lag_secs: if r.lag_secs > 0 { r.lag_secs } else { d.lag_secs },
         };
-        let report = tokio::task::spawn_blocking(move || fed.run_audit(sla))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let report = blocking(move || fed.run_audit(sla)).await?;
         Ok(Response::new(pb::AuditReply { report_json: serde_json::to_string(&report).unwrap_or_default() }))
     }
 
     async fn audit_show(&self, _req: Request<pb::AuditShowRequest>) -> Result<Response<pb::AuditReply>, Status> {
         let fed = self.fed()?;
-        let report = tokio::task::spawn_blocking(move || fed.last_report())
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let report = blocking(move || fed.last_report()).await?;
         Ok(Response::new(pb::AuditReply {
             report_json: report.map(|r| serde_json::to_string(&r).unwrap_or_default()).unwrap_or_default(),
         }))
@@ -394,15 +290,16 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<Self::ExportOriginStream>, Status> {
         let r = req.into_inner();
         let l = self.ledger.clone();
-        let first = blocking({
+        let head = blocking({
             let (l, origin) = (l.clone(), r.origin.clone());
-            move || export_origin_head(&l, &origin)
+            move || l.export_origin(&origin)
         })
         .await?;
-        let end = if r.end == 0 { first.size } else { r.end.min(first.size) };
+        let end = if r.end == 0 { head.size } else { r.end.min(head.size) };
         if r.start > end {
             return Err(Status::out_of_range(format!("start {} is beyond the exported size {end}", r.start)));
         }
+        let first = export_head_to_pb(head);
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let origin = r.origin;
         tokio::task::spawn_blocking(move || {
@@ -413,24 +310,17 @@ impl pb::admin_server::Admin for AdminService {
             let mut at = r.start;
             while at < end {
                 let upto = (at + PAGE).min(end);
-                match l.log().entries(&origin, at..upto) {
+                match l.origin_entries(&origin, at, upto) {
                     Ok(es) => {
                         for e in es {
-                            let entry = pb::Entry {
-                                index: e.index,
-                                leaf: e.leaf,
-                                signature: e.signature,
-                                payload: e.payload.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
-                                payload_ext: e.payload.map(|p| p.1).unwrap_or_default(),
-                            };
-                            let item = pb::ExportOriginItem { entry: Some(entry), ..Default::default() };
+                            let item = pb::ExportOriginItem { entry: Some(entry_to_pb(e)), ..Default::default() };
                             if tx.blocking_send(Ok(item)).is_err() {
                                 return;
                             }
                         }
                     }
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(Status::internal(e.to_string())));
+                        let _ = tx.blocking_send(Err(status_of(e)));
                         return;
                     }
                 }
@@ -443,34 +333,28 @@ impl pb::admin_server::Admin for AdminService {
 
 type ExportOriginStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ExportOriginItem, Status>> + Send>>;
 
-use crate::federation::AUDIT_MARK_META;
+fn entry_to_pb(e: crate::store::log::StoredEntry) -> pb::Entry {
+    let (payload, payload_ext) = e.payload.unwrap_or_default();
+    pb::Entry { index: e.index, leaf: e.leaf, signature: e.signature, payload, payload_ext }
+}
 
-/// First item of `ExportOrigin`: checkpoints up to the held size (so every one is covered by the exported
-/// leaves), the last audit mark, and the consistency proof from the audited size to the newest checkpoint.
-fn export_origin_head(l: &Ledger, origin: &str) -> Result<pb::ExportOriginItem, LedgerError> {
-    let log = l.log();
-    let err = |e: crate::store::log::LogError| LedgerError::BadRequest(format!("origin {origin}: {e}"));
-    let size = log.head(origin).map_err(err)?.size;
-    let mut checkpoints = Vec::new();
-    for c in log.checkpoints(origin).map_err(err)? {
-        let cp_size = c.parse().map(|p| p.size).map_err(|e| LedgerError::Store(format!("origin {origin}: {e}")))?;
-        if cp_size <= size {
-            checkpoints.push(pb::SignedCheckpoint { size: cp_size, note: c.note, signature: c.signature });
-        }
+fn export_head_to_pb(h: crate::app::export::OriginExport) -> pb::ExportOriginItem {
+    let mut item = pb::ExportOriginItem {
+        size: h.size,
+        checkpoints: h
+            .checkpoints
+            .into_iter()
+            .map(|(size, c)| pb::SignedCheckpoint { size, note: c.note, signature: c.signature })
+            .collect(),
+        ..Default::default()
+    };
+    if let Some((old, new, hashes)) = h.consistency {
+        item.consistency_proof = hashes.iter().map(|d| d.to_vec()).collect();
+        item.proof_old_size = old;
+        item.proof_new_size = new;
     }
-    let newest = checkpoints.iter().map(|c| c.size).max().unwrap_or(0);
-    let mark = log.origin_meta(origin, AUDIT_MARK_META).map_err(err)?;
-    let mut item = pb::ExportOriginItem { size: newest, checkpoints, ..Default::default() };
-    if let Some(m) = mark {
-        let parsed: gongxin_core::audit::Mark =
-            serde_json::from_slice(&m).map_err(|e| LedgerError::Store(format!("origin {origin}: audit mark: {e}")))?;
-        if parsed.size <= newest {
-            item.consistency_proof =
-                log.consistency_proof(origin, parsed.size, newest).map_err(err)?.iter().map(|d| d.to_vec()).collect();
-            item.proof_old_size = parsed.size;
-            item.proof_new_size = newest;
-        }
+    if let Some(m) = h.audit_mark_json {
         item.audit_mark_json = String::from_utf8_lossy(&m).into_owned();
     }
-    Ok(item)
+    item
 }

@@ -1,7 +1,7 @@
 //! The read-only audit and proof API (`gongxin.audit.v1.Audit`) on the mTLS port. Only the province auditor
 //! role may call it; the auditor role may call nothing else (the sync and admin services refuse it).
 
-use crate::federation::{Federation, PROVINCE};
+use crate::app::{Federation, PROVINCE};
 use gongxin_proto::audit::v1 as pb;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -37,6 +37,20 @@ pub fn auditor_only(req: Request<()>) -> Result<Request<()>, Status> {
     Ok(req)
 }
 
+fn invalid(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+fn proof_to_pb(p: crate::app::export::Proof) -> pb::ProofReply {
+    let (leaf, leaf_signature) = p.leaf.unwrap_or_default();
+    pb::ProofReply {
+        hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+        leaf,
+        leaf_signature,
+        root: p.root.to_vec(),
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
@@ -64,10 +78,7 @@ impl pb::audit_server::Audit for AuditService {
     ) -> Result<Response<pb::CheckpointsReply>, Status> {
         let origin = req.into_inner().origin;
         let fed = self.fed.clone();
-        let cps = blocking(move || {
-            fed.ledger().log().checkpoints(&origin).map_err(|e| Status::invalid_argument(e.to_string()))
-        })
-        .await?;
+        let cps = blocking(move || fed.ledger().origin_checkpoints(&origin).map_err(invalid)).await?;
         Ok(Response::new(pb::CheckpointsReply {
             checkpoints: cps.into_iter().map(|c| pb::SignedNote { note: c.note, signature: c.signature }).collect(),
         }))
@@ -79,20 +90,10 @@ impl pb::audit_server::Audit for AuditService {
     ) -> Result<Response<pb::ProofReply>, Status> {
         let r = req.into_inner();
         let fed = self.fed.clone();
-        blocking(move || {
-            let log = fed.ledger().log();
-            let bad = |e: crate::store::log::LogError| Status::invalid_argument(e.to_string());
-            let proof = log.inclusion_proof(&r.origin, r.index, r.size).map_err(bad)?;
-            let root = log.root_at(&r.origin, r.size).map_err(bad)?;
-            let e = log.entry(&r.origin, r.index).map_err(bad)?.ok_or_else(|| Status::not_found("no such leaf"))?;
-            Ok(Response::new(pb::ProofReply {
-                hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
-                leaf: e.leaf,
-                leaf_signature: e.signature,
-                root: root.to_vec(),
-            }))
-        })
-        .await
+        let p = blocking(move || fed.ledger().inclusion_proof(&r.origin, r.index, r.size).map_err(invalid))
+            .await?
+            .ok_or_else(|| Status::not_found("no such leaf"))?;
+        Ok(Response::new(proof_to_pb(p)))
     }
 
     async fn consistency_proof(
@@ -101,18 +102,7 @@ impl pb::audit_server::Audit for AuditService {
     ) -> Result<Response<pb::ProofReply>, Status> {
         let r = req.into_inner();
         let fed = self.fed.clone();
-        blocking(move || {
-            let log = fed.ledger().log();
-            let bad = |e: crate::store::log::LogError| Status::invalid_argument(e.to_string());
-            let proof = log.consistency_proof(&r.origin, r.old, r.new).map_err(bad)?;
-            let root = log.root_at(&r.origin, r.new).map_err(bad)?;
-            Ok(Response::new(pb::ProofReply {
-                hashes: proof.into_iter().map(|h| h.to_vec()).collect(),
-                leaf: Vec::new(),
-                leaf_signature: Vec::new(),
-                root: root.to_vec(),
-            }))
-        })
-        .await
+        let p = blocking(move || fed.ledger().consistency_proof(&r.origin, r.old, r.new).map_err(invalid)).await?;
+        Ok(Response::new(proof_to_pb(p)))
     }
 }

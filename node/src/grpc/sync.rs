@@ -2,9 +2,10 @@
 //! authenticated by the client certificate, authorised against the registry, and refused with
 //! `PERMISSION_DENIED` (logged) otherwise. Heavy work runs on the blocking pool.
 
+use crate::app::mirror::WireEntry;
+use crate::app::{AppError, Federation};
 use gongxin_core::checkpoint::SignedCheckpoint;
 use gongxin_core::sync::SyncError;
-use crate::federation::{FedError, Federation, WireEntry};
 use gongxin_proto::sync::v1 as pb;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -43,21 +44,21 @@ impl SyncService {
 }
 
 /// Maps a federation failure to the gRPC status the peer sees (and logs refusals).
-pub fn status_of(peer: &str, e: FedError) -> Status {
+pub fn status_of(peer: &str, e: AppError) -> Status {
     match e {
-        FedError::Sync(s) => {
+        AppError::Sync(s) => {
             tracing::warn!(peer, error = %s, "sync request refused");
             match s {
                 SyncError::Forbidden(m) => Status::permission_denied(m),
                 SyncError::Cursor { .. } => Status::failed_precondition(s.to_string()),
                 SyncError::TooLarge(m) => Status::resource_exhausted(m),
                 SyncError::Equivocation { .. } => Status::aborted(s.to_string()),
-                SyncError::BadEntry { .. } | SyncError::BadCheckpoint(_) => Status::invalid_argument(s.to_string()),
+                SyncError::BadEntry { .. } | SyncError::BadCheckpoint { .. } => Status::invalid_argument(s.to_string()),
             }
         }
-        FedError::Internal(m) => {
-            tracing::error!(peer, error = %m, "sync request failed");
-            Status::internal(m)
+        other => {
+            tracing::error!(peer, error = %other, "sync request failed");
+            Status::internal(other.to_string())
         }
     }
 }
@@ -79,7 +80,7 @@ fn note_from_pb(n: Option<pb::SignedNote>) -> Result<SignedCheckpoint, Status> {
 
 async fn blocking<T: Send + 'static>(
     peer: String,
-    f: impl FnOnce() -> Result<T, FedError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, Status> {
     let p = peer.clone();
     tokio::task::spawn_blocking(f)

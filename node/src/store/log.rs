@@ -9,19 +9,19 @@
 //! | `Leaf`       | origin ‖ index u64                    | exact leaf bytes                             |
 //! | `LeafSig`    | origin ‖ index                        | DER SM2 signature over the leaf              |
 //! | `Payload`    | origin ‖ index ‖ chunk u16            | chunk 0: ext_len u8 ‖ ext ‖ total u32 ‖ data; then data |
-//! | `NaturalKey` | digest 32 ‖ origin ‖ index            | empty                                        |
-//! | `Subject`    | len u16 ‖ subject ‖ origin ‖ index    | empty                                        |
 //! | `Subtree`    | origin ‖ level u8 ‖ index u64         | aligned subtree hash 32                      |
 //! | `Checkpoint` | origin ‖ size u64                     | note_len u32 ‖ note ‖ DER signature          |
 //! | `OriginMeta` | origin ‖ name                         | caller's bytes (cursor and the like)         |
+//!
+//! The derived indexes (natural key, subject) are the `views` module's, added to the same prepared batch.
 //!
 //! An append is prepared (pure computation with [`gongxin_core::merkle`] over the stored subtree hashes), then
 //! committed as ONE atomic store batch followed by a flush; `commit` returns only after the flush.
 
 use super::{prefix_end, Batch, Store, StoreError, Table, MAX_VALUE_LEN};
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_core::merkle::{self, Frontier, MerkleError, SubtreeSource};
 use gongxin_core::crypto::Digest;
+use gongxin_core::merkle::{self, Frontier, MerkleError, SubtreeSource};
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -88,10 +88,6 @@ pub struct NewEntry {
     pub signature: Vec<u8>,
     /// Record body and its kind of content (`json`), if held here.
     pub payload: Option<(Vec<u8>, String)>,
-    /// Digest of the record's natural key (authority code + document number).
-    pub natural_key: Digest,
-    /// Subject keys (USCC, registration number, ID number, …) the record is about.
-    pub subjects: Vec<Vec<u8>>,
 }
 
 /// One stored entry.
@@ -127,6 +123,12 @@ impl Prepared {
         self.new.root
     }
 
+    /// The batch the derived views add their rows to (`views::index_batch` only), so they commit atomically
+    /// with the entries.
+    pub(crate) fn view_batch(&mut self) -> &mut Batch {
+        &mut self.batch
+    }
+
     /// Adds a per-origin metadata write (a sync cursor, say) to the same atomic batch.
     pub fn set_origin_meta(&mut self, name: &str, value: &[u8]) -> Result<(), LogError> {
         check_meta_name(name)?;
@@ -147,6 +149,11 @@ fn origin_string(o: u32) -> String {
     format!("{o:06}")
 }
 
+/// The (origin, index) key suffix shared by the leaf tables and the views.
+pub(crate) fn origin_index_key(o: u32, index: u64) -> Vec<u8> {
+    idx_key(o, index)
+}
+
 fn idx_key(o: u32, index: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(12);
     k.extend_from_slice(&o.to_be_bytes());
@@ -165,13 +172,6 @@ fn subtree_key(o: u32, level: u8, index: u64) -> Vec<u8> {
     k.extend_from_slice(&o.to_be_bytes());
     k.push(level);
     k.extend_from_slice(&index.to_be_bytes());
-    k
-}
-
-fn subject_prefix(subject: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + subject.len() + 12);
-    k.extend_from_slice(&(subject.len() as u16).to_be_bytes());
-    k.extend_from_slice(subject);
     k
 }
 
@@ -196,7 +196,7 @@ fn check_meta_name(name: &str) -> Result<(), LogError> {
 }
 
 /// Decodes the trailing `origin ‖ index` of an index key.
-fn origin_index_suffix(table: Table, key: &[u8]) -> Result<(String, u64), StoreError> {
+pub(crate) fn origin_index_suffix(table: Table, key: &[u8]) -> Result<(String, u64), StoreError> {
     if key.len() < 12 {
         return Err(StoreError::corrupt(table, key, "key too short for origin and index"));
     }
@@ -335,14 +335,6 @@ impl<S: Store> Log<S> {
             batch.put(Table::LeafSig, key.clone(), e.signature);
             if let Some((payload, ext)) = e.payload {
                 put_payload(&mut batch, o, index, &payload, &ext);
-            }
-            let mut nk = e.natural_key.to_vec();
-            nk.extend_from_slice(&key);
-            batch.put(Table::NaturalKey, nk, Vec::new());
-            for s in e.subjects {
-                let mut sk = subject_prefix(&s);
-                sk.extend_from_slice(&key);
-                batch.put(Table::Subject, sk, Vec::new());
             }
         }
         let new = Head { size: frontier.size(), root: frontier.root() };
@@ -509,27 +501,6 @@ impl<S: Store> Log<S> {
         Ok(true)
     }
 
-    /// The first stored entry with this natural key, across all origins.
-    pub fn find_natural_key(&self, natural_key: &Digest) -> Result<Option<(String, u64)>, LogError> {
-        let rows = self.store.scan_prefix(Table::NaturalKey, natural_key, 1)?;
-        Ok(rows.first().map(|(k, _)| origin_index_suffix(Table::NaturalKey, k)).transpose()?)
-    }
-
-    /// Every stored entry with this natural key (more than one only when an origin logged a duplicate).
-    pub fn find_natural_key_all(&self, natural_key: &Digest) -> Result<Vec<(String, u64)>, LogError> {
-        let rows = self.store.scan_prefix(Table::NaturalKey, natural_key, usize::MAX)?;
-        Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::NaturalKey, k)).collect::<Result<_, _>>()?)
-    }
-
-    /// Every entry about subject `key`, by origin and index.
-    pub fn by_subject(&self, key: &[u8]) -> Result<Vec<(String, u64)>, LogError> {
-        if key.is_empty() || key.len() > MAX_SUBJECT_LEN {
-            return Ok(Vec::new());
-        }
-        let rows = self.store.scan_prefix(Table::Subject, &subject_prefix(key), usize::MAX)?;
-        Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::Subject, k)).collect::<Result<_, _>>()?)
-    }
-
     fn check_size(&self, o: u32, size: u64) -> Result<(), LogError> {
         let head = self.head_of(o)?;
         if size > head.size {
@@ -658,14 +629,6 @@ fn check_entry(position: usize, e: &NewEntry) -> Result<(), LogError> {
             return invalid(&format!("payload extension {ext:?} must be 1–{MAX_EXT_LEN} lowercase letters or digits"));
         }
     }
-    for s in &e.subjects {
-        if s.is_empty() {
-            return invalid("a subject key is empty");
-        }
-        if s.len() > MAX_SUBJECT_LEN {
-            return too_large("subject key", s.len(), MAX_SUBJECT_LEN);
-        }
-    }
     Ok(())
 }
 
@@ -731,18 +694,16 @@ impl PayloadReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gongxin_core::checkpoint::Checkpoint;
-    use gongxin_core::crypto::{sm3, SigningKey};
     use crate::store::memory::MemoryStore;
     use crate::store::sled::SledStore;
+    use gongxin_core::checkpoint::Checkpoint;
+    use gongxin_core::crypto::{sm3, SigningKey};
 
     fn entry(key: &SigningKey, origin: &str, i: u64, payload_len: usize) -> NewEntry {
         let leaf = format!("gongxin-leaf/v1\norigin {origin}\nindex {i}\n").into_bytes();
         NewEntry {
             signature: key.sign(&leaf),
             payload: (payload_len > 0).then(|| (vec![(i % 251) as u8; payload_len], "json".to_string())),
-            natural_key: sm3(format!("nk {origin} {i}").as_bytes()),
-            subjects: vec![format!("subject-{}", i % 5).into_bytes(), b"all".to_vec()],
             leaf,
         }
     }
@@ -789,14 +750,6 @@ mod tests {
         assert_eq!(log.entry("430102", 16).unwrap().unwrap().leaf, all[16].leaf);
         assert_eq!(log.entry("430102", 17).unwrap(), None);
         assert_eq!(log.entries("430102", 5..7).unwrap().len(), 2);
-        // Indexes.
-        assert_eq!(log.find_natural_key(&sm3(b"nk 430102 4")).unwrap(), Some(("430102".into(), 4)));
-        assert_eq!(log.find_natural_key(&sm3(b"nk 430103 6")).unwrap(), Some(("430103".into(), 6)));
-        assert_eq!(log.find_natural_key(&sm3(b"nk 430103 7")).unwrap(), None);
-        let s3 = log.by_subject(b"subject-3").unwrap();
-        assert_eq!(s3, vec![("430102".into(), 3), ("430102".into(), 8), ("430102".into(), 13), ("430103".into(), 3)]);
-        assert_eq!(log.by_subject(b"subject-").unwrap(), vec![], "a subject is not matched by its prefix");
-        assert_eq!(log.by_subject(b"all").unwrap().len(), 24);
         // Proofs verify against stored roots and checkpoints.
         let cps = log.checkpoints("430102").unwrap();
         assert_eq!(cps.len(), 3);
@@ -881,9 +834,6 @@ mod tests {
         let mut e = entry(&key, "430102", 1, 3);
         e.payload = Some((vec![1], "../x".into()));
         assert!(matches!(log.prepare_append("430102", vec![e]), Err(LogError::InvalidEntry { .. })));
-        let mut e = entry(&key, "430102", 1, 0);
-        e.subjects.push(Vec::new());
-        assert!(matches!(log.prepare_append("430102", vec![e]), Err(LogError::InvalidEntry { .. })));
 
         // Two batches prepared from the same head: the second commit is stale and writes nothing.
         let a = log.prepare_append("430102", vec![entry(&key, "430102", 1, 0)]).unwrap();
@@ -898,7 +848,6 @@ mod tests {
         assert!(matches!(err, LogError::Checkpoint { .. }), "{err}");
         assert_eq!(log.head("430102").unwrap(), head);
         assert_eq!(log.entry("430102", 2).unwrap(), None);
-        assert_eq!(log.by_subject(b"subject-2").unwrap(), vec![]);
     }
 
     #[test]

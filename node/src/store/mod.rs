@@ -10,7 +10,6 @@
 //! that it does not fsync, and a leaf page holds up to 17 values, so bigger things (payloads) are split by the
 //! layer above.
 
-pub mod evidence;
 pub mod log;
 pub mod memory;
 pub mod sled;

@@ -1,31 +1,22 @@
-//! The node's own log, as the admin API and the CLI see it: validate import rows, sign them, append them as one
-//! atomic flushed batch with a freshly signed checkpoint, answer queries. Sits between `core` (rules),
-//! `crypto` (signatures) and `store` (the sled log); it is the only writer of the node's own origin.
+//! The node's own log: validate import rows, sign them, append them with their view rows as one atomic flushed
+//! batch with a freshly signed checkpoint, answer queries. The only writer of the node's own origin (its
+//! writer lock also covers every read-modify-write of the next index).
 
+use super::{now_rfc3339, AppError};
 use crate::config::Config;
+use crate::store::log::{Log, NewEntry, StoredEntry};
+use crate::store::Store;
+use crate::views::{self, Derived};
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongxin_core::envelope::{disclosure_token, share_token, LeafHeader};
+use gongxin_core::crypto::{self, Digest, SigningKey};
+use gongxin_core::envelope::LeafHeader;
 use gongxin_core::record::{Record, ShareType};
 use gongxin_core::template::{self, Kind, RefData, RowError};
-use gongxin_core::crypto::{self, Digest, SigningKey};
-use crate::store::log::{Log, NewEntry, StoredEntry};
-use crate::store::sled::SledStore;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("store: {0}")]
-    Store(String),
-    #[error("key: {0}")]
-    Key(String),
-}
-
-fn store_err(e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Store(e.to_string())
-}
+/// The store every use case works on: sled in production, memory in unit tests.
+pub type SharedStore = Arc<dyn Store>;
 
 /// What one import call did.
 #[derive(Debug, Default)]
@@ -61,15 +52,9 @@ pub struct Ledger {
     name: String,
     level: String,
     key: SigningKey,
-    log: Log<SledStore>,
+    log: Log<SharedStore>,
     refs: &'static RefData,
     writer: Mutex<()>,
-}
-
-/// Current UTC time as RFC 3339 with seconds precision.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 impl Ledger {
@@ -79,17 +64,26 @@ impl Ledger {
         let key_path = cfg.key_path();
         let pem = std::fs::read_to_string(&key_path).with_context(|| format!("read {}", key_path.display()))?;
         let key = SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("load {}", key_path.display()))?;
-        let store =
-            SledStore::open(&cfg.store_path()).with_context(|| format!("open store {}", cfg.store_path().display()))?;
-        Ok(Self {
-            code: cfg.code.clone(),
-            name: cfg.name.clone(),
-            level: cfg.level.clone(),
+        let store = crate::store::sled::SledStore::open(&cfg.store_path())
+            .with_context(|| format!("open store {}", cfg.store_path().display()))?;
+        Ok(Self::new(&cfg.code, &cfg.name, &cfg.level, key, Arc::new(store)))
+    }
+
+    /// A ledger over any store (the in-memory one in unit tests).
+    pub fn new(code: &str, name: &str, level: &str, key: SigningKey, store: SharedStore) -> Self {
+        Self {
+            code: code.to_string(),
+            name: name.to_string(),
+            level: level.to_string(),
             key,
             log: Log::new(store),
             refs: RefData::embedded(),
             writer: Mutex::new(()),
-        })
+        }
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, ()>, AppError> {
+        self.writer.lock().map_err(|_| AppError::Poisoned { what: "own log writer" })
     }
 
     pub fn code(&self) -> &str {
@@ -97,7 +91,7 @@ impl Ledger {
     }
 
     /// The logs this node holds (its own and its mirrors).
-    pub fn log(&self) -> &Log<SledStore> {
+    pub fn log(&self) -> &Log<SharedStore> {
         &self.log
     }
 
@@ -106,24 +100,26 @@ impl Ledger {
     }
 
     /// Appends one system entry (e.g. a registry version on the province) to the node's own log, signed,
-    /// with `meta` origin-metadata written in the same atomic batch. Returns its index.
+    /// with the origin-metadata `meta(index)` gives written in the same atomic batch. The index is computed under
+    /// the writer lock, so metadata that names it (the registry's or the report's index) names this entry.
+    /// Returns its index.
     pub fn append_system(
         &self,
         kind: &str,
         natural_key: &str,
         payload: Vec<u8>,
-        meta: &[(&str, Vec<u8>)],
-    ) -> Result<u64, LedgerError> {
-        let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
-        let head = self.log.head(&self.code).map_err(store_err)?;
+        meta: impl FnOnce(u64) -> Vec<(&'static str, Vec<u8>)>,
+    ) -> Result<u64, AppError> {
+        let _w = self.lock_writer()?;
+        let head = self.log.head(&self.code)?;
         let recorded_at = now_rfc3339();
         let nk = crypto::sm3(natural_key.as_bytes());
         let header = LeafHeader {
             origin: self.code.clone(),
             index: head.size,
             kind: kind.to_string(),
-            share: "unconditional".into(),
-            disclosure: "internal".into(),
+            share: ShareType::Unconditional,
+            disclosure: gongxin_core::record::Disclosure::GovernmentOnly,
             recorded_at: recorded_at.clone(),
             decided_on: recorded_at[..10].to_string(),
             natural_key: nk,
@@ -131,31 +127,27 @@ impl Ledger {
         };
         let leaf = header.encode();
         let signature = self.key.sign(&leaf);
-        let entry = NewEntry {
-            leaf,
-            signature,
-            payload: Some((payload, "json".into())),
-            natural_key: nk,
-            subjects: Vec::new(),
-        };
-        let mut prepared = self.log.prepare_append(&self.code, vec![entry]).map_err(store_err)?;
-        for (name, value) in meta {
-            prepared.set_origin_meta(name, value).map_err(store_err)?;
+        let derived = views::derive(&header, None, None);
+        let entry = NewEntry { leaf, signature, payload: Some((payload, "json".into())) };
+        let mut prepared = self.log.prepare_append(&self.code, vec![entry])?;
+        views::index_batch(&mut prepared, &[derived])?;
+        for (name, value) in meta(head.size) {
+            prepared.set_origin_meta(name, &value)?;
         }
         let cp = self.sign_checkpoint(prepared.new_size(), prepared.new_root());
-        self.log.commit(prepared, Some(cp)).map_err(store_err)?;
+        self.log.commit(prepared, Some(cp))?;
         Ok(head.size)
     }
 
-    pub fn status(&self) -> Result<NodeStatus, LedgerError> {
-        let head = self.log.head(&self.code).map_err(store_err)?;
+    pub fn status(&self) -> Result<NodeStatus, AppError> {
+        let head = self.log.head(&self.code)?;
         Ok(NodeStatus {
             code: self.code.clone(),
             name: self.name.clone(),
             level: self.level.clone(),
             size: head.size,
             root: head.root,
-            checkpoint: self.log.latest_checkpoint(&self.code).map_err(store_err)?,
+            checkpoint: self.log.latest_checkpoint(&self.code)?,
             public_key_pem: self.key.public_key().to_spki_pem(),
         })
     }
@@ -165,11 +157,11 @@ impl Ledger {
     }
 
     /// Signs a heartbeat checkpoint of the current head (freshness while idle).
-    pub fn heartbeat(&self) -> Result<(), LedgerError> {
-        let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
-        let head = self.log.head(&self.code).map_err(store_err)?;
+    pub fn heartbeat(&self) -> Result<(), AppError> {
+        let _w = self.lock_writer()?;
+        let head = self.log.head(&self.code)?;
         let cp = self.sign_checkpoint(head.size, head.root);
-        self.log.put_checkpoint(&self.code, cp).map_err(store_err)?;
+        self.log.put_checkpoint(&self.code, cp)?;
         Ok(())
     }
 
@@ -181,7 +173,7 @@ impl Ledger {
         source: &str,
         rows: Vec<(u64, BTreeMap<String, String>)>,
         share: Option<ShareType>,
-    ) -> Result<ImportOutcome, LedgerError> {
+    ) -> Result<ImportOutcome, AppError> {
         let mut errors = Vec::new();
         let mut records = Vec::new();
         for (row, fields) in rows {
@@ -198,18 +190,19 @@ impl Ledger {
     }
 
     /// Publishes one record given as JSON (list entries, commitments, amendments): checked, signed, appended.
-    pub fn publish(&self, record_json: &[u8], share: Option<ShareType>) -> Result<ImportOutcome, LedgerError> {
-        let record: Record =
-            serde_json::from_slice(record_json).map_err(|e| LedgerError::BadRequest(format!("record JSON: {e}")))?;
+    pub fn publish(&self, record_json: &[u8], share: Option<ShareType>) -> Result<ImportOutcome, AppError> {
+        let record: Record = serde_json::from_slice(record_json)
+            .map_err(|e| AppError::Invalid { field: "record JSON", reason: e.to_string() })?;
         let mut problems = Vec::new();
         let (authority, subject) = match &record {
             Record::ListEntry(r) => (r.authority_uscc.as_str(), Some(&r.subject)),
             Record::Commitment(r) => (r.authority_uscc.as_str(), Some(&r.subject)),
             Record::Amendment(r) => (r.authority_uscc.as_str(), None),
             Record::License(_) | Record::Penalty(_) => {
-                return Err(LedgerError::BadRequest(
-                    "licences and penalties are imported from the 双公示 template: use `gongxin import`".into(),
-                ))
+                return Err(AppError::Invalid {
+                    field: "kind",
+                    reason: "licences and penalties are imported from the 双公示 template: use `gongxin import`".into(),
+                })
             }
         };
         if let Err(e) = gongxin_core::uscc::validate(authority) {
@@ -231,28 +224,25 @@ impl Ledger {
             }
         }
         if !problems.is_empty() {
-            return Err(LedgerError::BadRequest(problems.join("; ")));
+            return Err(AppError::Invalid { field: "record", reason: problems.join("; ") });
         }
         self.append_records(vec![(1, record)], share)
     }
 
     /// Signs `records` (skipping natural keys already held) and appends them as one atomic, flushed batch
     /// ending in a signed checkpoint. Returns only after the batch is durable.
-    fn append_records(
-        &self,
-        records: Vec<(u64, Record)>,
-        share: Option<ShareType>,
-    ) -> Result<ImportOutcome, LedgerError> {
-        let _w = self.writer.lock().map_err(|_| LedgerError::Store("writer lock poisoned".into()))?;
-        let head = self.log.head(&self.code).map_err(store_err)?;
+    fn append_records(&self, records: Vec<(u64, Record)>, share: Option<ShareType>) -> Result<ImportOutcome, AppError> {
+        let _w = self.lock_writer()?;
+        let head = self.log.head(&self.code)?;
         let mut out = ImportOutcome::default();
         let mut seen: HashSet<Digest> = HashSet::new();
         let mut entries = Vec::new();
+        let mut derived = Vec::new();
         let recorded_at = now_rfc3339();
         for (row, record) in records {
             let nk = record.natural_key();
             let nk_digest = crypto::sm3(nk.as_bytes());
-            if !seen.insert(nk_digest) || self.log.find_natural_key(&nk_digest).map_err(store_err)?.is_some() {
+            if !seen.insert(nk_digest) || views::find_natural_key(self.log.store(), &nk_digest)?.is_some() {
                 out.duplicates += 1;
                 out.skipped.push(RowError {
                     row,
@@ -262,7 +252,9 @@ impl Ledger {
                 continue;
             }
             let index = head.size + entries.len() as u64;
-            entries.push(self.entry_for(&record, index, nk_digest, &recorded_at, share));
+            let (entry, d) = self.entry_for(&record, index, nk_digest, &recorded_at, share);
+            entries.push(entry);
+            derived.push(d);
         }
         if entries.is_empty() {
             out.size = head.size;
@@ -270,9 +262,10 @@ impl Ledger {
             return Ok(out);
         }
         out.accepted = entries.len() as u64;
-        let prepared = self.log.prepare_append(&self.code, entries).map_err(store_err)?;
+        let mut prepared = self.log.prepare_append(&self.code, entries)?;
+        views::index_batch(&mut prepared, &derived)?;
         let cp = self.sign_checkpoint(prepared.new_size(), prepared.new_root());
-        let head = self.log.commit(prepared, Some(cp)).map_err(store_err)?;
+        let head = self.log.commit(prepared, Some(cp))?;
         out.size = head.size;
         out.root = head.root;
         Ok(out)
@@ -285,14 +278,14 @@ impl Ledger {
         natural_key: Digest,
         recorded_at: &str,
         share: Option<ShareType>,
-    ) -> NewEntry {
+    ) -> (NewEntry, Derived) {
         let payload = record.to_payload_json();
         let header = LeafHeader {
             origin: self.code.clone(),
             index,
             kind: record.kind_str().to_string(),
-            share: share_token(share.unwrap_or_else(|| record.share_type())).to_string(),
-            disclosure: disclosure_token(record.disclosure()).to_string(),
+            share: share.unwrap_or_else(|| record.share_type()),
+            disclosure: record.disclosure(),
             recorded_at: recorded_at.to_string(),
             decided_on: record.decision_date().to_string(),
             natural_key,
@@ -300,24 +293,19 @@ impl Ledger {
         };
         let leaf = header.encode();
         let signature = self.key.sign(&leaf);
-        NewEntry {
-            leaf,
-            signature,
-            payload: Some((payload, "json".to_string())),
-            natural_key,
-            subjects: record.subject_keys().into_iter().map(String::into_bytes).collect(),
-        }
+        let derived = views::derive(&header, None, Some(record));
+        (NewEntry { leaf, signature, payload: Some((payload, "json".to_string())) }, derived)
     }
 
     /// Records held about an entity (any subject code: USCC, registration number, ID number).
-    pub fn query(&self, subject: &str) -> Result<Vec<Hit>, LedgerError> {
+    pub fn query(&self, subject: &str) -> Result<Vec<Hit>, AppError> {
         let subject = subject.trim();
         if subject.is_empty() {
-            return Err(LedgerError::BadRequest("empty subject code".into()));
+            return Err(AppError::Invalid { field: "subject", reason: "empty subject code".into() });
         }
         let mut hits = Vec::new();
-        for (origin, index) in self.log.by_subject(subject.as_bytes()).map_err(store_err)? {
-            let Some(e) = self.log.entry(&origin, index).map_err(store_err)? else { continue };
+        for (origin, index) in views::by_subject(self.log.store(), subject.as_bytes())? {
+            let Some(e) = self.log.entry(&origin, index)? else { continue };
             let kind = LeafHeader::decode(&e.leaf).map(|h| h.kind).unwrap_or_else(|_| "?".into());
             let body_json = e.payload.map(|(p, _)| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
             hits.push(Hit { origin, index, kind, body_json });
@@ -325,11 +313,11 @@ impl Ledger {
         Ok(hits)
     }
 
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, LedgerError> {
-        self.log.entries(&self.code, start..end).map_err(store_err)
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, AppError> {
+        Ok(self.log.entries(&self.code, start..end)?)
     }
 
-    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, LedgerError> {
-        self.log.checkpoints(&self.code).map_err(store_err)
+    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, AppError> {
+        Ok(self.log.checkpoints(&self.code)?)
     }
 }
