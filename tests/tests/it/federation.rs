@@ -20,7 +20,7 @@ fn import(fed: &Fed, code: &str, kind: Kind, seed: u64, n: usize) -> u64 {
 #[test]
 fn county_data_reaches_city_and_province_with_identical_roots() {
     let tmp = tempfile::tempdir().unwrap();
-    let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
     let counties = ["430102", "430104", "430302", "430321"];
     let mut sizes = std::collections::BTreeMap::new();
     for (i, c) in counties.iter().enumerate() {
@@ -36,10 +36,7 @@ fn county_data_reaches_city_and_province_with_identical_roots() {
     let changsha = fed.logs("430100");
     assert!(changsha.contains_key("430102") && changsha.contains_key("430104"));
     assert!(!changsha.contains_key("430302"), "a city mirrors only its subtree: {changsha:?}");
-    // Identical roots: the county's own head equals the mirrors' (compare via bundles of the province's view
-    // is issue 4; here the province's query returns the county's records byte for byte).
-    let (size, _root) = fed.own_head("430102");
-    assert_eq!(size, sizes["430102"]);
+    // The province returns the county's records byte for byte.
     let rows = testdata::rows(Kind::License, 10, "430102", 30);
     let uscc = &subject_of(&rows[0]);
     let at_county = cli(&["query", "--data-dir", &fed.dir("430102"), "--uscc", uscc, "-o", "json"]);
@@ -48,6 +45,19 @@ fn county_data_reaches_city_and_province_with_identical_roots() {
     let b: serde_json::Value = serde_json::from_slice(&at_province.stdout).unwrap();
     assert!(!a["records"].as_array().unwrap().is_empty());
     assert_eq!(a["records"], b["records"], "the province returns the county's records unchanged");
+    // Identical roots: each county's log has the county's size and root in all three stores that hold it
+    // (county, city, province), re-derived from the stored leaves once the nodes are stopped.
+    let heads: Vec<(&str, (u64, String))> = counties.iter().map(|c| (*c, fed.own_head(c))).collect();
+    for code in HUNAN6.iter().map(|(c, _)| *c) {
+        fed.stop(code).unwrap();
+    }
+    for (c, head) in heads {
+        assert_eq!(head.0, sizes[c], "{c}'s own log");
+        let city = fed.nodes[c].parent.clone().unwrap();
+        for holder in [c, city.as_str(), "430000"] {
+            assert_eq!(fed.stored_log(holder, c).unwrap(), head, "{holder}'s copy of {c}");
+        }
+    }
 }
 
 /// A code the subject index knows the row's entity by.
