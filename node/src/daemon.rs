@@ -183,7 +183,13 @@ async fn start_federation(
         let server_tls = gongxin_certs::tls::server_config(&tls, &ca).context("build the mTLS server config")?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(%local, "federation mTLS listener (sync, remote admin, audit)");
+        // The bound address (the real port when `listen` asks for port 0), written whole: temp file + rename.
+        let addr_file = cfg.data_dir.join("listen.addr");
+        let tmp = cfg.data_dir.join("listen.addr.tmp");
+        std::fs::write(&tmp, format!("{local}\n"))
+            .and_then(|()| std::fs::rename(&tmp, &addr_file))
+            .with_context(|| format!("write {}", addr_file.display()))?;
+        tracing::info!(%local, file = %addr_file.display(), "federation mTLS listener (sync, remote admin, audit)");
         let me = cfg.code.clone();
         let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
             let id = gongxin_certs::tls::request_identity(&req)

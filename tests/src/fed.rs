@@ -1,17 +1,28 @@
 //! A throwaway federation for tests: a real CA, real node certificates, real `gongxin-node` processes talking
-//! mTLS gRPC on free loopback ports, registered on the province with the real `gongxin registry` commands.
+//! mTLS gRPC on loopback, registered on the province with the real `gongxin registry` commands.
+//!
+//! Ports cannot collide with a parallel test: a parent's config says `listen = "127.0.0.1:0"` on its first
+//! start, the node binds a port the kernel picks and writes the bound address to `DATA_DIR/listen.addr`, and
+//! [`Fed::start`] reads it into [`FedNode::port`]. A child's `[federation]` section is written when the child
+//! starts, with its parent's bound address, so parents start first ([`Fed::up`] does; [`Fed::start`] refuses
+//! otherwise). When a parent restarts, its config is rewritten to the concrete port of its first start, so the
+//! `parent_addr` in its children's configs stays valid. Rebinding that port works at once (the listener sets
+//! SO_REUSEADDR); only another process taking the port while the parent is down can fail a restart, and then
+//! `Fed::start` fails with the node's log, which says `bind 127.0.0.1:PORT`.
 
-use crate::{cli, text, NodeProc};
+use crate::{cli, eventually, text, NodeProc};
 use anyhow::{bail, Context, Result};
 use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongxin_core::crypto::{self, SigningKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::merkle;
+use gongxin_node::store::log::Log;
+use gongxin_node::store::sled::SledStore;
 use gongxin_proto::sync::v1 as pb;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The six-node topology of the issue: province, two cities, two counties each.
 pub const HUNAN6: &[(&str, Option<&str>)] = &[
@@ -28,23 +39,30 @@ pub struct FedNode {
     pub code: String,
     pub parent: Option<String>,
     pub dir: PathBuf,
+    /// Whether the node has children, and so a federation listener.
+    pub listens: bool,
+    /// The port its listener bound on its first start (from `listen.addr`); `None` before that.
     pub port: Option<u16>,
     pub proc: Option<NodeProc>,
+    /// `gongxin.toml` as `init` wrote it (heartbeat shortened); [`Fed::start`] appends `[federation]`.
+    base_config: String,
 }
 
 pub struct Fed {
     pub root: PathBuf,
     pub ca: Ca,
     pub nodes: BTreeMap<String, FedNode>,
+    sync_interval_s: u64,
 }
 
-/// A free loopback port (bound and released; good enough for tests on one machine).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+/// The address a node wrote to `DATA_DIR/listen.addr` once its federation listener was bound.
+pub fn listen_addr(dir: &Path) -> Option<std::net::SocketAddr> {
+    std::fs::read_to_string(dir.join("listen.addr")).ok()?.trim().parse().ok()
 }
 
 impl Fed {
-    /// Creates CA, data dirs, keys, certificates and configs under `root`. Starts nothing.
+    /// Creates CA, data dirs, keys and certificates under `root`. Starts nothing; each node's `[federation]`
+    /// config section is written by [`Fed::start`] (a child needs its parent's bound address).
     pub fn create(root: &Path, topology: &[(&str, Option<&str>)], sync_interval_s: u64) -> Result<Fed> {
         let ca = Ca::create(&CaOptions::default())?;
         ca.save(root.join("pki"), false)?;
@@ -56,44 +74,110 @@ impl Fed {
             issued.save(&dir.join("tls"), Some("node"), false)?;
             std::fs::create_dir_all(dir.join("anchor"))?;
             std::fs::write(dir.join("anchor/ca.pem"), ca.cert_pem())?;
-            let has_children = topology.iter().any(|(_, p)| *p == Some(*code));
-            let port = has_children.then(free_port);
+            let base_config = std::fs::read_to_string(dir.join("gongxin.toml"))?
+                .replace("heartbeat_seconds = 60", "heartbeat_seconds = 2");
+            let listens = topology.iter().any(|(_, p)| *p == Some(*code));
             nodes.insert(
                 code.to_string(),
-                FedNode { code: code.to_string(), parent: parent.map(str::to_string), dir, port, proc: None },
+                FedNode {
+                    code: code.to_string(),
+                    parent: parent.map(str::to_string),
+                    dir,
+                    listens,
+                    port: None,
+                    proc: None,
+                    base_config,
+                },
             );
         }
         let province_pub = std::fs::read(root.join("430000/node.pub.pem")).context("province key")?;
         for n in nodes.values() {
             std::fs::write(n.dir.join("anchor/province.pub.pem"), &province_pub)?;
-            let mut sec = String::from(
-                "\n[federation]\nprovince_key = \"anchor/province.pub.pem\"\nca_cert = \"anchor/ca.pem\"\ntls_cert = \"tls/node.pem\"\ntls_key = \"tls/node.key\"\n",
-            );
-            sec += &format!("sync_interval_seconds = {sync_interval_s}\n");
-            if let Some(p) = n.port {
-                sec += &format!("listen = \"127.0.0.1:{p}\"\n");
-            }
-            if let Some(parent) = &n.parent {
-                let pp = nodes[parent].port.context("parent has a port")?;
-                sec += &format!("parent_code = \"{parent}\"\nparent_addr = \"127.0.0.1:{pp}\"\n");
-            }
-            let cfg = n.dir.join("gongxin.toml");
-            let mut t = std::fs::read_to_string(&cfg)?;
-            t = t.replace("heartbeat_seconds = 60", "heartbeat_seconds = 2");
-            t += &sec;
-            std::fs::write(&cfg, t)?;
         }
-        Ok(Fed { root: root.to_path_buf(), ca, nodes })
+        Ok(Fed { root: root.to_path_buf(), ca, nodes, sync_interval_s })
+    }
+
+    /// Writes `code`'s config: the init config plus a `[federation]` section with `listen` on port 0 (first
+    /// start) or on the port of its first start (restart), and the parent's bound address.
+    fn write_config(&self, code: &str) -> Result<()> {
+        let n = self.nodes.get(code).context("no such node")?;
+        let mut sec = String::from(
+            "\n[federation]\nprovince_key = \"anchor/province.pub.pem\"\nca_cert = \"anchor/ca.pem\"\ntls_cert = \"tls/node.pem\"\ntls_key = \"tls/node.key\"\n",
+        );
+        sec += &format!("sync_interval_seconds = {}\n", self.sync_interval_s);
+        if n.listens {
+            sec += &format!("listen = \"127.0.0.1:{}\"\n", n.port.unwrap_or(0));
+        }
+        if let Some(parent) = &n.parent {
+            let Some(pp) = self.nodes.get(parent).context("parent not in the topology")?.port else {
+                bail!("start {parent} before {code}: its port is known only once it has bound it");
+            };
+            sec += &format!("parent_code = \"{parent}\"\nparent_addr = \"127.0.0.1:{pp}\"\n");
+        }
+        std::fs::write(n.dir.join("gongxin.toml"), format!("{}{sec}", n.base_config))?;
+        Ok(())
     }
 
     pub fn dir(&self, code: &str) -> String {
         self.nodes[code].dir.to_str().expect("utf-8").to_string()
     }
 
+    /// Writes the node's config (see the module doc) and starts it; for a parent, waits for its `listen.addr`
+    /// and records the port of its first start (a restart must bind the same port).
     pub fn start(&mut self, code: &str) -> Result<()> {
+        self.write_config(code)?;
         let n = self.nodes.get_mut(code).context("no such node")?;
+        if n.listens {
+            // Left by an earlier run: the new process writes its own.
+            let _ = std::fs::remove_file(n.dir.join("listen.addr"));
+        }
         n.proc = Some(NodeProc::start(&n.dir)?);
+        if n.listens {
+            let dir = n.dir.clone();
+            eventually(&format!("{code} to write listen.addr"), Duration::from_secs(30), || {
+                listen_addr(&dir).is_some()
+            })?;
+            let bound = listen_addr(&dir).context("listen.addr vanished")?;
+            match n.port {
+                None => n.port = Some(bound.port()),
+                Some(p) if p == bound.port() => {}
+                Some(p) => bail!("{code} restarted on {bound}, not on the port {p} of its first start"),
+            }
+        }
         Ok(())
+    }
+
+    /// SIGTERM one node and check that it exits cleanly (so that its store can be opened).
+    pub fn stop(&mut self, code: &str) -> Result<()> {
+        let mut p = self.nodes.get_mut(code).and_then(|n| n.proc.take()).context("node not running")?;
+        let st = p.stop()?;
+        if !st.success() {
+            bail!("node {code} exited with {st} on SIGTERM");
+        }
+        Ok(())
+    }
+
+    /// Size and hex root of `origin`'s log in the store of the stopped node `code`, re-derived from the stored
+    /// leaves alone (which must be contiguous from index 0); fails if the stored head says otherwise.
+    pub fn stored_log(&self, code: &str, origin: &str) -> Result<(u64, String)> {
+        let n = self.nodes.get(code).context("no such node")?;
+        if n.proc.is_some() {
+            bail!("{code} is running: stop it before opening its store");
+        }
+        let store = SledStore::open(&n.dir.join("store")).with_context(|| format!("open the store of {code}"))?;
+        let log = Log::new(store);
+        let head = log.head(origin)?;
+        let derived = log.recompute_head(origin)?;
+        if (head.size, head.root) != (derived.size, derived.root) {
+            bail!(
+                "{code}'s stored head of {origin} ({}, {}) differs from the one re-derived from its leaves ({}, {})",
+                head.size,
+                hex::encode(head.root),
+                derived.size,
+                hex::encode(derived.root)
+            );
+        }
+        Ok((derived.size, hex::encode(derived.root)))
     }
 
     /// SIGKILL one node.
@@ -136,7 +220,7 @@ impl Fed {
         Ok(())
     }
 
-    /// Province up, registry applied, then every other node.
+    /// Province up, registry applied, then every other node, parents before their children.
     pub fn up(root: &Path, topology: &[(&str, Option<&str>)]) -> Result<Fed> {
         let mut f = Fed::create(root, topology, 1)?;
         f.start("430000")?;
@@ -153,11 +237,9 @@ impl Fed {
             for c in &next {
                 f.start(c)?;
             }
-            for c in next.iter().filter(|c| f.nodes.values().any(|n| n.parent.as_deref() == Some(c.as_str()))) {
+            for c in next.iter().filter(|c| f.nodes[*c].listens) {
                 f.wait_until(&format!("{c} to receive the registry"), Duration::from_secs(60), |f| {
-                    let out = cli(&["peer", "list", "--data-dir", &f.dir(c), "-o", "json"]);
-                    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-                    v["registry_version"].as_u64().unwrap_or(0) >= 1
+                    f.peers(c)["registry_version"].as_u64().unwrap_or(0) >= 1
                 })?;
             }
             level = next;
@@ -176,44 +258,71 @@ impl Fed {
         m
     }
 
-    /// The log head (size, hex root) of `origin` as held by `code`, through `gongxin log show` for the own log
-    /// and the export of mirrors otherwise.
+    /// Size and hex root of `code`'s own log, through `gongxin log show`.
     pub fn own_head(&self, code: &str) -> (u64, String) {
         let out = cli(&["log", "show", "--data-dir", &self.dir(code), "-o", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         (v["size"].as_u64().unwrap_or(0), v["root"].as_str().unwrap_or("").to_string())
     }
 
-    /// Polls `cond` until true or `limit` passes.
-    pub fn wait_until(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Fed) -> bool) -> Result<()> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if cond(self) {
-                return Ok(());
+    /// `gongxin peer list -o json` of `code` (`Null` if the node does not answer).
+    pub fn peers(&self, code: &str) -> serde_json::Value {
+        let out = cli(&["peer", "list", "--data-dir", &self.dir(code), "-o", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Waits until a checkpoint of every node has reached the province, so that an audit finds nobody without
+    /// a heartbeat (`stale`). A child of the province lists an origin among its uplink's origins once it has
+    /// uploaded that origin's newest checkpoint (a heartbeat included); it holds a checkpoint of a node below it
+    /// only once that node's uplink delivered one.
+    pub fn wait_province_has_every_checkpoint(&self, limit: Duration) -> Result<()> {
+        let subtree = |top: &str| -> Vec<String> {
+            let mut all = vec![top.to_string()];
+            let mut i = 0;
+            while i < all.len() {
+                let below: Vec<String> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.parent.as_deref() == Some(all[i].as_str()))
+                    .map(|n| n.code.clone())
+                    .collect();
+                all.extend(below);
+                i += 1;
             }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let logs: Vec<String> = self
+            all
+        };
+        let tops: Vec<(String, Vec<String>)> = self
             .nodes
             .values()
-            .map(|n| {
-                format!(
-                    "--- {} ---\n{}",
-                    n.code,
-                    std::fs::read_to_string(n.dir.join("node.log"))
-                        .unwrap_or_default()
-                        .lines()
-                        .rev()
-                        .take(15)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            })
+            .filter(|n| n.parent.as_deref() == Some("430000"))
+            .map(|n| (n.code.clone(), subtree(&n.code)))
             .collect();
-        bail!("timed out after {limit:?} waiting for {what}\n{}", logs.join("\n"))
+        self.wait_until("a checkpoint of every node at the province", limit, |f| {
+            tops.iter().all(|(top, codes)| {
+                let v = f.peers(top);
+                let listed: Vec<&str> = v["parent"]["origins"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|o| o["origin"].as_str()).collect())
+                    .unwrap_or_default();
+                codes.iter().all(|c| listed.contains(&c.as_str()))
+            })
+        })
+    }
+
+    /// Polls `cond` until true or `limit` passes; on a timeout the error carries the tail of every node's log.
+    pub fn wait_until(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Fed) -> bool) -> Result<()> {
+        eventually(what, limit, || cond(self)).map_err(|e| {
+            let logs: Vec<String> = self
+                .nodes
+                .values()
+                .map(|n| {
+                    let log = std::fs::read_to_string(n.dir.join("node.log")).unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    format!("--- {} ---\n{}", n.code, lines[lines.len().saturating_sub(15)..].join("\n"))
+                })
+                .collect();
+            anyhow::anyhow!("{e}\n{}", logs.join("\n"))
+        })
     }
 }
 

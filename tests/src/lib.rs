@@ -46,6 +46,21 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Polls `cond` every 100 ms until it holds (`Ok`) or `limit` passes (an error naming `what`): the eventual
+/// assertion to use instead of a fixed sleep.
+pub fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return Ok(());
+        }
+        if start.elapsed() >= limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A running node process on its own data dir. Killed (SIGKILL) on drop.
 pub struct NodeProc {
     pub data_dir: PathBuf,

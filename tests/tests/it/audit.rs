@@ -43,6 +43,8 @@ fn clean_federation_audits_ok_then_a_tampered_store_is_named() {
         l.get("430102").map(|s| s.0) == Some(a) && l.get("430321").map(|s| s.0) == Some(b)
     })
     .unwrap();
+    // Without a heartbeat of every node at the province an origin would be `stale`, not `ok`.
+    fed.wait_province_has_every_checkpoint(Duration::from_secs(60)).unwrap();
     let before = fed.own_head("430000").0;
     let (code, report) = audit(&fed);
     assert_eq!(code, Some(0), "{report:?}");

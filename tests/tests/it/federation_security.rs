@@ -113,16 +113,19 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     let auditor = issued(&fed.ca, Role::Auditor, "430000");
     assert_eq!(r.block_on(cursor_code(province, "430000", &auditor, &ca, "430100")), Code::PermissionDenied);
 
-    // A county uploading another county's origin; a city relaying a county of another city.
+    // A county uploading another county's origin; a city relaying a county of another city; a county skipping
+    // its city. Each batch is validly signed by the origin, so only the refusal keeps it out of the store.
+    let origin_key = |code: &str| {
+        SigningKey::from_pkcs8_pem(&std::fs::read_to_string(fed.nodes[code].dir.join("node.key")).unwrap()).unwrap()
+    };
     let upload = |port: u16, server: &str, id: &TlsIdentity, origin: &str| -> Code {
+        let key = origin_key(origin);
+        let entries = signed_entries(&key, origin, 0, 3, "uploaded-by-the-wrong-caller");
+        let leaves: Vec<Vec<u8>> = entries.iter().map(|e| e.leaf.clone()).collect();
+        let checkpoint = signed_checkpoint(&key, origin, &leaves, &gongxin_node::app::now_rfc3339());
         r.block_on(async {
             let mut c = sync_client(port, server, id, &ca).await.unwrap();
-            let req = pb::UploadRequest {
-                origin: origin.into(),
-                start: 0,
-                entries: vec![],
-                checkpoint: Some(pb::SignedNote { note: b"x".to_vec(), signature: vec![1] }),
-            };
+            let req = pb::UploadRequest { origin: origin.into(), start: 0, entries, checkpoint: Some(checkpoint) };
             c.upload(req).await.err().map(|s| s.code()).unwrap_or(Code::Ok)
         })
     };
@@ -181,9 +184,14 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
         "revoked node"
     );
 
-    // Nothing was stored for any refused caller, and the city still serves its registered county.
+    // Nothing was stored for any refused caller (the empty logs of 430102 and 430104 are still empty at the
+    // city and the province), and the city still serves its registered county.
     let held = fed.logs("430100");
     assert!(!held.contains_key("430111"), "{held:?}");
+    assert_eq!(held.get("430104").map_or(0, |s| s.0), 0, "{held:?}");
+    assert_eq!(held.get("430102").map_or(0, |s| s.0), 0, "{held:?}");
+    let at_province = fed.logs("430000");
+    assert_eq!(at_province.get("430102").map_or(0, |s| s.0), 0, "{at_province:?}");
     assert_eq!(r.block_on(cursor_code(changsha, "430100", &county, &ca, "430102")), Code::Ok);
     let log = std::fs::read_to_string(fed.nodes["430100"].dir.join("node.log")).unwrap();
     assert!(log.contains("refused"), "refusals are logged");

@@ -20,7 +20,7 @@ fn import(fed: &Fed, code: &str, kind: Kind, seed: u64, n: usize) -> u64 {
 #[test]
 fn county_data_reaches_city_and_province_with_identical_roots() {
     let tmp = tempfile::tempdir().unwrap();
-    let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
     let counties = ["430102", "430104", "430302", "430321"];
     let mut sizes = std::collections::BTreeMap::new();
     for (i, c) in counties.iter().enumerate() {
@@ -36,10 +36,7 @@ fn county_data_reaches_city_and_province_with_identical_roots() {
     let changsha = fed.logs("430100");
     assert!(changsha.contains_key("430102") && changsha.contains_key("430104"));
     assert!(!changsha.contains_key("430302"), "a city mirrors only its subtree: {changsha:?}");
-    // Identical roots: the county's own head equals the mirrors' (compare via bundles of the province's view
-    // is issue 4; here the province's query returns the county's records byte for byte).
-    let (size, _root) = fed.own_head("430102");
-    assert_eq!(size, sizes["430102"]);
+    // The province returns the county's records byte for byte.
     let rows = testdata::rows(Kind::License, 10, "430102", 30);
     let uscc = &subject_of(&rows[0]);
     let at_county = cli(&["query", "--data-dir", &fed.dir("430102"), "--uscc", uscc, "-o", "json"]);
@@ -48,6 +45,19 @@ fn county_data_reaches_city_and_province_with_identical_roots() {
     let b: serde_json::Value = serde_json::from_slice(&at_province.stdout).unwrap();
     assert!(!a["records"].as_array().unwrap().is_empty());
     assert_eq!(a["records"], b["records"], "the province returns the county's records unchanged");
+    // Identical roots: each county's log has the county's size and root in all three stores that hold it
+    // (county, city, province), re-derived from the stored leaves once the nodes are stopped.
+    let heads: Vec<(&str, (u64, String))> = counties.iter().map(|c| (*c, fed.own_head(c))).collect();
+    for code in HUNAN6.iter().map(|(c, _)| *c) {
+        fed.stop(code).unwrap();
+    }
+    for (c, head) in heads {
+        assert_eq!(head.0, sizes[c], "{c}'s own log");
+        let city = fed.nodes[c].parent.clone().unwrap();
+        for holder in [c, city.as_str(), "430000"] {
+            assert_eq!(fed.stored_log(holder, c).unwrap(), head, "{holder}'s copy of {c}");
+        }
+    }
 }
 
 /// A code the subject index knows the row's entity by.
@@ -134,6 +144,18 @@ fn province_list_reaches_every_county_and_unshared_payloads_stay_home() {
     assert!(away["records"].as_array().unwrap().is_empty(), "the payload must not reach the province: {away}");
 }
 
+/// `gongxin query --uscc SUBJECT -o json` at `code`: the records.
+fn query(fed: &Fed, code: &str, subject: &str) -> serde_json::Value {
+    let out = cli(&["query", "--data-dir", &fed.dir(code), "--uscc", subject, "-o", "json"]);
+    assert!(out.status.success(), "query at {code}: {}", text(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["records"].clone()
+}
+
+/// How many times `code`'s uplink has failed and gone into backoff, from its log.
+fn uplink_failures(fed: &Fed, code: &str) -> usize {
+    std::fs::read_to_string(fed.nodes[code].dir.join("node.log")).unwrap_or_default().matches("uplink failed").count()
+}
+
 #[test]
 fn uplink_cut_and_restored_converges() {
     let tmp = tempfile::tempdir().unwrap();
@@ -143,53 +165,121 @@ fn uplink_cut_and_restored_converges() {
         f.logs("430000").get("430102").map(|s| s.0) == Some(first)
     })
     .unwrap();
-    // Cut 长沙市 off: the county keeps importing and answering queries.
-    fed.kill("430100");
-    let second = import(&fed, "430102", Kind::Penalty, 2, 30);
-    assert!(second > first);
-    let q = cli(&["log", "show", "--data-dir", &fed.dir("430102"), "-o", "json"]);
-    assert!(q.status.success());
-    let peers = cli(&["peer", "list", "--data-dir", &fed.dir("430102"), "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&peers.stdout).unwrap();
-    assert_eq!(v["parent"]["code"], "430100");
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(fed.logs("430000").get("430102").map(|s| s.0), Some(first), "nothing can pass while the city is down");
-    // Restore: the county and the city catch up by themselves.
-    fed.start("430100").unwrap();
-    fed.wait_until("the province to catch up", Duration::from_secs(90), |f| {
-        f.logs("430000").get("430102").map(|s| s.0) == Some(second)
+    fed.wait_until("the county's uplink to report a good round", Duration::from_secs(30), |f| {
+        f.peers("430102")["parent"]["state"] == "ok"
     })
     .unwrap();
+    let failures_before = uplink_failures(&fed, "430102");
+
+    // Cut 长沙市 off: the county notices, says which parent it cannot reach, and keeps retrying.
+    fed.kill("430100");
+    fed.wait_until("the county to retry its dead uplink three times", Duration::from_secs(60), |f| {
+        let p = &f.peers("430102")["parent"];
+        p["code"] == "430100"
+            && p["state"] == "backoff"
+            && p["last_error"].as_str().is_some_and(|e| e.contains("connect to parent 430100"))
+            && uplink_failures(f, "430102") >= failures_before + 3
+    })
+    .unwrap();
+    // Meanwhile the county imports and answers queries on its own log.
+    let (_, root_first) = fed.own_head("430102");
+    let second = import(&fed, "430102", Kind::Penalty, 2, 30);
+    assert!(second > first);
+    let (size, root_second) = fed.own_head("430102");
+    assert_eq!(size, second);
+    assert_ne!(root_second, root_first);
+    let rows = testdata::rows(Kind::Penalty, 2, "430102", 30);
+    let subject = subject_of(&rows[0]);
+    let at_county = query(&fed, "430102", &subject);
+    assert!(
+        at_county.as_array().unwrap().iter().any(|r| r["origin"] == "430102"),
+        "the cut-off county answers about its new record: {at_county}"
+    );
+
+    // Restore: the county and the city catch up by themselves, and every hop holds the county's log exactly.
+    fed.start("430100").unwrap();
+    fed.wait_until("the city and the province to catch up", Duration::from_secs(90), |f| {
+        f.logs("430100").get("430102").map(|s| s.0) == Some(second)
+            && f.logs("430000").get("430102").map(|s| s.0) == Some(second)
+    })
+    .unwrap();
+    assert_eq!(query(&fed, "430000", &subject), at_county, "the province returns the county's records unchanged");
+    for code in ["430000", "430100", "430102"] {
+        fed.stop(code).unwrap();
+        let held = fed.stored_log(code, "430102").unwrap();
+        assert_eq!(held, (second, root_second.clone()), "{code}'s copy of 430102, re-derived from its leaves");
+    }
+}
+
+/// Imports `n` penalty rows at 芙蓉区 and returns the new size; `seeds` collects what was imported.
+fn import_round(fed: &Fed, seeds: &mut Vec<(u64, usize)>, n: usize) -> u64 {
+    let seed = 100 + seeds.len() as u64;
+    seeds.push((seed, n));
+    import(fed, "430102", Kind::Penalty, seed, n)
 }
 
 #[test]
 fn sigkill_mid_sync_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    let mut seeds = Vec::new();
     let mut expected = 0;
-    // Kill each of county, city and province in turn while a sync is in flight, then restart it.
-    for (round, victim) in ["430102", "430100", "430000"].iter().enumerate() {
-        expected = import(&fed, "430102", Kind::Penalty, 100 + round as u64, 3_000);
-        std::thread::sleep(Duration::from_millis(300 + 200 * round as u64));
+    // Kill each of county, city and province in turn while a sync of 芙蓉区's new entries is observably in
+    // flight: the next hop (`watch`) holds some but not all of them. The county's upload to the city, the
+    // city's relay to the province and the province's receipt are each cut.
+    for (victim, watch) in [("430102", "430100"), ("430100", "430000"), ("430000", "430000")] {
+        let mut before = expected;
+        fed.wait_until("the previous round to reach the province", Duration::from_secs(120), |f| {
+            f.logs("430100").get("430102").map_or(before == 0, |s| s.0 == before)
+                && f.logs("430000").get("430102").map_or(before == 0, |s| s.0 == before)
+        })
+        .unwrap();
+        expected = import_round(&fed, &mut seeds, 3_000);
+        let mut caught = None;
+        for attempt in 0..6 {
+            let start = std::time::Instant::now();
+            let mut held = fed.logs(watch).get("430102").map_or(0, |s| s.0);
+            while held == before {
+                assert!(start.elapsed() < Duration::from_secs(60), "no sync of 430102 to {watch} started in 60 s");
+                held = fed.logs(watch).get("430102").map_or(0, |s| s.0);
+            }
+            assert!(held <= expected, "{watch} holds {held} entries of 430102, more than the {expected} imported");
+            if held < expected {
+                caught = Some(held);
+                break;
+            }
+            // The whole round went through between two looks: import more rows and look again.
+            eprintln!("victim {victim}: {watch} already held all {expected}; importing more (attempt {attempt})");
+            before = expected;
+            expected = import_round(&fed, &mut seeds, 3_000 * (attempt + 2));
+        }
+        let held = caught.unwrap_or_else(|| panic!("never caught a sync to {watch} in flight (victim {victim})"));
         fed.kill(victim);
-        std::thread::sleep(Duration::from_millis(200));
+        eprintln!("killed {victim} while {watch} held {held} of {expected} entries of 430102 (round from {before})");
         fed.start(victim).unwrap();
     }
-    fed.wait_until("the province to hold every county entry", Duration::from_secs(120), |f| {
+    fed.wait_until("the city and the province to hold every county entry", Duration::from_secs(180), |f| {
         f.logs("430000").get("430102").map(|s| s.0) == Some(expected)
             && f.logs("430100").get("430102").map(|s| s.0) == Some(expected)
     })
     .unwrap();
-    // Nothing duplicated or lost: the county's records come back once each from the province, and the mirrors
-    // re-derive the county's root (a different root would have been refused by the checkpoint check).
-    let rows = testdata::rows(Kind::Penalty, 101, "430102", 3_000);
-    let uscc = &subject_of(&rows[17]);
-    let a: serde_json::Value =
-        serde_json::from_slice(&cli(&["query", "--data-dir", &fed.dir("430102"), "--uscc", uscc, "-o", "json"]).stdout)
-            .unwrap();
-    let b: serde_json::Value =
-        serde_json::from_slice(&cli(&["query", "--data-dir", &fed.dir("430000"), "--uscc", uscc, "-o", "json"]).stdout)
-            .unwrap();
-    assert!(!a["records"].as_array().unwrap().is_empty());
-    assert_eq!(a["records"], b["records"]);
+    // Nothing duplicated or lost: records of every import come back from the city and the province exactly as
+    // from the county, and the three copies of the county's log have its size and root, re-derived from the
+    // stored leaves (a duplicate would change the size, a lost or altered leaf the root).
+    let (size, root) = fed.own_head("430102");
+    assert_eq!(size, expected);
+    for (seed, n) in &seeds {
+        let rows = testdata::rows(Kind::Penalty, *seed, "430102", *n);
+        for row in [&rows[0], &rows[n / 2], &rows[n - 1]] {
+            let subject = subject_of(row);
+            let at_county = query(&fed, "430102", &subject);
+            assert!(!at_county.as_array().unwrap().is_empty(), "seed {seed}: nothing about {subject}");
+            assert_eq!(query(&fed, "430100", &subject), at_county, "seed {seed}: the city's records of {subject}");
+            assert_eq!(query(&fed, "430000", &subject), at_county, "seed {seed}: the province's records of {subject}");
+        }
+    }
+    for code in ["430000", "430100", "430102"] {
+        fed.stop(code).unwrap();
+        assert_eq!(fed.stored_log(code, "430102").unwrap(), (expected, root.clone()), "{code}'s copy of 430102");
+    }
 }
