@@ -97,7 +97,7 @@ fn build_entry(a: &AddArgs) -> anyhow::Result<NodeEntry> {
         name: a.name.clone().or_else(|| div.map(|d| d.name.clone())).unwrap_or_else(|| a.code.clone()),
         level: div.map(|d| d.level.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
         parent,
-        keys: vec![KeyEntry { spki_pem: pem, valid_from: gongxin_node::ledger::now_rfc3339(), valid_until: None }],
+        keys: vec![KeyEntry { spki_pem: pem, valid_from: gongxin_core::date::rfc3339(time::OffsetDateTime::now_utc()), valid_until: None }],
         tls_fingerprints: vec![id.fingerprint],
         status: NodeStatus::Active,
     })

@@ -2,7 +2,6 @@
 //! `store` is the `Store` trait with sled and memory implementations, `grpc` serves the APIs.
 #[cfg(feature = "bench")]
 pub mod bench;
-pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod daemon;
