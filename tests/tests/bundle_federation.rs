@@ -3,8 +3,8 @@
 //! mixed bundles get a verdict naming the first bad object, never a panic and never a false ok.
 
 use gongxin_core::audit::Report;
-use gongxin_core::template::Kind;
 use gongxin_core::crypto::SigningKey;
+use gongxin_core::template::Kind;
 use gongxin_core::testdata;
 use gongxin_tests::fed::{Fed, HUNAN6};
 use gongxin_tests::{cli, text};
@@ -55,6 +55,18 @@ fn b64(bytes: &[u8]) -> String {
         .unwrap();
     c.stdin.take().unwrap().write_all(bytes).unwrap();
     text(&c.wait_with_output().unwrap().stdout).trim().to_string()
+}
+
+type Tamper = Box<dyn Fn(&Path)>;
+
+/// Rewrites the report file `rel` of a bundle copy with `f` (its `.sig` stays).
+fn edit_report(rel: &str, f: impl Fn(&[u8]) -> Vec<u8> + 'static) -> Tamper {
+    let rel = rel.to_string();
+    Box::new(move |b: &Path| {
+        let path = b.join(&rel);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, f(&bytes)).unwrap();
+    })
 }
 
 fn openssl_path(b: &Path) -> std::process::Output {
@@ -172,7 +184,6 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
     // Bad input: each case names the first bad object; both verifiers refuse where the script checks it.
     let foreign = SigningKey::generate();
     let rp = report_name.clone();
-    type Tamper = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, &str, bool, Tamper)> = vec![
         (
             "report signed by another province key",
@@ -190,84 +201,51 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
             "report altered after signing",
             report_name.as_str(),
             true,
-            Box::new({
-                let rp = report_name.clone();
-                move |b: &Path| {
-                    let path = b.join(&rp);
-                    let s =
-                        std::fs::read_to_string(&path).unwrap().replacen("\"lag_entries\":0", "\"lag_entries\":7", 1);
-                    std::fs::write(&path, s).unwrap();
-                }
+            edit_report(&report_name, |bytes| {
+                String::from_utf8_lossy(bytes).replacen("\"lag_entries\":0", "\"lag_entries\":7", 1).into_bytes()
             }),
         ),
         (
             "truncated report",
             report_name.as_str(),
             true,
-            Box::new({
-                let rp = report_name.clone();
-                move |b: &Path| {
-                    let path = b.join(&rp);
-                    let bytes = std::fs::read(&path).unwrap();
-                    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-                }
-            }),
+            edit_report(&report_name, |bytes| bytes[..bytes.len() / 2].to_vec()),
         ),
+        // The same fields in another order: it parses to the same report and its `signed_bytes` verify, but the
+        // file is not the payload the province signed in its log.
         (
             "report with its body reordered",
             report_name.as_str(),
             true,
-            Box::new({
-                let rp = report_name.clone();
-                move |b: &Path| {
-                    // The same fields in another order: it parses to the same report and `signed_bytes` verify,
-                    // but the file is not the payload the province signed in its log.
-                    let path = b.join(&rp);
-                    let bytes = std::fs::read(&path).unwrap();
-                    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                    let f = |k: &str| serde_json::to_string(&v[k]).unwrap();
-                    let s = format!(
-                        "{{\"at\":{},\"auditor\":{},\"sla\":{},\"origins\":{},\"signature\":{}}}",
-                        f("at"),
-                        f("auditor"),
-                        f("sla"),
-                        f("origins"),
-                        f("signature")
-                    );
-                    assert_ne!(s.as_bytes(), bytes.as_slice());
-                    std::fs::write(&path, s).unwrap();
-                }
+            edit_report(&report_name, |bytes| {
+                let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                let f = |k: &str| serde_json::to_string(&v[k]).unwrap();
+                let s = format!(
+                    "{{\"at\":{},\"auditor\":{},\"sla\":{},\"origins\":{},\"signature\":{}}}",
+                    f("at"),
+                    f("auditor"),
+                    f("sla"),
+                    f("origins"),
+                    f("signature")
+                );
+                assert_ne!(s.as_bytes(), bytes);
+                s.into_bytes()
             }),
         ),
         (
             "report with a field after its signature",
             report_name.as_str(),
             true,
-            Box::new({
-                let rp = report_name.clone();
-                move |b: &Path| {
-                    let path = b.join(&rp);
-                    let s = std::fs::read_to_string(&path).unwrap();
-                    let s = format!("{},\"note\":\"x\"}}", s.strip_suffix('}').unwrap());
-                    std::fs::write(&path, s).unwrap();
-                }
-            }),
+            edit_report(&report_name, |bytes| [bytes.strip_suffix(b"}").unwrap(), b",\"note\":\"x\"}"].concat()),
         ),
-        (
-            "report with its signature field altered",
-            report_stem.as_str(),
-            true,
-            Box::new({
-                let rp = report_name.clone();
-                let other = SigningKey::generate();
-                move |b: &Path| {
-                    let path = b.join(&rp);
-                    let mut r: Report = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-                    r.signature = b64(&other.sign(&r.signed_bytes()));
-                    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
-                }
-            }),
-        ),
+        ("report with its signature field altered", report_stem.as_str(), true, {
+            let other = SigningKey::generate();
+            edit_report(&report_name, move |bytes| {
+                let mut r: Report = serde_json::from_slice(bytes).unwrap();
+                r.signature = b64(&other.sign(&r.signed_bytes()));
+                serde_json::to_vec(&r).unwrap()
+            })
+        }),
         (
             "missing report",
             report_name.as_str(),

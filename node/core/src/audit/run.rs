@@ -136,3 +136,111 @@ impl Report {
         self.signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&self.signed_bytes()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Status;
+    use crate::bundle::tests::signed_log;
+    use crate::registry::{KeyEntry, NodeEntry, NodeStatus};
+    use std::collections::BTreeMap;
+
+    /// Origins held in memory: keys, leaves, checkpoints, stored findings, and a resume mark.
+    #[derive(Default)]
+    struct Mem {
+        keys: BTreeMap<String, Vec<PublicKey>>,
+        leaves: BTreeMap<String, Vec<AuditLeaf>>,
+        checkpoints: BTreeMap<String, Vec<SignedCheckpoint>>,
+        findings: BTreeMap<String, Vec<Finding>>,
+        marks: BTreeMap<String, Mark>,
+    }
+
+    impl AuditSource for Mem {
+        type Error = std::convert::Infallible;
+        fn keys(&self, code: &str) -> Vec<PublicKey> {
+            self.keys.get(code).cloned().unwrap_or_default()
+        }
+        fn delivered_by(&self, code: &str) -> String {
+            code.to_string()
+        }
+        fn checkpoints(&self, code: &str) -> Result<Vec<SignedCheckpoint>, Self::Error> {
+            Ok(self.checkpoints.get(code).cloned().unwrap_or_default())
+        }
+        fn resume(&self, code: &str) -> Result<Option<Mark>, Self::Error> {
+            Ok(self.marks.get(code).cloned())
+        }
+        fn last_audit(&self, _code: &str) -> Result<Option<(SignedCheckpoint, String)>, Self::Error> {
+            Ok(None)
+        }
+        fn anchors(&self, _code: &str) -> Result<Vec<(String, Anchor)>, Self::Error> {
+            Ok(Vec::new())
+        }
+        fn held(&self, code: &str) -> Result<u64, Self::Error> {
+            Ok(self.leaves.get(code).map(|l| l.len() as u64).unwrap_or(0))
+        }
+        fn leaves(&self, code: &str, range: Range<u64>) -> Result<Vec<AuditLeaf>, Self::Error> {
+            let all = self.leaves.get(code).map(Vec::as_slice).unwrap_or(&[]);
+            Ok(all.iter().filter(|l| range.contains(&l.0)).cloned().collect())
+        }
+        fn findings(&self, code: &str) -> Result<Vec<Finding>, Self::Error> {
+            Ok(self.findings.get(code).cloned().unwrap_or_default())
+        }
+    }
+
+    fn node(code: &str, parent: Option<&str>, key: &SigningKey) -> NodeEntry {
+        NodeEntry {
+            code: code.into(),
+            name: code.into(),
+            level: "county".into(),
+            parent: parent.map(str::to_string),
+            keys: vec![KeyEntry {
+                spki_pem: key.public_key().to_spki_pem(),
+                valid_from: String::new(),
+                valid_until: None,
+            }],
+            tls_fingerprints: Vec::new(),
+            status: NodeStatus::Active,
+        }
+    }
+
+    #[test]
+    fn one_run_audits_the_subtree_problem_origins_first_and_resumes_from_its_marks() {
+        let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+        let reg = Registry {
+            version: 1,
+            issued_at: String::new(),
+            nodes: vec![
+                node("430000", None, &keys[0]),
+                node("430102", Some("430100"), &keys[2]),
+                node("430100", Some("430000"), &keys[1]),
+            ],
+        };
+        let mut src = Mem::default();
+        for (code, key) in ["430000", "430100", "430102"].into_iter().zip(&keys) {
+            src.keys.insert(code.into(), vec![key.public_key()]);
+        }
+        let (leaves, cps) = signed_log(&keys[2], "430102", 5, &[2, 5]);
+        let leaves = leaves.into_iter().enumerate().map(|(i, (l, s, p))| (i as u64, l, s, Some(p))).collect();
+        src.leaves.insert("430102".into(), leaves);
+        src.checkpoints.insert("430102".into(), cps);
+        let stored = Finding { kind: "equivocation".into(), culprit: "430100".into(), detail: "held".into() };
+        src.findings.insert("430100".into(), vec![stored]);
+        let now = 1_796_083_201; // 2026-12-01T00:00:01Z
+        let sla = Sla::default();
+        let verifier = Verifier::new();
+
+        // The city's subtree: the city (evidence) before its county (ok); the province is not in it.
+        let run = audit_subtree(&src, &reg, "430100", "430100", &verifier, now, &sla).unwrap();
+        let got: Vec<_> = run.origins.iter().map(|o| (o.code.as_str(), o.status, o.leaves_checked)).collect();
+        assert_eq!(got, [("430100", Status::Evidence, 0), ("430102", Status::Ok, 5)]);
+        assert_eq!(run.marks.iter().map(|(c, m)| (c.as_str(), m.size)).collect::<Vec<_>>(), [("430102", 5)]);
+        let (report, marks) = run.into_report("430100", "2026-12-01T00:00:01Z", sla);
+        assert_eq!((report.origins.len(), report.signature.as_str()), (2, ""));
+
+        // The next run continues from the mark: nothing new to walk, still ok.
+        src.marks.extend(marks);
+        let run = audit_subtree(&src, &reg, "430000", "430000", &verifier, now, &sla).unwrap();
+        let got: Vec<_> = run.origins.iter().map(|o| (o.code.as_str(), o.status, o.leaves_checked)).collect();
+        assert_eq!(got, [("430100", Status::Evidence, 0), ("430000", Status::Stale, 0), ("430102", Status::Ok, 0)]);
+    }
+}

@@ -3,8 +3,8 @@
 
 use super::origin::{read_leaf, verify_origin, Walked};
 use super::{
-    berr, exists, list, load_key, parse_index, signed_by_any, BundleError, BundleReport, BundleSource, FederationCheck,
-    ReportCheck,
+    berr, exists, list, load_key, parse_index, read_signed, signed_by_any, BundleError, BundleReport, BundleSource,
+    FederationCheck, ReportCheck,
 };
 use crate::audit::{audit_subtree, AuditLeaf, AuditSource, Finding, Mark, Report, Sla, Status, REPORT_KIND};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
@@ -158,10 +158,7 @@ pub(super) fn verify_federation<S: BundleSource + ?Sized>(
         let (note_path, sig_path) = (format!("audit/{}.note", l.stem), format!("audit/{}.sig", l.stem));
         match l.ext.as_str() {
             "note" => {
-                if !exists(src, &sig_path) {
-                    return Err(berr(sig_path, "missing signature of the audited checkpoint"));
-                }
-                let signed = SignedCheckpoint { note: src.read(&l.path)?, signature: src.read(&sig_path)? };
+                let signed = read_signed(src, &l.path, &sig_path, "audited checkpoint")?;
                 if !signed_by_any(verifier, ks, &signed.note, &signed.signature) {
                     return Err(berr(sig_path, format!("audited checkpoint is not signed by {}", l.stem)));
                 }

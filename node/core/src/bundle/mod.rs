@@ -28,6 +28,7 @@ mod federation;
 mod origin;
 
 use crate::audit::Report;
+use crate::checkpoint::SignedCheckpoint;
 use crate::crypto::{PublicKey, Verifier};
 use std::collections::BTreeSet;
 
@@ -184,6 +185,19 @@ fn load_key<S: BundleSource + ?Sized>(src: &S, path: &str) -> Result<PublicKey, 
     PublicKey::from_spki_pem(&pem).map_err(|e| berr(path, e.to_string()))
 }
 
+/// A signed note and its signature file; `what` names it in the message when the signature is missing.
+fn read_signed<S: BundleSource + ?Sized>(
+    src: &S,
+    note_path: &str,
+    sig_path: &str,
+    what: &str,
+) -> Result<SignedCheckpoint, BundleError> {
+    if !exists(src, sig_path) {
+        return Err(berr(sig_path, format!("missing signature of the {what}")));
+    }
+    Ok(SignedCheckpoint { note: src.read(note_path)?, signature: src.read(sig_path)? })
+}
+
 /// A signature by any of `keys` (the newest first).
 fn signed_by_any(verifier: &Verifier, keys: &[PublicKey], msg: &[u8], sig: &[u8]) -> bool {
     verifier.verify_any(keys, msg, sig).is_ok()
@@ -273,3 +287,6 @@ pub fn verify_with<S: BundleSource + ?Sized>(src: &S, anchor: Option<&PublicKey>
     }
     federation::verify_federation(src, &codes, &history, &verifier, anchor)
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,6 +1,6 @@
 //! The walk of one origin's log in a bundle: checkpoints, leaves, payloads and the re-derived roots.
 
-use super::{berr, exists, list, parse_index, signed_by_any, BundleError, BundleSource, OriginReport};
+use super::{berr, exists, list, parse_index, read_signed, signed_by_any, BundleError, BundleSource, OriginReport};
 use crate::audit::{AuditLeaf, REPORT_KIND};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::crypto::{self, Digest, PublicKey, Verifier};
@@ -60,10 +60,7 @@ pub(super) fn verify_origin<S: BundleSource + ?Sized>(
         let (note_path, sig_path) = (format!("{cdir}/{}.note", l.stem), format!("{cdir}/{}.sig", l.stem));
         match l.ext.as_str() {
             "note" => {
-                if !exists(src, &sig_path) {
-                    return Err(berr(sig_path, "missing signature of the checkpoint"));
-                }
-                let signed = SignedCheckpoint { note: src.read(&l.path)?, signature: src.read(&sig_path)? };
+                let signed = read_signed(src, &l.path, &sig_path, "checkpoint")?;
                 if let Err(e) = verifier.verify(&key, &signed.note, &signed.signature) {
                     if !signed_by_any(verifier, keys, &signed.note, &signed.signature) {
                         return Err(berr(sig_path, format!("checkpoint {e}")));
