@@ -44,7 +44,12 @@ impl BundleSource for BundleDir {
         let mut out = Vec::new();
         for e in rd {
             let e = e.map_err(|e| berr(self.shown(dir), format!("cannot list: {e}")))?;
-            let kind = if e.path().is_dir() { ItemKind::Dir } else { ItemKind::File };
+            // The directory entry's type costs no stat; a link is followed, as `Path::is_dir` does.
+            let is_dir = match e.file_type() {
+                Ok(t) if !t.is_symlink() => t.is_dir(),
+                _ => e.path().is_dir(),
+            };
+            let kind = if is_dir { ItemKind::Dir } else { ItemKind::File };
             out.push(Item { name: e.file_name().to_string_lossy().into_owned(), kind });
         }
         Ok(Some(out))
