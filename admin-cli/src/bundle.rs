@@ -1,14 +1,22 @@
 //! `gongxin export-bundle --data-dir DIR --out OUT [--all]` and `gongxin verify-bundle OUT` (offline).
+//! Writing ([`BundleWriter`], with the OpenSSL guide and script it copies in) is here; checking is
+//! `gongxin_core::bundle::verify_with` over the directory ([`BundleDir`]).
+
+mod dir;
+mod writer;
+
+pub use dir::BundleDir;
+pub use writer::BundleWriter;
 
 use crate::{client, exit, Output};
 use clap::Args as ClapArgs;
 use comfy_table::Table;
 use gongxin_core::audit::{Mark, REPORT_KIND};
+use gongxin_core::bundle::{self, BundleReport};
 use gongxin_core::checkpoint::SignedCheckpoint;
 use gongxin_core::crypto::{Digest, PublicKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::registry::{Registry, REGISTRY_KIND};
-use gongxin_node::bundle::{self, BundleReport, BundleWriter};
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
 
@@ -260,7 +268,7 @@ pub fn verify(a: VerifyArgs) -> i32 {
             }
         },
     };
-    match bundle::verify_with(&a.dir, anchor.as_ref()) {
+    match bundle::verify_with(&BundleDir::new(&a.dir), anchor.as_ref()) {
         Ok(report) => {
             match a.output {
                 Output::Json => {

@@ -11,7 +11,7 @@ pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Connects to the node serving `data_dir`. The error says what to do when no node is running.
 pub async fn connect(data_dir: &Path) -> Result<AdminClient<Channel>> {
-    let sock: PathBuf = gongxin_node::config::admin_socket(data_dir);
+    let sock: PathBuf = data_dir.join(gongxin_proto::admin::ADMIN_SOCKET_FILE);
     if !sock.exists() {
         anyhow::bail!(
             "{} 下没有运行中的节点 no running node: {} does not exist; start it with `gongxin-node run --data-dir {}`",

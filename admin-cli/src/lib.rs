@@ -1,5 +1,6 @@
 //! `gongxin`: the operator and auditor tool. It talks to a node only through the node's admin API (a gRPC
-//! Unix socket in the data dir); `validate` and `verify-bundle` work offline and reuse the node's own code.
+//! Unix socket in the data dir); `validate` and `verify-bundle` work offline and call the core crate
+//! (`gongxin-core`). It depends on core, proto and certs, never on the daemon (`cargo tree -p gongxin-admin-cli`).
 
 pub mod audit;
 pub mod bundle;

@@ -120,7 +120,7 @@ impl Config {
 
 /// The admin API's Unix socket inside a data dir (the CLI finds the node through it).
 pub fn admin_socket(data_dir: &Path) -> PathBuf {
-    data_dir.join("admin.sock")
+    data_dir.join(gongxin_proto::admin::ADMIN_SOCKET_FILE)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,6 @@
 pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
-pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod daemon;

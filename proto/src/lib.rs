@@ -8,6 +8,9 @@ pub mod common {
 }
 
 pub mod admin {
+    /// File name of the admin API's Unix socket inside a node's data dir: the node serves it, the CLI dials it.
+    pub const ADMIN_SOCKET_FILE: &str = "admin.sock";
+
     pub mod v1 {
         tonic::include_proto!("gongxin.admin.v1");
         pub use crate::common::v1::Entry;

@@ -104,9 +104,24 @@ impl<'de> Deserialize<'de> for Day {
     }
 }
 
+/// A moment as the logs write it: RFC 3339 in UTC, whole seconds, `Z` (`2026-12-01T21:30:00Z`). Callers pass the
+/// time (`OffsetDateTime::now_utc()`); years outside 0000–9999 cannot be written and give the epoch.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_whole_seconds() {
+        let t = time::macros::datetime!(2026-12-01 23:30:07.987 +08:00);
+        assert_eq!(rfc3339(t), "2026-12-01T15:30:07Z");
+        assert_eq!(rfc3339(time::macros::datetime!(2026-01-02 03:04:05 UTC)), "2026-01-02T03:04:05Z");
+    }
 
     #[test]
     fn formats() {
@@ -118,11 +133,4 @@ mod tests {
         assert!(matches!(parse("20240305"), Err(DateError::Format { .. })));
         assert!(matches!(parse("1900/01/01"), Err(DateError::OutOfRange { .. })));
     }
-}
-
-/// `t` as RFC 3339 in UTC with seconds precision (`2026-12-01T21:10:33Z`), the form of every time Gongxin signs.
-pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }

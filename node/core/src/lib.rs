@@ -4,6 +4,7 @@
 //! network I/O, so the compiler keeps it pure; callers pass times and bytes in.
 pub mod audit;
 pub mod backoff;
+pub mod bundle;
 pub mod checkpoint;
 pub mod crypto;
 pub mod date;

@@ -124,9 +124,9 @@ impl Registry {
             // Walking up must reach the root within the number of nodes.
             let mut at = n;
             for _ in 0..=self.nodes.len() {
-                match &at.parent {
+                match at.parent.as_deref().and_then(|p| self.node(p)) {
                     None => break,
-                    Some(p) => at = self.node(p).expect("checked above"),
+                    Some(parent) => at = parent,
                 }
             }
             if at.parent.is_some() {

@@ -2,6 +2,7 @@
 //! every origin in the registry subtree, runs `gongxin_core::audit`, signs the report, appends it to this
 //! node's log and keeps the last audited mark per origin.
 
+use super::evidence::Evidence;
 use super::federation::{Federation, PROVINCE};
 use super::{now_rfc3339, AppError};
 use base64::Engine as _;
@@ -61,76 +62,78 @@ impl Federation {
     /// Audits every origin of the registry in this node's subtree, signs the report, appends it to this node's
     /// log and keeps the last audited mark per origin (DESIGN §5, issue 4).
     pub fn run_audit(&self, sla: gongxin_core::audit::Sla) -> Result<gongxin_core::audit::Report, AppError> {
-        use gongxin_core::audit::{Finding, Mark, OriginAudit, Report, Seen, REPORT_KIND};
-        let reg = self.registry();
-        let log = self.ledger.log();
-        let anchors = self.anchors()?;
-        let evidence = self.evidence()?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut origins = Vec::new();
-        let mut marks = Vec::new();
-        for node in reg.nodes.iter().filter(|n| reg.in_subtree(&self.me, &n.code)) {
-            let code = node.code.as_str();
-            let relay = if code == self.me { self.me.clone() } else { self.relay_of(&reg, code) };
-            let mark: Option<Mark> =
-                log.origin_meta(code, AUDIT_MARK_META)?.and_then(|v| serde_json::from_slice(&v).ok());
-            let mut audit = OriginAudit::new(code, self.keys_for(code), &self.me, &self.verifier, mark.as_ref());
-            for cp in log.checkpoints(code)? {
-                audit.see(Seen {
-                    vantage: "province mirror".into(),
-                    delivered_by: relay.clone(),
-                    signed: cp,
-                    received_at: None,
-                });
-            }
-            if let Some(m) = &mark {
-                let dec = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default();
-                let signed = SignedCheckpoint { note: dec(&m.checkpoint_b64), signature: dec(&m.signature_b64) };
-                audit.see(Seen {
-                    vantage: "last audit".into(),
-                    delivered_by: self.me.clone(),
-                    signed,
-                    received_at: None,
-                });
-            }
-            for (relayer, a) in anchors.get(code).map(Vec::as_slice).unwrap_or(&[]) {
-                audit.see_anchor(relayer, a);
-            }
-            let head = log.head(code)?;
-            let mut at = audit.start();
-            while at < head.size {
-                let upto = (at + 4096).min(head.size);
-                let chunk: Vec<(u64, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = log
-                    .entries(code, at..upto)?
-                    .into_iter()
-                    .map(|e| (e.index, e.leaf, e.signature, e.payload.map(|p| p.0)))
-                    .collect();
-                if chunk.is_empty() {
-                    break;
-                }
-                audit.feed(&chunk);
-                at = upto;
-            }
-            let stored: Vec<Finding> = evidence
-                .iter()
-                .filter(|e| e.origin == code)
-                .map(|e| Finding {
-                    kind: e.kind.as_str().to_string(),
-                    culprit: if e.kind.blames_origin() { e.origin.clone() } else { e.received_from.clone() },
-                    detail: format!("{} (evidence recorded {}, delivered by {})", e.detail, e.at, e.received_from),
-                })
-                .collect();
-            let (result, mark) = audit.finish(head.size, now, &sla, stored);
-            if let Some(m) = mark {
-                marks.push((code.to_string(), m));
-            }
-            origins.push(result);
+        use gongxin_core::audit::{self, AuditLeaf, AuditSource, Finding, Mark, REPORT_KIND};
+        use gongxin_core::crypto::PublicKey;
+
+        /// The store as the audit sees it (`gongxin_core::audit::audit_subtree` runs the orchestration).
+        struct StoreAudit<'a> {
+            fed: &'a Federation,
+            reg: Registry,
+            anchors: BTreeMap<String, Vec<(String, sync::Anchor)>>,
+            evidence: Vec<Evidence>,
         }
-        // Problem origins first.
-        origins.sort_by(|a, b| b.status.cmp(&a.status).then(a.code.cmp(&b.code)));
-        let mut report = Report { auditor: self.me.clone(), at: now_rfc3339(), sla, origins, signature: String::new() };
-        report.signature =
-            base64::engine::general_purpose::STANDARD.encode(self.ledger.signing_key().sign(&report.signed_bytes()));
+        impl StoreAudit<'_> {
+            fn mark(&self, code: &str) -> Result<Option<Mark>, AppError> {
+                let meta = self.fed.ledger.log().origin_meta(code, AUDIT_MARK_META)?;
+                Ok(meta.and_then(|v| serde_json::from_slice(&v).ok()))
+            }
+        }
+        impl AuditSource for StoreAudit<'_> {
+            type Error = AppError;
+            fn keys(&self, code: &str) -> Vec<PublicKey> {
+                self.fed.keys_for(code)
+            }
+            fn delivered_by(&self, code: &str) -> String {
+                if code == self.fed.me {
+                    self.fed.me.clone()
+                } else {
+                    self.fed.relay_of(&self.reg, code)
+                }
+            }
+            fn checkpoints(&self, code: &str) -> Result<Vec<SignedCheckpoint>, AppError> {
+                Ok(self.fed.ledger.log().checkpoints(code)?)
+            }
+            fn resume(&self, code: &str) -> Result<Option<Mark>, AppError> {
+                self.mark(code)
+            }
+            fn last_audit(&self, code: &str) -> Result<Option<(SignedCheckpoint, String)>, AppError> {
+                let dec = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default();
+                Ok(self.mark(code)?.map(|m| {
+                    let signed = SignedCheckpoint { note: dec(&m.checkpoint_b64), signature: dec(&m.signature_b64) };
+                    (signed, self.fed.me.clone())
+                }))
+            }
+            fn anchors(&self, code: &str) -> Result<Vec<(String, sync::Anchor)>, AppError> {
+                Ok(self.anchors.get(code).cloned().unwrap_or_default())
+            }
+            fn held(&self, code: &str) -> Result<u64, AppError> {
+                Ok(self.fed.ledger.log().head(code)?.size)
+            }
+            fn leaves(&self, code: &str, range: std::ops::Range<u64>) -> Result<Vec<AuditLeaf>, AppError> {
+                let entries = self.fed.ledger.log().entries(code, range)?;
+                Ok(entries.into_iter().map(|e| (e.index, e.leaf, e.signature, e.payload.map(|p| p.0))).collect())
+            }
+            fn findings(&self, code: &str) -> Result<Vec<Finding>, AppError> {
+                Ok(self
+                    .evidence
+                    .iter()
+                    .filter(|e| e.origin == code)
+                    .map(|e| Finding {
+                        kind: e.kind.as_str().to_string(),
+                        culprit: if e.kind.blames_origin() { e.origin.clone() } else { e.received_from.clone() },
+                        detail: format!("{} (evidence recorded {}, delivered by {})", e.detail, e.at, e.received_from),
+                    })
+                    .collect())
+            }
+        }
+
+        let source =
+            StoreAudit { fed: self, reg: self.registry(), anchors: self.anchors()?, evidence: self.evidence()? };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let run = audit::audit_subtree(&source, &source.reg, &self.me, &self.me, &self.verifier, now, &sla)?;
+        let (mut report, marks) = run.into_report(&self.me, &now_rfc3339(), sla);
+        report.sign(self.ledger.signing_key());
+        let log = self.ledger.log();
         let json = serde_json::to_vec(&report).map_err(|e| AppError::corrupt("audit report", e))?;
         self.ledger.append_system(REPORT_KIND, &format!("audit/{}", report.at), json, |index| {
             vec![(AUDIT_REPORT_META, index.to_be_bytes().to_vec())]

@@ -69,6 +69,18 @@ fn assert_all_ok(report: &Report, mirrored: &[(&str, u64)]) {
     }
 }
 
+type Tamper = Box<dyn Fn(&Path)>;
+
+/// Rewrites the report file `rel` of a bundle copy with `f` (its `.sig` stays).
+fn edit_report(rel: &str, f: impl Fn(&[u8]) -> Vec<u8> + 'static) -> Tamper {
+    let rel = rel.to_string();
+    Box::new(move |b: &Path| {
+        let path = b.join(&rel);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, f(&bytes)).unwrap();
+    })
+}
+
 fn openssl_path(b: &Path) -> std::process::Output {
     std::process::Command::new("bash").arg(b.join("verify-openssl.sh")).arg(b).output().unwrap()
 }
@@ -123,6 +135,7 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .expect("a report");
     let report_name = format!("reports/{}", report_path.file_name().unwrap().to_str().unwrap());
+    let report_stem = report_name.trim_end_matches("json").to_string();
 
     // Gongxin verifies it, the province key pinned by the anchor.
     let anchor = fed.nodes["430000"].dir.join("node.pub.pem");
@@ -167,10 +180,26 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
         "{so}"
     );
 
+    // A report's signed bytes are defined once, `Report::signed_bytes`; the sed recipe VERIFYING.md gives the
+    // evaluator (and verify-openssl.sh runs) yields exactly those bytes from the report file.
+    let doc = std::fs::read_to_string(bundle.join("VERIFYING.md")).unwrap();
+    let recipe = doc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sed -E '"))
+        .and_then(|r| r.split_once("' "))
+        .map(|(recipe, _)| recipe.to_string())
+        .expect("VERIFYING.md gives the sed recipe for a report's signed bytes");
+    let script = std::fs::read_to_string(bundle.join("verify-openssl.sh")).unwrap();
+    assert!(script.contains(&format!("sed -E '{recipe}'")), "verify-openssl.sh uses another recipe than VERIFYING.md");
+    let sed = std::process::Command::new("sed").args(["-E", &recipe]).arg(&report_path).output().unwrap();
+    assert!(sed.status.success(), "{}", text(&sed.stderr));
+    let report: Report = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert!(!report.signature.is_empty());
+    assert_eq!(text(&sed.stdout), text(&report.signed_bytes()), "the sed recipe and Report::signed_bytes disagree");
+
     // Bad input: each case names the first bad object; both verifiers refuse where the script checks it.
     let foreign = SigningKey::generate();
     let rp = report_name.clone();
-    type Tamper = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, &str, bool, Tamper)> = vec![
         (
             "report signed by another province key",
@@ -188,29 +217,51 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
             "report altered after signing",
             report_name.as_str(),
             true,
-            Box::new({
-                let rp = report_name.clone();
-                move |b: &Path| {
-                    let path = b.join(&rp);
-                    let s =
-                        std::fs::read_to_string(&path).unwrap().replacen("\"lag_entries\":0", "\"lag_entries\":7", 1);
-                    std::fs::write(&path, s).unwrap();
-                }
+            edit_report(&report_name, |bytes| {
+                String::from_utf8_lossy(bytes).replacen("\"lag_entries\":0", "\"lag_entries\":7", 1).into_bytes()
             }),
         ),
         (
             "truncated report",
             report_name.as_str(),
             true,
-            Box::new({
-                let rp = report_name.clone();
-                move |b: &Path| {
-                    let path = b.join(&rp);
-                    let bytes = std::fs::read(&path).unwrap();
-                    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-                }
+            edit_report(&report_name, |bytes| bytes[..bytes.len() / 2].to_vec()),
+        ),
+        // The same fields in another order: it parses to the same report and its `signed_bytes` verify, but the
+        // file is not the payload the province signed in its log.
+        (
+            "report with its body reordered",
+            report_name.as_str(),
+            true,
+            edit_report(&report_name, |bytes| {
+                let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                let f = |k: &str| serde_json::to_string(&v[k]).unwrap();
+                let s = format!(
+                    "{{\"at\":{},\"auditor\":{},\"sla\":{},\"origins\":{},\"signature\":{}}}",
+                    f("at"),
+                    f("auditor"),
+                    f("sla"),
+                    f("origins"),
+                    f("signature")
+                );
+                assert_ne!(s.as_bytes(), bytes);
+                s.into_bytes()
             }),
         ),
+        (
+            "report with a field after its signature",
+            report_name.as_str(),
+            true,
+            edit_report(&report_name, |bytes| [bytes.strip_suffix(b"}").unwrap(), b",\"note\":\"x\"}"].concat()),
+        ),
+        ("report with its signature field altered", report_stem.as_str(), true, {
+            let other = SigningKey::generate();
+            edit_report(&report_name, move |bytes| {
+                let mut r: Report = serde_json::from_slice(bytes).unwrap();
+                r.signature = b64(&other.sign(&r.signed_bytes()));
+                serde_json::to_vec(&r).unwrap()
+            })
+        }),
         (
             "missing report",
             report_name.as_str(),
@@ -336,6 +387,12 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
             let sh = openssl_path(&copy);
             assert!(!sh.status.success(), "OpenSSL path accepted: {what}: {}", text(&sh.stdout));
         }
+    }
+    // A reordered or extended report is refused by its bytes (SM3 against the signed leaf), not by its signature.
+    for what in ["report with its body reordered", "report with a field after its signature"] {
+        let copy = tmp.path().join(format!("t-{}", what.replace(' ', "-")));
+        let v = json(&cli(&["verify-bundle", copy.to_str().unwrap(), "-o", "json"]));
+        assert!(v["reason"].as_str().unwrap().contains("differs from the report published"), "{what}: {v}");
     }
 }
 

@@ -5,6 +5,7 @@
 //! Run one area with a filter, e.g. `cargo test -p gongxin-tests --test it federation::`.
 
 mod audit;
+mod boundaries;
 mod bundle_federation;
 mod deploy_scripts;
 mod federation;

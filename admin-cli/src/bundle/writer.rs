@@ -1,0 +1,115 @@
+//! Writes a bundle directory (the layout of `gongxin_core::bundle`), from what the CLI fetched over the node's
+//! admin API.
+
+use gongxin_core::audit::Report;
+use gongxin_core::checkpoint::SignedCheckpoint;
+use gongxin_core::crypto::{Digest, PublicKey};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const VERIFYING_MD: &str = include_str!("VERIFYING.md");
+const VERIFY_SH: &str = include_str!("verify-openssl.sh");
+
+/// Writes a bundle directory. Refuses to write into a non-empty directory.
+pub struct BundleWriter {
+    root: PathBuf,
+}
+
+impl BundleWriter {
+    pub fn create(root: &Path) -> std::io::Result<Self> {
+        if root.exists() && std::fs::read_dir(root)?.next().is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not empty; choose a new --out directory", root.display()),
+            ));
+        }
+        for d in ["keys", "checkpoints", "entries", "payloads"] {
+            std::fs::create_dir_all(root.join(d))?;
+        }
+        Ok(Self { root: root.to_path_buf() })
+    }
+
+    fn put(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let p = self.root.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut f = std::fs::File::create(&p)?;
+        f.write_all(bytes)
+    }
+
+    pub fn key(&self, code: &str, key: &PublicKey) -> std::io::Result<()> {
+        self.put(&format!("keys/{code}.pem"), key.to_spki_pem().as_bytes())
+    }
+
+    /// Federation bundles: every key of the node, oldest first, as the registry lists them; the last one is
+    /// also written as the current key `keys/<code>.pem`.
+    pub fn key_history(&self, code: &str, keys: &[PublicKey]) -> std::io::Result<()> {
+        for (n, k) in keys.iter().enumerate() {
+            self.put(&format!("keys/{code}/{n}.pem"), k.to_spki_pem().as_bytes())?;
+        }
+        match keys.last() {
+            Some(k) => self.key(code, k),
+            None => Ok(()),
+        }
+    }
+
+    pub fn checkpoint(&self, code: &str, size: u64, cp: &SignedCheckpoint) -> std::io::Result<()> {
+        self.put(&format!("checkpoints/{code}/{size}.note"), &cp.note)?;
+        self.put(&format!("checkpoints/{code}/{size}.sig"), &cp.signature)
+    }
+
+    pub fn entry(
+        &self,
+        code: &str,
+        index: u64,
+        leaf: &[u8],
+        signature: &[u8],
+        payload: Option<(&[u8], &str)>,
+    ) -> std::io::Result<()> {
+        self.put(&format!("entries/{code}/{index}.bin"), leaf)?;
+        self.put(&format!("entries/{code}/{index}.sig"), signature)?;
+        if let Some((bytes, ext)) = payload {
+            let ext = if ext.chars().all(|c| c.is_ascii_alphanumeric()) && !ext.is_empty() { ext } else { "bin" };
+            self.put(&format!("payloads/{code}/{index}.{ext}"), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The registry document, exactly the payload of the newest `registry` leaf of the province log.
+    pub fn registry(&self, json: &[u8]) -> std::io::Result<()> {
+        self.put("registry.json", json)
+    }
+
+    /// A signed audit report, exactly the payload of the `audit_report` leaf at `index` of the province log.
+    /// Its DER signature (decoded from the report's `signature` field) is written beside it (empty when the
+    /// payload is not a signed report: `verify-bundle` then names the file).
+    pub fn report(&self, index: u64, json: &[u8]) -> std::io::Result<()> {
+        use base64::Engine as _;
+        let sig = serde_json::from_slice::<Report>(json)
+            .ok()
+            .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r.signature).ok())
+            .unwrap_or_default();
+        self.put(&format!("reports/{index}.json"), json)?;
+        self.put(&format!("reports/{index}.sig"), &sig)
+    }
+
+    /// The origin-signed checkpoint the last audit accepted for `code`.
+    pub fn audit_mark(&self, code: &str, cp: &SignedCheckpoint) -> std::io::Result<()> {
+        self.put(&format!("audit/{code}.note"), &cp.note)?;
+        self.put(&format!("audit/{code}.sig"), &cp.signature)
+    }
+
+    /// The consistency proof from the audited size `old` to the newest checkpoint size `new`.
+    pub fn proof(&self, code: &str, old: u64, new: u64, proof: &[Digest]) -> std::io::Result<()> {
+        let text: String = proof.iter().map(|h| hex::encode(h) + "\n").collect();
+        self.put(&format!("proofs/{code}/{old}-{new}.proof"), text.as_bytes())
+    }
+
+    /// Writes the OpenSSL guide and script. Call last.
+    pub fn finish(self) -> std::io::Result<PathBuf> {
+        self.put("VERIFYING.md", VERIFYING_MD.as_bytes())?;
+        self.put("verify-openssl.sh", VERIFY_SH.as_bytes())?;
+        Ok(self.root)
+    }
+}
