@@ -39,9 +39,10 @@
 pub mod ca;
 pub mod identity;
 pub mod pem;
+pub mod sm2x509;
 pub mod tls;
 
-pub use ca::{Ca, CaOptions, IssueOptions, IssuedCert};
+pub use ca::{Algorithm, Ca, CaOptions, IssueOptions, IssuedCert};
 pub use identity::{format_utc, inspect, parse_identity, CertInfo, CertKind, NodeCode, PeerIdentity, Role};
 pub use pem::{load_certs_pem, load_key_pem, parse_certs_pem, parse_key_pem};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
