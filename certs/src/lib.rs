@@ -37,6 +37,7 @@
 //! is already installed.
 
 pub mod ca;
+pub mod gm;
 pub mod identity;
 pub mod pem;
 pub mod sm2x509;
