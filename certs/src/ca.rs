@@ -224,6 +224,14 @@ impl Ca {
         Ok(Ca { cert_pem: pem::to_pem("CERTIFICATE", &cert_der), cert_der, key: CaKey::Sm2(key) })
     }
 
+    #[cfg(test)]
+    pub(crate) fn sm2_key(&self) -> Option<&Sm2Key> {
+        match &self.key {
+            CaKey::Sm2(k) => Some(k),
+            CaKey::EcdsaP256(_) => None,
+        }
+    }
+
     /// The algorithm of the CA key and of every certificate it issues.
     pub fn algorithm(&self) -> Algorithm {
         match self.key {

@@ -71,7 +71,11 @@ impl Sm2Key {
 
     /// The signer for certificate signatures (ID [`CERT_SIGNER_ID`]).
     fn cert_signer(&self) -> Result<DerSigner> {
-        sm2::dsa::SigningKey::new(CERT_SIGNER_ID, &self.secret)
+        self.signer_with_id(CERT_SIGNER_ID)
+    }
+
+    fn signer_with_id(&self, id: &str) -> Result<DerSigner> {
+        sm2::dsa::SigningKey::new(id, &self.secret)
             .map(DerSigner)
             .map_err(|_| CertError::Tls("SM2 signing key rejected".into()))
     }
@@ -162,6 +166,16 @@ pub(crate) struct Issuer<'a> {
 
 /// Builds and signs a certificate for `subject_key`, self-signed when `issuer` is None.
 pub(crate) fn build(params: &Params<'_>, subject_key: &Sm2Key, issuer: Option<Issuer<'_>>) -> Result<CertificateDer<'static>> {
+    build_with_id(params, subject_key, issuer, CERT_SIGNER_ID)
+}
+
+/// [`build`] with another signer ID (tests: a certificate signed with the wrong ID must be refused).
+pub(crate) fn build_with_id(
+    params: &Params<'_>,
+    subject_key: &Sm2Key,
+    issuer: Option<Issuer<'_>>,
+    signer_id: &str,
+) -> Result<CertificateDer<'static>> {
     let gen_err = |what: &str, e: &dyn std::fmt::Display| CertError::Tls(format!("build SM2 certificate: {what}: {e}"));
     let subject = name(&params.subject)?;
     let spki = subject_key.spki()?;
@@ -170,9 +184,9 @@ pub(crate) fn build(params: &Params<'_>, subject_key: &Sm2Key, issuer: Option<Is
         Some(i) => {
             let cert = x509_cert::Certificate::from_der(i.cert_der).map_err(|e| gen_err("CA certificate", &e))?;
             let issuer_spki = &cert.tbs_certificate().subject_public_key_info();
-            (cert.tbs_certificate().subject().clone(), key_id(issuer_spki)?, i.key.cert_signer()?)
+            (cert.tbs_certificate().subject().clone(), key_id(issuer_spki)?, i.key.signer_with_id(signer_id)?)
         }
-        None => (subject.clone(), ski.clone(), subject_key.cert_signer()?),
+        None => (subject.clone(), ski.clone(), subject_key.signer_with_id(signer_id)?),
     };
     let serial = SerialNumber::new(params.serial).map_err(|e| gen_err("serial", &e))?;
     let validity = Validity::new(time(params.not_before)?, time(params.not_after)?);
@@ -275,5 +289,43 @@ impl BuilderProfile for FixedProfile {
         _tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Algorithm, Ca, CaOptions, IssueOptions, NodeCode, Role};
+
+    /// A node certificate issued by `ca`'s key but signed with another signer ID is refused by the chain
+    /// verification (the ID is part of what is checked), while the same certificate with the right ID passes.
+    #[test]
+    fn certificate_signed_with_the_wrong_id_is_refused() {
+        let ca = Ca::create_with(&CaOptions::default(), Algorithm::Sm2).expect("ca");
+        let anchor = crate::tls::CaCert::from(&ca);
+        let key = Sm2Key::generate().expect("key");
+        let code = NodeCode::parse("430102").expect("code");
+        let now = SystemTime::now();
+        let params = |serial: &'static [u8]| Params {
+            subject: vec![(DnAttr::O, "Gongxin federation".into()), (DnAttr::Cn, "430102".into())],
+            not_before: now - std::time::Duration::from_secs(60),
+            not_after: now + std::time::Duration::from_secs(3600),
+            serial,
+            profile: Profile::EndEntity {
+                uris: vec![code.uri(), Role::Node.uri()],
+                dns: vec![code.dns_name()],
+                server_auth: true,
+            },
+        };
+        let ca_key = ca.sm2_key().expect("sm2 CA");
+        let issuer = || Issuer { cert_der: ca.cert_der(), key: ca_key };
+        let good = build(&params(&[1]), &key, Some(issuer())).expect("build");
+        crate::tls::verify_client_cert(&anchor, &[good], now).expect("right ID verifies");
+        for id in [crate::gm::TLS13_SIGNER_ID, "", "1234567812345679"] {
+            let bad = build_with_id(&params(&[2]), &key, Some(issuer()), id).expect("build");
+            let e = crate::tls::verify_client_cert(&anchor, &[bad], now).expect_err("wrong ID accepted");
+            assert!(e.to_string().contains("BadSignature") || e.to_string().contains("signature"), "{id:?}: {e}");
+        }
+        let _ = IssueOptions::default();
     }
 }

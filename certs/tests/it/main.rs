@@ -3,6 +3,7 @@
 mod files;
 mod issue;
 mod mtls;
+mod gm_tls;
 mod sm2;
 
 use gongxin_certs::{Ca, CaOptions, IssueOptions, IssuedCert, NodeCode, Role};

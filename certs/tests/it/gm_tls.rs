@@ -1,0 +1,229 @@
+//! The RFC 8998 profile end to end on 127.0.0.1: rustls client and server with SM2 certificates complete a
+//! TLS 1.3 mutual-auth handshake with TLS_SM4_GCM_SM3 / curveSM2 and exchange data; the same through tonic
+//! (serve_with_incoming + connect_with_connector); and the ways it must fail.
+use crate::sm2::{issue_sm2, new_sm2_ca};
+use crate::{code, issue, new_ca};
+use gongxin_certs::tls::{self, CaCert, TlsIdentity};
+use gongxin_certs::{parse_identity, Ca, CertError, IssueOptions, PeerIdentity, Role};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn id(ca: &Ca, role: Role, c: &str) -> TlsIdentity {
+    let name = if role == Role::Node { None } else { Some("测试") };
+    TlsIdentity::from_issued(&issue_sm2(ca, role, c, name)).expect("identity")
+}
+
+/// One raw TLS server that accepts a single connection, echoes what it reads uppercased, and reports the
+/// negotiated parameters and the client's identity.
+async fn one_shot_server(
+    config: Arc<rustls::ServerConfig>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<Result<(u16, u16, PeerIdentity), String>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let mut tls = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await.map_err(|e| format!("accept: {e}"))?;
+        let (_, conn) = tls.get_ref();
+        let suite = conn.negotiated_cipher_suite().map(|s| u16::from(s.suite())).unwrap_or(0);
+        let group = conn.negotiated_key_exchange_group().map(|g| u16::from(g.name())).unwrap_or(0);
+        let peer = conn.peer_certificates().and_then(|c| c.first().cloned()).ok_or("no client certificate")?;
+        let who = parse_identity(&peer).map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 200_000];
+        tls.read_exact(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        buf.make_ascii_uppercase();
+        tls.write_all(&buf).await.map_err(|e| format!("write: {e}"))?;
+        tls.shutdown().await.map_err(|e| format!("shutdown: {e}"))?;
+        Ok((suite, group, who))
+    });
+    (addr, task)
+}
+
+async fn client_exchange(
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    server: &str,
+) -> Result<(u16, u16, PeerIdentity), String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = tls::server_name(&code(server)).map_err(|e| e.to_string())?;
+    let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| format!("connect: {e}"))?;
+    let (_, conn) = tls.get_ref();
+    let suite = conn.negotiated_cipher_suite().map(|s| u16::from(s.suite())).unwrap_or(0);
+    let group = conn.negotiated_key_exchange_group().map(|g| u16::from(g.name())).unwrap_or(0);
+    let peer = conn.peer_certificates().and_then(|c| c.first().cloned()).ok_or("no server certificate")?;
+    let who = parse_identity(&peer).map_err(|e| e.to_string())?;
+    let data: Vec<u8> = (0..200_000u32).map(|i| b"abcdefghij"[(i % 10) as usize]).collect();
+    tls.write_all(&data).await.map_err(|e| format!("write: {e}"))?;
+    let mut back = Vec::new();
+    tls.read_to_end(&mut back).await.map_err(|e| format!("read: {e}"))?;
+    if back != data.to_ascii_uppercase() {
+        return Err("echo differs".into());
+    }
+    Ok((suite, group, who))
+}
+
+#[tokio::test]
+async fn sm2_mutual_tls_handshake_and_data() {
+    let ca = new_sm2_ca("SM2 federation");
+    let anchor = CaCert::from(&ca);
+    let server_cfg = tls::rustls_server_config(&id(&ca, Role::Node, "430100"), &anchor).expect("server config");
+    let client_cfg = tls::rustls_client_config(&id(&ca, Role::Node, "430102"), &anchor).expect("client config");
+    let (addr, server) = one_shot_server(server_cfg).await;
+    let (suite, group, server_id) = client_exchange(addr, client_cfg, "430100").await.expect("client");
+    let (s_suite, s_group, client_id) = server.await.expect("join").expect("server");
+    assert_eq!((suite, group), (0x00c6, 0x0029), "TLS_SM4_GCM_SM3 with curveSM2");
+    assert_eq!((s_suite, s_group), (0x00c6, 0x0029));
+    assert_eq!((server_id.code.as_str(), server_id.role), ("430100", Role::Node));
+    assert_eq!((client_id.code.as_str(), client_id.role), ("430102", Role::Node));
+}
+
+/// Each case: what the client presents / expects, and that the handshake (or first read) fails.
+#[tokio::test]
+async fn sm2_handshakes_that_must_fail() {
+    let ca = new_sm2_ca("SM2 federation");
+    let anchor = CaCert::from(&ca);
+    let other_sm2 = new_sm2_ca("Another SM2 CA");
+    let ecdsa = new_ca("ECDSA federation");
+    let server_cfg = tls::rustls_server_config(&id(&ca, Role::Node, "430100"), &anchor).expect("server config");
+
+    // A client certificate from another SM2 CA.
+    let foreign = tls::rustls_client_config(&id(&other_sm2, Role::Node, "430102"), &CaCert::from(&other_sm2))
+        .expect("config");
+    // A client that trusts only another CA (so refuses our server).
+    let distrusting = {
+        let mine = id(&other_sm2, Role::Node, "430102");
+        tls::rustls_client_config(&mine, &CaCert::from(&other_sm2)).expect("config")
+    };
+    // An ECDSA federation client with ring's default suites (AES-GCM, X25519, ECDSA): no common algorithm.
+    let ecdsa_client = {
+        let i = TlsIdentity::from_issued(&issue(&ecdsa, Role::Node, "430102", None)).expect("identity");
+        tls::rustls_client_config(&i, &CaCert::from(&ecdsa)).expect("config")
+    };
+    let good = tls::rustls_client_config(&id(&ca, Role::Node, "430102"), &anchor).expect("config");
+
+    for (what, client, server_name) in [
+        ("client certificate from another SM2 CA", foreign, "430100"),
+        ("client does not trust the server's CA", distrusting, "430100"),
+        ("ECDSA/AES/X25519 client", ecdsa_client, "430100"),
+        ("server is not the node the client expects", good, "430101"),
+    ] {
+        let (addr, server) = one_shot_server(server_cfg.clone()).await;
+        let client = tokio::time::timeout(Duration::from_secs(10), client_exchange(addr, client, server_name)).await;
+        let server = tokio::time::timeout(Duration::from_secs(10), server).await;
+        let client_ok = matches!(client, Ok(Ok(_)));
+        let server_ok = matches!(server, Ok(Ok(Ok(_))));
+        assert!(!client_ok && !server_ok, "{what}: accepted (client {client:?}, server {server:?})");
+    }
+}
+
+#[test]
+fn sm2_configs_refuse_mismatched_identities() {
+    let ca = new_sm2_ca("SM2 federation");
+    let anchor = CaCert::from(&ca);
+    let ecdsa = new_ca("ECDSA federation");
+    // An operator certificate cannot serve.
+    let e = tls::rustls_server_config(&id(&ca, Role::Operator, "430100"), &anchor).unwrap_err();
+    assert!(e.to_string().contains("node certificate"), "{e}");
+    // An SM2 certificate in an ECDSA federation and the other way round.
+    let e = tls::rustls_client_config(&id(&ca, Role::Node, "430102"), &CaCert::from(&ecdsa)).unwrap_err();
+    assert!(e.to_string().contains("is sm2 but the federation CA is ecdsa"), "{e}");
+    let ecdsa_id = TlsIdentity::from_issued(&issue(&ecdsa, Role::Node, "430100", None)).expect("identity");
+    let e = tls::rustls_server_config(&ecdsa_id, &anchor).unwrap_err();
+    assert!(e.to_string().contains("is ecdsa but the federation CA is sm2"), "{e}");
+    // tonic's own TLS cannot carry SM2: a clear refusal instead of a late handshake failure.
+    let e = tls::server_config(&id(&ca, Role::Node, "430100"), &anchor).unwrap_err();
+    assert!(e.to_string().contains("rustls_server_config"), "{e}");
+    let e = tls::client_config(&id(&ca, Role::Node, "430102"), &anchor, &code("430100")).unwrap_err();
+    assert!(e.to_string().contains("rustls_client_config"), "{e}");
+    // A key that does not belong to the certificate.
+    let a = issue_sm2(&ca, Role::Node, "430102", None);
+    let b = issue_sm2(&ca, Role::Node, "430102", None);
+    let e = TlsIdentity::from_pem(a.cert_pem.as_bytes(), b.key_pem.as_bytes(), "a.pem", "b.key").unwrap_err();
+    assert!(matches!(e, CertError::KeyMismatch { .. }), "{e}");
+}
+
+#[test]
+fn sm2_chain_verification_offline() {
+    let ca = new_sm2_ca("SM2 federation");
+    let anchor = CaCert::from(&ca);
+    let node = issue_sm2(&ca, Role::Node, "430102", None);
+    let now = SystemTime::now();
+    let who = tls::verify_client_cert(&anchor, std::slice::from_ref(&node.cert_der), now).expect("verifies");
+    assert_eq!(who.code.as_str(), "430102");
+    tls::verify_server_cert(&anchor, std::slice::from_ref(&node.cert_der), &code("430102"), now).expect("server");
+
+    // A flipped bit in the signature value (the last bytes of the DER).
+    let mut bad = node.cert_der.to_vec();
+    let n = bad.len();
+    bad[n - 3] ^= 0x01;
+    let e = tls::verify_client_cert(&anchor, &[bad.into()], now).unwrap_err();
+    assert!(e.to_string().contains("BadSignature"), "{e}");
+    // Expired (checked two years ahead), and an operator certificate as a server.
+    let later = now + Duration::from_secs(800 * 86_400);
+    assert!(tls::verify_client_cert(&anchor, std::slice::from_ref(&node.cert_der), later).is_err());
+    let op = issue_sm2(&ca, Role::Operator, "430102", Some("张三"));
+    assert!(tls::verify_server_cert(&anchor, std::slice::from_ref(&op.cert_der), &code("430102"), now).is_err());
+    // An ECDSA certificate against the SM2 anchor: no algorithm to verify it with.
+    let ecdsa = new_ca("ECDSA");
+    let e_node = issue(&ecdsa, Role::Node, "430102", None);
+    assert!(tls::verify_client_cert(&anchor, std::slice::from_ref(&e_node.cert_der), now).is_err());
+    // Issued long ago: not_before in the past is honoured.
+    let old = ca
+        .issue(
+            Role::Node,
+            &code("430103"),
+            &IssueOptions { not_before: Some(time::OffsetDateTime::now_utc() - time::Duration::days(400)), days: Some(30), ..Default::default() },
+        )
+        .expect("issue");
+    assert!(tls::verify_client_cert(&anchor, std::slice::from_ref(&old.cert_der), now).is_err());
+}
+
+/// gRPC over the SM2 profile: tonic's server on `tls::incoming`, the client through `tls::connect`; the
+/// handler sees the client's identity through `request_identity` exactly as with the ECDSA profile.
+#[tokio::test]
+async fn sm2_grpc_through_tonic() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let ca = new_sm2_ca("SM2 federation");
+    let anchor = CaCert::from(&ca);
+    let server_cfg = tls::rustls_server_config(&id(&ca, Role::Node, "430100"), &anchor).expect("server config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let interceptor = move |req: tonic::Request<()>| match tls::request_identity(&req) {
+        Ok(id) => {
+            record.lock().expect("lock").push(id);
+            Ok(req)
+        }
+        Err(e) => Err(tonic::Status::unauthenticated(e.to_string())),
+    };
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let router = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(interceptor))
+        .add_service(health);
+    let server = tokio::spawn(router.serve_with_incoming(tls::incoming(listener, server_cfg)));
+
+    let client_cfg = tls::rustls_client_config(&id(&ca, Role::Operator, "430100"), &anchor).expect("client config");
+    let channel = tls::connect(&addr.to_string(), client_cfg, &code("430100")).await.expect("connect");
+    for _ in 0..3 {
+        HealthClient::new(channel.clone()).check(HealthCheckRequest { service: String::new() }).await.expect("rpc");
+    }
+    {
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen.len(), 3);
+        assert_eq!((seen[0].code.as_str(), seen[0].role), ("430100", Role::Operator));
+    }
+
+    // A client of another SM2 federation gets no RPC through.
+    let other = new_sm2_ca("other");
+    let foreign = tls::rustls_client_config(&id(&other, Role::Operator, "430100"), &CaCert::from(&other)).expect("cfg");
+    let r = tokio::time::timeout(Duration::from_secs(10), async {
+        let ch = tls::connect(&addr.to_string(), foreign, &code("430100")).await.map_err(|e| e.to_string())?;
+        HealthClient::new(ch).check(HealthCheckRequest { service: String::new() }).await.map_err(|e| e.to_string())
+    })
+    .await;
+    assert!(!matches!(r, Ok(Ok(_))), "foreign client got through: {r:?}");
+    assert_eq!(seen.lock().expect("lock").len(), 3);
+    server.abort();
+}
