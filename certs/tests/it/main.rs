@@ -5,6 +5,7 @@ mod issue;
 mod mtls;
 mod gm_tls;
 mod sm2;
+mod tongsuo;
 
 use gongxin_certs::{Ca, CaOptions, IssueOptions, IssuedCert, NodeCode, Role};
 
