@@ -227,3 +227,125 @@ async fn our_client_against_tongsuo_s_server() {
         assert!(page.contains(want), "s_server page lacks {want:?}:\n{page}\nstdout: {:?}", seen.lock().map(|s| s.clone()));
     }
 }
+
+/// Our server for `n` connections one after the other: each reads a line and answers `pong <line>`.
+/// Returns, per connection, the negotiated suite and group and the client identity, or why it failed.
+async fn serve_n(
+    config: Arc<rustls::ServerConfig>,
+    n: usize,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<Vec<Result<(u16, u16, PeerIdentity), String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let task = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for _ in 0..n {
+            let one = async {
+                let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+                let tls = acceptor.accept(tcp).await.map_err(|e| format!("accept: {e}"))?;
+                let (_, conn) = tls.get_ref();
+                let suite = conn.negotiated_cipher_suite().map(|s| u16::from(s.suite())).unwrap_or(0);
+                let group = conn.negotiated_key_exchange_group().map(|g| u16::from(g.name())).unwrap_or(0);
+                let peer = conn.peer_certificates().and_then(|c| c.first().cloned()).ok_or("no client certificate")?;
+                let who = parse_identity(&peer).map_err(|e| e.to_string())?;
+                let mut tls = tokio::io::BufReader::new(tls);
+                let mut line = String::new();
+                tls.read_line(&mut line).await.map_err(|e| format!("read: {e}"))?;
+                tls.get_mut().write_all(format!("pong {line}").as_bytes()).await.map_err(|e| e.to_string())?;
+                tls.get_mut().shutdown().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((suite, group, who))
+            };
+            results.push(tokio::time::timeout(Duration::from_secs(20), one).await.unwrap_or(Err("timeout".into())));
+        }
+        results
+    });
+    (addr, task)
+}
+
+/// Runs Tongsuo's s_client once (sends `ping`, waits for the server to close) and returns its output.
+async fn s_client(bin: &Path, dir: &Path, addr: std::net::SocketAddr, args: Vec<String>) -> String {
+    let (bin, dir) = (bin.to_path_buf(), dir.to_path_buf());
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(bin)
+            .arg("s_client")
+            .args(["-connect", &addr.to_string()])
+            .args(&args)
+            .args(["-CAfile", "ca.pem", "-servername", "n430100.gongxin.internal", "-verify_return_error", "-ign_eof"])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start s_client");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(b"ping\n");
+        }
+        let out = child.wait_with_output().expect("s_client output");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    tokio::time::timeout(Duration::from_secs(60), run).await.expect("s_client in time").expect("join")
+}
+
+fn strs(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// Tongsuo offers X25519 first (key share for X25519 only): our server, which has only curveSM2, answers
+/// with a HelloRetryRequest (the SM3 transcript's message_hash rule), and Tongsuo retries with curveSM2.
+/// Then Tongsuo resumes the session from the ticket our server sent (PSK binder = HMAC-SM3 over the
+/// truncated transcript; psk_dhe_ke with curveSM2).
+#[tokio::test]
+async fn tongsuo_hello_retry_and_resumption() {
+    let Some(bin) = tongsuo() else { return };
+    let p = pki();
+    let config = tls::rustls_server_config(&load(&p, "server"), &CaCert::from(&p.ca)).expect("server config");
+    let (addr, server) = serve_n(config, 2).await;
+    let common = ["-tls1_3", "-ciphersuites", "TLS_SM4_GCM_SM3", "-sigalgs", "sm2sig_sm3", "-cert", "client.pem", "-key", "client.key"];
+    let mut first = strs(&common);
+    first.extend(strs(&["-groups", "X25519:curveSM2", "-sess_out", "session.pem", "-msg"]));
+    let out1 = s_client(&bin, &p.path, addr, first).await;
+    let mut second = strs(&common);
+    second.extend(strs(&["-groups", "curveSM2", "-sess_in", "session.pem"]));
+    let out2 = s_client(&bin, &p.path, addr, second).await;
+    let results = server.await.expect("join");
+
+    assert!(out1.contains("New, TLSv1.3, Cipher is TLS_SM4_GCM_SM3") && out1.contains("pong ping"), "{out1}");
+    assert!(out1.contains("Peer Temp Key: ECDH, SM2, 256 bits"), "{out1}");
+    // `-msg` shows two ServerHello messages from us: the HelloRetryRequest and the real one.
+    let server_hellos = out1.lines().filter(|l| l.starts_with("<<<") && l.contains("ServerHello")).count();
+    assert_eq!(server_hellos, 2, "expected a HelloRetryRequest:\n{out1}");
+    assert!(out2.contains("Reused, TLSv1.3, Cipher is TLS_SM4_GCM_SM3") && out2.contains("pong ping"), "{out2}");
+    for r in &results {
+        let (suite, group, who) = r.as_ref().expect("server side");
+        assert_eq!((*suite, *group), (0x00c6, 0x0029));
+        assert_eq!(who.code.as_str(), "430102");
+    }
+}
+
+/// Tongsuo clients our server must turn away: no SM cipher suite offered, no client certificate, a client
+/// certificate from another SM2 CA.
+#[tokio::test]
+async fn tongsuo_clients_refused_by_our_server() {
+    let Some(bin) = tongsuo() else { return };
+    let p = pki();
+    let other = pki();
+    std::fs::copy(other.path.join("client.pem"), p.path.join("foreign.pem")).expect("copy");
+    std::fs::copy(other.path.join("client.key"), p.path.join("foreign.key")).expect("copy");
+    let config = tls::rustls_server_config(&load(&p, "server"), &CaCert::from(&p.ca)).expect("server config");
+    let cases: [(&str, Vec<String>); 3] = [
+        ("AES only", strs(&["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-cert", "client.pem", "-key", "client.key"])),
+        ("no client certificate", strs(&RFC8998)),
+        ("client certificate of another CA", {
+            let mut a = strs(&RFC8998);
+            a.extend(strs(&["-cert", "foreign.pem", "-key", "foreign.key"]));
+            a
+        }),
+    ];
+    for (what, args) in cases {
+        let (addr, server) = serve_n(config.clone(), 1).await;
+        let out = s_client(&bin, &p.path, addr, args).await;
+        let results = server.await.expect("join");
+        assert!(results[0].is_err(), "{what}: our server accepted: {results:?}");
+        assert!(!out.contains("pong ping"), "{what}: Tongsuo got an answer:\n{out}");
+    }
+}
