@@ -1,10 +1,12 @@
-//! The one mutual-TLS configuration of the federation (DESIGN §3): TLS 1.3 only, ECDSA P-256 certificates
-//! issued by the federation CA on both sides, client certificate mandatory.
+//! The mutual-TLS configuration of the federation (DESIGN §3): TLS 1.3 only, certificates issued by the
+//! federation CA on both sides, client certificate mandatory. Two profiles: `ecdsa` (ring; through tonic's
+//! own TLS or the rustls functions below) and `sm2` (RFC 8998, [`crate::gm`]; rustls functions only).
 //!
 //! tonic 0.14 builds its rustls configuration itself from the process-wide default `CryptoProvider`, so the
 //! protocol policy is expressed as that provider: [`crypto_provider`] is ring with the TLS 1.3 cipher suites
-//! only, and [`server_config`] / [`client_config`] install it (once) before returning. A plugged-in SM2
-//! provider (RFC 8998) would replace [`crypto_provider`] and nothing else.
+//! only, and [`server_config`] / [`client_config`] install it (once) before returning. The SM2 provider
+//! is never installed process-wide: [`rustls_server_config`] / [`rustls_client_config`] carry it in their
+//! configuration, so both profiles can live in one process (tests run them side by side).
 use crate::ca::{Algorithm, Ca};
 use crate::identity::{parse_identity, NodeCode, PeerIdentity, Role};
 use crate::pem::{self, parse_certs_pem, parse_key_pem};

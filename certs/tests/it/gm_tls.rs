@@ -227,3 +227,105 @@ async fn sm2_grpc_through_tonic() {
     assert_eq!(seen.lock().expect("lock").len(), 3);
     server.abort();
 }
+
+/// Moves TLS bytes between an in-memory client and server until neither has anything to send.
+fn pump(client: &mut rustls::ClientConnection, server: &mut rustls::ServerConnection) {
+    loop {
+        let mut moved = false;
+        let mut buf = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut buf).expect("client write_tls");
+        }
+        if !buf.is_empty() {
+            moved = true;
+            let mut rd = buf.as_slice();
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).expect("server read_tls");
+                server.process_new_packets().expect("server process");
+            }
+        }
+        let mut buf = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut buf).expect("server write_tls");
+        }
+        if !buf.is_empty() {
+            moved = true;
+            let mut rd = buf.as_slice();
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).expect("client read_tls");
+                client.process_new_packets().expect("client process");
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+struct Profile {
+    name: &'static str,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+fn profiles() -> Vec<Profile> {
+    let sm2 = new_sm2_ca("bench sm2");
+    let ecdsa = new_ca("bench ecdsa");
+    let mk = |name, ca: &Ca, server: TlsIdentity, client: TlsIdentity| {
+        let anchor = CaCert::from(ca);
+        Profile {
+            name,
+            server: tls::rustls_server_config(&server, &anchor).expect("server"),
+            client: tls::rustls_client_config(&client, &anchor).expect("client"),
+        }
+    };
+    let e = |role, c| TlsIdentity::from_issued(&issue(&ecdsa, role, c, None)).expect("identity");
+    vec![
+        mk("ecdsa (ring: AES-128-GCM, X25519, ECDSA P-256)", &ecdsa, e(Role::Node, "430100"), e(Role::Node, "430102")),
+        mk("sm2 (RFC 8998: SM4-GCM, curveSM2, sm2sig_sm3)", &sm2, id(&sm2, Role::Node, "430100"), id(&sm2, Role::Node, "430102")),
+    ]
+}
+
+/// Mutual-auth handshakes per second and bulk MB/s (one thread, in memory, no sockets) for both profiles in
+/// the same run. `cargo test -p gongxin-certs --release --test it -- --ignored --nocapture tls_speed`.
+#[test]
+#[ignore = "measurement; run in release"]
+fn tls_speed() {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let name = tls::server_name(&code("430100")).expect("name");
+    let mut rates = Vec::new();
+    for p in profiles() {
+        let start = Instant::now();
+        let mut n = 0u32;
+        while start.elapsed() < Duration::from_secs(3) {
+            let mut c = rustls::ClientConnection::new(p.client.clone(), name.clone()).expect("client");
+            let mut s = rustls::ServerConnection::new(p.server.clone()).expect("server");
+            pump(&mut c, &mut s);
+            assert!(!c.is_handshaking() && !s.is_handshaking());
+            n += 1;
+        }
+        let hs = f64::from(n) / start.elapsed().as_secs_f64();
+
+        let mut c = rustls::ClientConnection::new(p.client.clone(), name.clone()).expect("client");
+        let mut s = rustls::ServerConnection::new(p.server.clone()).expect("server");
+        pump(&mut c, &mut s);
+        let chunk = vec![0x5au8; 1 << 20];
+        let mut sink = vec![0u8; 1 << 20];
+        let start = Instant::now();
+        let mut bytes = 0usize;
+        while start.elapsed() < Duration::from_secs(3) {
+            c.writer().write_all(&chunk).expect("write");
+            pump(&mut c, &mut s);
+            let mut got = 0;
+            while got < chunk.len() {
+                got += s.reader().read(&mut sink[got..]).expect("read");
+            }
+            bytes += chunk.len();
+        }
+        let mbs = bytes as f64 / 1e6 / start.elapsed().as_secs_f64();
+        eprintln!("{}: {hs:.0} handshakes/s, {mbs:.1} MB/s (encrypt + decrypt, one thread)", p.name);
+        rates.push((hs, mbs));
+    }
+    eprintln!("sm2/ecdsa: handshakes {:.2}x, bulk {:.3}x", rates[1].0 / rates[0].0, rates[1].1 / rates[0].1);
+}

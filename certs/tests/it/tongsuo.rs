@@ -349,3 +349,66 @@ async fn tongsuo_clients_refused_by_our_server() {
         assert!(!out.contains("pong ping"), "{what}: Tongsuo got an answer:\n{out}");
     }
 }
+
+/// The other way round for certificates: an SM2 CA and a node certificate (with our SAN conventions) made by
+/// Tongsuo's `req`/`x509` verify with our chain verification, yield the identity, and its Tongsuo-written
+/// PKCS#8 key serves TLS with our provider to Tongsuo's s_client.
+#[tokio::test]
+async fn tongsuo_made_certificates_work_with_ours() {
+    let Some(bin) = tongsuo() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let conf = tongsuo_src::source_dir().join("apps/openssl.cnf");
+    let run = |args: &[&str]| {
+        let out = Command::new(&bin).args(args).current_dir(d).env("OPENSSL_CONF", &conf).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=URI:urn:gongxin:node:430100,URI:urn:gongxin:role:node,DNS:n430100.gongxin.internal\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .expect("write");
+    run(&["genpkey", "-algorithm", "SM2", "-out", "ca.key"]);
+    run(&["req", "-x509", "-new", "-key", "ca.key", "-sm3", "-subj", "/O=Gongxin federation/CN=Tongsuo CA", "-days", "30"]
+        .into_iter()
+        .chain(["-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign"])
+        .chain(["-out", "ca.pem"])
+        .collect::<Vec<_>>());
+    run(&["genpkey", "-algorithm", "SM2", "-out", "server.key"]);
+    run(&["req", "-new", "-key", "server.key", "-sm3", "-subj", "/O=Gongxin federation/OU=node/CN=430100", "-out", "s.csr"]);
+    run(&["x509", "-req", "-in", "s.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-sm3", "-days", "20"]
+        .into_iter()
+        .chain(["-extfile", "ext.cnf", "-out", "server.pem"])
+        .collect::<Vec<_>>());
+    std::fs::set_permissions(d.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+
+    let anchor = CaCert::load(d.join("ca.pem")).expect("Tongsuo CA");
+    assert_eq!(anchor.algorithm(), gongxin_certs::Algorithm::Sm2);
+    let server = TlsIdentity::load(d.join("server.pem"), d.join("server.key")).expect("Tongsuo-made identity");
+    let chain = gongxin_certs::load_certs_pem(d.join("server.pem")).expect("load");
+    let who = tls::verify_server_cert(&anchor, &chain, &code("430100"), std::time::SystemTime::now()).expect("verify");
+    assert_eq!((who.code.as_str(), who.role), ("430100", Role::Node));
+
+    // Our server with Tongsuo's certificate and key; a Tongsuo client certificate from the same CA.
+    run(&["genpkey", "-algorithm", "SM2", "-out", "client.key"]);
+    std::fs::write(
+        d.join("cext.cnf"),
+        "subjectAltName=URI:urn:gongxin:node:430102,URI:urn:gongxin:role:operator\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("write");
+    run(&["req", "-new", "-key", "client.key", "-sm3", "-subj", "/O=Gongxin federation/OU=operator/CN=op", "-out", "c.csr"]);
+    run(&["x509", "-req", "-in", "c.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-sm3", "-days", "20"]
+        .into_iter()
+        .chain(["-extfile", "cext.cnf", "-out", "client.pem"])
+        .collect::<Vec<_>>());
+    let config = tls::rustls_server_config(&server, &anchor).expect("server config");
+    let (addr, task) = serve_n(config, 1).await;
+    let mut args = strs(&RFC8998);
+    args.extend(strs(&["-cert", "client.pem", "-key", "client.key"]));
+    let out = s_client(&bin, d, addr, args).await;
+    let results = task.await.expect("join");
+    assert!(out.contains("Cipher is TLS_SM4_GCM_SM3") && out.contains("pong ping"), "{out}");
+    let (_, _, who) = results[0].as_ref().expect("server side");
+    assert_eq!((who.code.as_str(), who.role), ("430102", Role::Operator));
+}
