@@ -3,10 +3,6 @@
 //! them (closed algorithm set). The profile is the same as the ECDSA path in [`crate::ca`]: same subject, SAN
 //! URIs, DNS SAN, key usage and extended key usage, so [`crate::parse_identity`] reads both alike.
 use crate::{CertError, Result};
-use x509_cert::der::asn1::{Ia5String, OctetString, Utf8StringRef};
-use x509_cert::der::oid::db::rfc4519;
-use x509_cert::der::oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
-use x509_cert::der::{self, Decode, Encode};
 use rustls_pki_types::CertificateDer;
 use sm2::elliptic_curve::Generate;
 use sm2::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
@@ -14,6 +10,10 @@ use std::time::SystemTime;
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::der::asn1::{Ia5String, OctetString, Utf8StringRef};
+use x509_cert::der::oid::db::rfc4519;
+use x509_cert::der::oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
+use x509_cert::der::{self, Decode, Encode};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
@@ -165,7 +165,11 @@ pub(crate) struct Issuer<'a> {
 }
 
 /// Builds and signs a certificate for `subject_key`, self-signed when `issuer` is None.
-pub(crate) fn build(params: &Params<'_>, subject_key: &Sm2Key, issuer: Option<Issuer<'_>>) -> Result<CertificateDer<'static>> {
+pub(crate) fn build(
+    params: &Params<'_>,
+    subject_key: &Sm2Key,
+    issuer: Option<Issuer<'_>>,
+) -> Result<CertificateDer<'static>> {
     build_with_id(params, subject_key, issuer, CERT_SIGNER_ID)
 }
 
@@ -197,9 +201,7 @@ pub(crate) fn build_with_id(
     match &params.profile {
         Profile::Ca => {
             ext(b.add_extension(&BasicConstraints { ca: true, path_len_constraint: Some(0) }))?;
-            ext(b.add_extension(&KeyUsage(
-                KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature,
-            )))?;
+            ext(b.add_extension(&KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature)))?;
             ext(b.add_extension(&SubjectKeyIdentifier(OctetString::new(ski).map_err(|e| gen_err("SKI", &e))?)))?;
         }
         Profile::EndEntity { uris, dns, server_auth } => {

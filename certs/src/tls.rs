@@ -137,15 +137,10 @@ impl TlsIdentity {
         let chain = parse_certs_pem(cert_pem, cert_what)?;
         let key = parse_key_pem(key_pem, key_what)?;
         let provider = provider_for(Algorithm::of_cert(&chain[0]));
-        let certified =
-            rustls::sign::CertifiedKey::from_der(chain.clone(), key, &provider).map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => {
-                    CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") }
-                }
-                other => {
-                    CertError::Pem { what: key_what.to_string(), reason: format!("unusable private key: {other}") }
-                }
-            })?;
+        let certified = rustls::sign::CertifiedKey::from_der(chain.clone(), key, &provider).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") },
+            other => CertError::Pem { what: key_what.to_string(), reason: format!("unusable private key: {other}") },
+        })?;
         if certified.keys_match().is_err() {
             return Err(CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") });
         }
@@ -181,7 +176,10 @@ impl TlsIdentity {
     }
 
     fn chain_and_key(&self) -> Result<(Vec<CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)> {
-        Ok((parse_certs_pem(self.cert_pem.as_bytes(), "identity")?, parse_key_pem(self.key_pem.as_bytes(), "identity")?))
+        Ok((
+            parse_certs_pem(self.cert_pem.as_bytes(), "identity")?,
+            parse_key_pem(self.key_pem.as_bytes(), "identity")?,
+        ))
     }
 
     fn tonic_identity(&self) -> Identity {

@@ -9,7 +9,9 @@
 //! So a certificate signed with the TLS ID, or a CertificateVerify made with the certificate ID, is refused.
 use crate::sm2x509::{Sm2Key, CERT_SIGNER_ID};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{AlgorithmIdentifier, InvalidSignature, PrivateKeyDer, SignatureVerificationAlgorithm, SubjectPublicKeyInfoDer};
+use rustls::pki_types::{
+    AlgorithmIdentifier, InvalidSignature, PrivateKeyDer, SignatureVerificationAlgorithm, SubjectPublicKeyInfoDer,
+};
 use rustls::sign::{Signer, SigningKey};
 use rustls::{Error, SignatureAlgorithm, SignatureScheme};
 use sm2::dsa::signature::{Signer as _, Verifier as _};
@@ -42,10 +44,8 @@ pub static SM2_CERT_SIGNATURE: Sm2Verify = Sm2Verify { id: CERT_SIGNER_ID };
 pub static SM2_TLS13_SIGNATURE: Sm2Verify = Sm2Verify { id: TLS13_SIGNER_ID };
 
 /// What the provider verifies: SM2-with-SM3 certificate chains, and sm2sig_sm3 in CertificateVerify.
-pub static SUPPORTED_SIG_ALGS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
-    all: &[&SM2_CERT_SIGNATURE],
-    mapping: &[(SM2SIG_SM3, &[&SM2_TLS13_SIGNATURE])],
-};
+pub static SUPPORTED_SIG_ALGS: WebPkiSupportedAlgorithms =
+    WebPkiSupportedAlgorithms { all: &[&SM2_CERT_SIGNATURE], mapping: &[(SM2SIG_SM3, &[&SM2_TLS13_SIGNATURE])] };
 
 impl SignatureVerificationAlgorithm for Sm2Verify {
     fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {

@@ -6,14 +6,15 @@ use aes_gcm::aead::consts::U12;
 use aes_gcm::{AeadInOut, AesGcm, KeyInit};
 use hmac::Mac;
 use rustls::crypto::cipher::{
-    make_tls13_aad, AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, MessageDecrypter, MessageEncrypter,
-    Nonce, OutboundOpaqueMessage, OutboundPlainMessage, PrefixedPayload, Tls13AeadAlgorithm,
-    UnsupportedOperationError,
+    make_tls13_aad, AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, MessageDecrypter, MessageEncrypter, Nonce,
+    OutboundOpaqueMessage, OutboundPlainMessage, PrefixedPayload, Tls13AeadAlgorithm, UnsupportedOperationError,
 };
 use rustls::crypto::hash::{self, HashAlgorithm};
 use rustls::crypto::tls13::HkdfUsingHmac;
 use rustls::crypto::{hmac as rhmac, CipherSuiteCommon};
-use rustls::{CipherSuite, ConnectionTrafficSecrets, ContentType, ProtocolVersion, SupportedCipherSuite, Tls13CipherSuite};
+use rustls::{
+    CipherSuite, ConnectionTrafficSecrets, ContentType, ProtocolVersion, SupportedCipherSuite, Tls13CipherSuite,
+};
 use sm3::Digest;
 
 /// Code point of TLS_SM4_GCM_SM3.
@@ -180,7 +181,11 @@ impl MessageEncrypter for Sm4GcmEncrypter {
 }
 
 impl MessageDecrypter for Sm4GcmDecrypter {
-    fn decrypt<'a>(&mut self, mut msg: InboundOpaqueMessage<'a>, seq: u64) -> Result<InboundPlainMessage<'a>, rustls::Error> {
+    fn decrypt<'a>(
+        &mut self,
+        mut msg: InboundOpaqueMessage<'a>,
+        seq: u64,
+    ) -> Result<InboundPlainMessage<'a>, rustls::Error> {
         let payload = &mut msg.payload;
         let len = payload.len();
         if len < TAG_LEN {
@@ -268,10 +273,7 @@ mod tests {
             ctx.update(b"abcd");
         }
         let fork = ctx.fork_finish();
-        assert_eq!(
-            fork.as_ref(),
-            unhex("debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732").as_slice()
-        );
+        assert_eq!(fork.as_ref(), unhex("debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732").as_slice());
         assert_eq!(ctx.finish().as_ref(), fork.as_ref());
     }
 
@@ -283,16 +285,10 @@ mod tests {
 abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
         assert_eq!(data.len(), 112);
         let tag = HmacSm3.with_key(&key).sign(&[&data[..50], &data[50..]]);
-        assert_eq!(
-            tag.as_ref(),
-            unhex("ca05e144ed05d1857840d1f318a4a8669e559fc8391f414485bfdf7bb408963a").as_slice()
-        );
+        assert_eq!(tag.as_ref(), unhex("ca05e144ed05d1857840d1f318a4a8669e559fc8391f414485bfdf7bb408963a").as_slice());
         let key: Vec<u8> = (1u8..=37).collect();
         let tag = HmacSm3.with_key(&key).sign(&[&[0xcd; 50]]);
-        assert_eq!(
-            tag.as_ref(),
-            unhex("220bf579ded555393f0159f66c99877822a3ecf610d1552154b41d44b94db3ae").as_slice()
-        );
+        assert_eq!(tag.as_ref(), unhex("220bf579ded555393f0159f66c99877822a3ecf610d1552154b41d44b94db3ae").as_slice());
     }
 
     /// HKDF-SM3 agrees with a direct RFC 5869 computation over the `hmac` crate (extract then expand, two

@@ -46,7 +46,8 @@ async fn client_exchange(
 ) -> Result<(u16, u16, PeerIdentity), String> {
     let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let name = tls::server_name(&code(server)).map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| format!("connect: {e}"))?;
+    let mut tls =
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| format!("connect: {e}"))?;
     let (_, conn) = tls.get_ref();
     let suite = conn.negotiated_cipher_suite().map(|s| u16::from(s.suite())).unwrap_or(0);
     let group = conn.negotiated_key_exchange_group().map(|g| u16::from(g.name())).unwrap_or(0);
@@ -87,8 +88,8 @@ async fn sm2_handshakes_that_must_fail() {
     let server_cfg = tls::rustls_server_config(&id(&ca, Role::Node, "430100"), &anchor).expect("server config");
 
     // A client certificate from another SM2 CA.
-    let foreign = tls::rustls_client_config(&id(&other_sm2, Role::Node, "430102"), &CaCert::from(&other_sm2))
-        .expect("config");
+    let foreign =
+        tls::rustls_client_config(&id(&other_sm2, Role::Node, "430102"), &CaCert::from(&other_sm2)).expect("config");
     // A client that trusts only another CA (so refuses our server).
     let distrusting = {
         let mine = id(&other_sm2, Role::Node, "430102");
@@ -172,7 +173,11 @@ fn sm2_chain_verification_offline() {
         .issue(
             Role::Node,
             &code("430103"),
-            &IssueOptions { not_before: Some(time::OffsetDateTime::now_utc() - time::Duration::days(400)), days: Some(30), ..Default::default() },
+            &IssueOptions {
+                not_before: Some(time::OffsetDateTime::now_utc() - time::Duration::days(400)),
+                days: Some(30),
+                ..Default::default()
+            },
         )
         .expect("issue");
     assert!(tls::verify_client_cert(&anchor, std::slice::from_ref(&old.cert_der), now).is_err());
@@ -282,7 +287,12 @@ fn profiles() -> Vec<Profile> {
     let e = |role, c| TlsIdentity::from_issued(&issue(&ecdsa, role, c, None)).expect("identity");
     vec![
         mk("ecdsa (ring: AES-128-GCM, X25519, ECDSA P-256)", &ecdsa, e(Role::Node, "430100"), e(Role::Node, "430102")),
-        mk("sm2 (RFC 8998: SM4-GCM, curveSM2, sm2sig_sm3)", &sm2, id(&sm2, Role::Node, "430100"), id(&sm2, Role::Node, "430102")),
+        mk(
+            "sm2 (RFC 8998: SM4-GCM, curveSM2, sm2sig_sm3)",
+            &sm2,
+            id(&sm2, Role::Node, "430100"),
+            id(&sm2, Role::Node, "430102"),
+        ),
     ]
 }
 

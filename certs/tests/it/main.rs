@@ -1,9 +1,9 @@
 //! Integration tests of gongxin-certs with real certificates: issuing and reading back, verification, files,
 //! and mutual TLS through tonic on loopback.
 mod files;
+mod gm_tls;
 mod issue;
 mod mtls;
-mod gm_tls;
 mod sm2;
 mod tongsuo;
 

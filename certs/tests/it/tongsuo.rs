@@ -6,8 +6,8 @@
 //! Tongsuo is built from the source carried by the `tongsuo-src` crate into `<target>/tongsuo-<version>/`
 //! (never committed) the first time `GONGXIN_TONGSUO=1` is set; once built, the tests use the cached binary
 //! without the variable. Without either they print why they did nothing and pass.
-use crate::sm2::{issue_sm2, new_sm2_ca};
 use crate::code;
+use crate::sm2::{issue_sm2, new_sm2_ca};
 use gongxin_certs::tls::{self, CaCert, TlsIdentity};
 use gongxin_certs::{parse_identity, Ca, PeerIdentity, Role};
 use std::io::{BufRead, BufReader, Write};
@@ -63,10 +63,7 @@ fn tongsuo() -> Option<PathBuf> {
     };
     let config = tongsuo_src::source_dir().join("config");
     run(
-        Command::new("nice")
-            .args(["-n", "15"])
-            .arg(config)
-            .args(["no-shared", "no-tests", "no-module", "enable-ntls"]),
+        Command::new("nice").args(["-n", "15"]).arg(config).args(["no-shared", "no-tests", "no-module", "enable-ntls"]),
         "configure Tongsuo",
     );
     run(Command::new("nice").args(["-n", "15", "make", &format!("-j{jobs}"), "build_programs"]), "build Tongsuo");
@@ -140,8 +137,11 @@ async fn tongsuo_s_client_against_our_server() {
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     });
     let out = tokio::time::timeout(Duration::from_secs(60), client).await.expect("s_client in time").expect("join");
-    let (suite, group, who, line) =
-        tokio::time::timeout(Duration::from_secs(10), server).await.expect("server in time").expect("join").expect(&out);
+    let (suite, group, who, line) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server in time")
+        .expect("join")
+        .expect(&out);
 
     // What Tongsuo reports about the connection.
     for want in [
@@ -224,7 +224,11 @@ async fn our_client_against_tongsuo_s_server() {
     assert_eq!((who.code.as_str(), who.role), ("430100", Role::Node));
     // What Tongsuo reports about the connection, in the page it served.
     for want in ["New, TLSv1.3, Cipher is TLS_SM4_GCM_SM3", "Client certificate", "Peer signature type: sm2sig_sm3"] {
-        assert!(page.contains(want), "s_server page lacks {want:?}:\n{page}\nstdout: {:?}", seen.lock().map(|s| s.clone()));
+        assert!(
+            page.contains(want),
+            "s_server page lacks {want:?}:\n{page}\nstdout: {:?}",
+            seen.lock().map(|s| s.clone())
+        );
     }
 }
 
@@ -300,7 +304,17 @@ async fn tongsuo_hello_retry_and_resumption() {
     let p = pki();
     let config = tls::rustls_server_config(&load(&p, "server"), &CaCert::from(&p.ca)).expect("server config");
     let (addr, server) = serve_n(config, 2).await;
-    let common = ["-tls1_3", "-ciphersuites", "TLS_SM4_GCM_SM3", "-sigalgs", "sm2sig_sm3", "-cert", "client.pem", "-key", "client.key"];
+    let common = [
+        "-tls1_3",
+        "-ciphersuites",
+        "TLS_SM4_GCM_SM3",
+        "-sigalgs",
+        "sm2sig_sm3",
+        "-cert",
+        "client.pem",
+        "-key",
+        "client.key",
+    ];
     let mut first = strs(&common);
     first.extend(strs(&["-groups", "X25519:curveSM2", "-sess_out", "session.pem", "-msg"]));
     let out1 = s_client(&bin, &p.path, addr, first).await;
@@ -333,7 +347,10 @@ async fn tongsuo_clients_refused_by_our_server() {
     std::fs::copy(other.path.join("client.key"), p.path.join("foreign.key")).expect("copy");
     let config = tls::rustls_server_config(&load(&p, "server"), &CaCert::from(&p.ca)).expect("server config");
     let cases: [(&str, Vec<String>); 3] = [
-        ("AES only", strs(&["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-cert", "client.pem", "-key", "client.key"])),
+        (
+            "AES only",
+            strs(&["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-cert", "client.pem", "-key", "client.key"]),
+        ),
         ("no client certificate", strs(&RFC8998)),
         ("client certificate of another CA", {
             let mut a = strs(&RFC8998);
@@ -370,13 +387,34 @@ async fn tongsuo_made_certificates_work_with_ours() {
     )
     .expect("write");
     run(&["genpkey", "-algorithm", "SM2", "-out", "ca.key"]);
-    run(&["req", "-x509", "-new", "-key", "ca.key", "-sm3", "-subj", "/O=Gongxin federation/CN=Tongsuo CA", "-days", "30"]
-        .into_iter()
-        .chain(["-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign"])
-        .chain(["-out", "ca.pem"])
-        .collect::<Vec<_>>());
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-sm3",
+        "-subj",
+        "/O=Gongxin federation/CN=Tongsuo CA",
+        "-days",
+        "30",
+    ]
+    .into_iter()
+    .chain(["-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign"])
+    .chain(["-out", "ca.pem"])
+    .collect::<Vec<_>>());
     run(&["genpkey", "-algorithm", "SM2", "-out", "server.key"]);
-    run(&["req", "-new", "-key", "server.key", "-sm3", "-subj", "/O=Gongxin federation/OU=node/CN=430100", "-out", "s.csr"]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "server.key",
+        "-sm3",
+        "-subj",
+        "/O=Gongxin federation/OU=node/CN=430100",
+        "-out",
+        "s.csr",
+    ]);
     run(&["x509", "-req", "-in", "s.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-sm3", "-days", "20"]
         .into_iter()
         .chain(["-extfile", "ext.cnf", "-out", "server.pem"])
@@ -397,7 +435,17 @@ async fn tongsuo_made_certificates_work_with_ours() {
         "subjectAltName=URI:urn:gongxin:node:430102,URI:urn:gongxin:role:operator\nextendedKeyUsage=clientAuth\n",
     )
     .expect("write");
-    run(&["req", "-new", "-key", "client.key", "-sm3", "-subj", "/O=Gongxin federation/OU=operator/CN=op", "-out", "c.csr"]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "client.key",
+        "-sm3",
+        "-subj",
+        "/O=Gongxin federation/OU=operator/CN=op",
+        "-out",
+        "c.csr",
+    ]);
     run(&["x509", "-req", "-in", "c.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-sm3", "-days", "20"]
         .into_iter()
         .chain(["-extfile", "cext.cnf", "-out", "client.pem"])
