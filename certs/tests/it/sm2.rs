@@ -65,6 +65,7 @@ fn sm2_certificates_are_read_and_verified_by_openssl() {
         let id = parse_identity(&cert.cert_der).expect("identity");
         assert_eq!((id.role, id.code.as_str()), (role, c));
         assert_eq!(Algorithm::of_cert(&cert.cert_der), Algorithm::Sm2);
+        assert_eq!(gongxin_certs::inspect(&cert.cert_der).expect("inspect").algorithm, Algorithm::Sm2);
 
         let (ok, text) = openssl(&["x509", "-in", &pem, "-noout", "-text"], dir);
         assert!(ok, "{text}");
