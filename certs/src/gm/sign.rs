@@ -168,6 +168,19 @@ mod tests {
     }
 
     #[test]
+    fn key_provider_loads_only_sm2_pkcs8() {
+        use rustls::crypto::KeyProvider as _;
+        let pem = key().to_pkcs8_pem().expect("pem");
+        let der = crate::parse_key_pem(pem.as_bytes(), "sm2").expect("parse");
+        assert!(Sm2KeyProvider.load_private_key(der).is_ok());
+        let ecdsa = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ecdsa");
+        let der = crate::parse_key_pem(ecdsa.serialize_pem().as_bytes(), "ecdsa").expect("parse");
+        assert!(Sm2KeyProvider.load_private_key(der).is_err(), "a P-256 key was taken for SM2");
+        let sec1 = PrivateKeyDer::Sec1(vec![0x30, 0x00].into());
+        assert!(Sm2KeyProvider.load_private_key(sec1).is_err());
+    }
+
+    #[test]
     fn only_sm2sig_sm3_is_offered() {
         let signing = Sm2SigningKey::new(key()).expect("signing key");
         assert!(signing.choose_scheme(&[SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::ED25519]).is_none());

@@ -260,6 +260,40 @@ mod tests {
         assert!(!open(&ct, &tag, b"aad", [2u8; 12]));
     }
 
+    /// The record layer: what one side seals with sequence number n the other opens with n, and only with n;
+    /// truncated or altered records are refused.
+    #[test]
+    fn records_open_only_with_their_sequence_number() {
+        use rustls::crypto::cipher::{InboundOpaqueMessage, OutboundChunks};
+        let key = || AeadKey::from([3u8; 32]);
+        let iv = || Iv::new([5u8; 12]);
+        let mut enc = Sm4GcmAead.encrypter(key(), iv());
+        let payload = b"sync batch 17";
+        let seal = |enc: &mut Box<dyn MessageEncrypter>, seq| {
+            let msg = OutboundPlainMessage {
+                typ: ContentType::ApplicationData,
+                version: ProtocolVersion::TLSv1_2,
+                payload: OutboundChunks::Single(payload),
+            };
+            enc.encrypt(msg, seq).expect("seal").encode()
+        };
+        let open = |record: &[u8], seq| {
+            let mut dec = Sm4GcmAead.decrypter(key(), iv());
+            let mut body = record[5..].to_vec();
+            let msg = InboundOpaqueMessage::new(ContentType::ApplicationData, ProtocolVersion::TLSv1_2, &mut body);
+            dec.decrypt(msg, seq).map(|m| m.payload.to_vec())
+        };
+        let r7 = seal(&mut enc, 7);
+        assert_eq!(r7.len(), 5 + payload.len() + 1 + 16);
+        assert_eq!(open(&r7, 7).expect("open"), payload);
+        assert!(open(&r7, 8).is_err(), "opened with the wrong sequence number");
+        let mut altered = r7.clone();
+        altered[6] ^= 0x40;
+        assert!(open(&altered, 7).is_err());
+        assert!(open(&r7[..r7.len() - 1], 7).is_err(), "truncated record opened");
+        assert!(open(&r7[..5 + 15], 7).is_err(), "record shorter than a tag opened");
+    }
+
     /// SM3 through the rustls hash interface (GB/T 32905 Appendix A examples), incl. fork.
     #[test]
     fn sm3_known_answers() {
