@@ -160,7 +160,7 @@ pub struct Ca {
 }
 
 enum CaKey {
-    EcdsaP256(KeyPair),
+    EcdsaP256(Box<KeyPair>),
     Sm2(Sm2Key),
 }
 
@@ -206,7 +206,7 @@ impl Ca {
         params.not_after = now + Duration::days(i64::from(opts.days));
         params.serial_number = Some(random_serial()?);
         let cert = params.self_signed(&key)?;
-        Ok(Ca { cert_pem: cert.pem(), cert_der: cert.der().clone(), key: CaKey::EcdsaP256(key) })
+        Ok(Ca { cert_pem: cert.pem(), cert_der: cert.der().clone(), key: CaKey::EcdsaP256(Box::new(key)) })
     }
 
     fn create_sm2(opts: &CaOptions) -> Result<Ca> {
@@ -279,7 +279,7 @@ impl Ca {
                     reason: format!("unsupported private key: {e}"),
                 })?;
                 let public = k.public_key_raw().to_vec();
-                (CaKey::EcdsaP256(k), public)
+                (CaKey::EcdsaP256(Box::new(k)), public)
             }
         };
         if cert_public != key_public.as_slice() {
@@ -354,7 +354,7 @@ impl Ca {
             (_, None) => code.to_string(),
         };
         let ca_key = match &self.key {
-            CaKey::EcdsaP256(k) => k,
+            CaKey::EcdsaP256(k) => &**k,
             CaKey::Sm2(ca_key) => {
                 let key = Sm2Key::generate()?;
                 let serial = random_serial_bytes()?;

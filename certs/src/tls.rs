@@ -23,6 +23,8 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerT
 
 /// Bound on one TLS handshake, both sides.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many server-side handshakes in flight in [`incoming`].
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
 
 /// The crypto provider of the federation: ring, TLS 1.3 cipher suites only (so TLS 1.2 cannot be negotiated).
 pub fn crypto_provider() -> CryptoProvider {
@@ -375,8 +377,11 @@ pub fn incoming(
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::spawn(async move {
         loop {
+            // Bound the handshakes in flight: a flood of idle connections waits here instead of growing tasks.
+            let Ok(permit) = pending.clone().acquire_owned().await else { return };
             let (tcp, _) = match listener.accept().await {
                 Ok(c) => c,
                 Err(_) => {
@@ -390,7 +395,9 @@ pub fn incoming(
             }
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
-                if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                drop(permit);
+                if let Ok(Ok(tls)) = done {
                     let _ = tx.send(Ok(tls)).await;
                 }
             });

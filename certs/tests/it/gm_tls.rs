@@ -209,8 +209,16 @@ async fn sm2_grpc_through_tonic() {
         .add_service(health);
     let server = tokio::spawn(router.serve_with_incoming(tls::incoming(listener, server_cfg)));
 
+    // A connection that never says anything, and one that sends garbage, do not hold up a real client.
+    let _idle = tokio::net::TcpStream::connect(addr).await.expect("idle connection");
+    let mut garbage = tokio::net::TcpStream::connect(addr).await.expect("garbage connection");
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").await.expect("write garbage");
     let client_cfg = tls::rustls_client_config(&id(&ca, Role::Operator, "430100"), &anchor).expect("client config");
-    let channel = tls::connect(&addr.to_string(), client_cfg, &code("430100")).await.expect("connect");
+    let channel =
+        tokio::time::timeout(Duration::from_secs(5), tls::connect(&addr.to_string(), client_cfg, &code("430100")))
+            .await
+            .expect("not held up by the idle connection")
+            .expect("connect");
     for _ in 0..3 {
         HealthClient::new(channel.clone()).check(HealthCheckRequest { service: String::new() }).await.expect("rpc");
     }
