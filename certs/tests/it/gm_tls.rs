@@ -4,7 +4,7 @@
 use crate::sm2::{issue_sm2, new_sm2_ca};
 use crate::{code, issue, new_ca};
 use gongxin_certs::tls::{self, CaCert, TlsIdentity};
-use gongxin_certs::{parse_identity, Ca, CertError, IssueOptions, PeerIdentity, Role};
+use gongxin_certs::{parse_identity, Algorithm, Ca, CertError, IssueOptions, PeerIdentity, Role};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -187,10 +187,25 @@ fn sm2_chain_verification_offline() {
 /// handler sees the client's identity through `request_identity` exactly as with the ECDSA profile.
 #[tokio::test]
 async fn sm2_grpc_through_tonic() {
+    grpc_through_tonic(Algorithm::Sm2).await;
+}
+
+/// The same code path carries the ECDSA profile (one path for both in the node).
+#[tokio::test]
+async fn ecdsa_grpc_through_the_same_path() {
+    grpc_through_tonic(Algorithm::EcdsaP256).await;
+}
+
+fn any_ca(algorithm: Algorithm, name: &str) -> Ca {
+    Ca::create_with(&gongxin_certs::CaOptions { name: name.into(), days: 3650 }, algorithm).expect("CA")
+}
+
+async fn grpc_through_tonic(algorithm: Algorithm) {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
-    let ca = new_sm2_ca("SM2 federation");
+    let ca = any_ca(algorithm, "federation");
     let anchor = CaCert::from(&ca);
+    assert_eq!(anchor.algorithm(), algorithm);
     let server_cfg = tls::rustls_server_config(&id(&ca, Role::Node, "430100"), &anchor).expect("server config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -228,8 +243,8 @@ async fn sm2_grpc_through_tonic() {
         assert_eq!((seen[0].code.as_str(), seen[0].role), ("430100", Role::Operator));
     }
 
-    // A client of another SM2 federation gets no RPC through.
-    let other = new_sm2_ca("other");
+    // A client of another federation (same algorithm) gets no RPC through.
+    let other = any_ca(algorithm, "other");
     let foreign = tls::rustls_client_config(&id(&other, Role::Operator, "430100"), &CaCert::from(&other)).expect("cfg");
     let r = tokio::time::timeout(Duration::from_secs(10), async {
         let ch = tls::connect(&addr.to_string(), foreign, &code("430100")).await.map_err(|e| e.to_string())?;
