@@ -4,6 +4,7 @@
 //! | piece | code point | built on |
 //! |---|---|---|
 //! | cipher suite TLS_SM4_GCM_SM3 | 0x00C6 | [`sm4::Sm4Ct`] (constant-time S-box) in RustCrypto GCM, SM3, HKDF over HMAC-SM3 |
+//! | cipher suite TLS_SM4_CCM_SM3 | 0x00C7 | the same with RustCrypto CCM |
 //! | key exchange group curveSM2 | 0x0029 | RustCrypto `sm2` ECDH (constant-time scalar multiplication) |
 //! | signature scheme sm2sig_sm3 | 0x0708 | RustCrypto `sm2` signatures, ID `TLSv1.3+GM+Cipher+Suite` |
 //! | certificate signatures SM2-with-SM3 | OID 1.2.156.10197.1.501 | ID `1234567812345678`, verified by rustls-webpki |
@@ -19,13 +20,15 @@ use rustls::crypto::CryptoProvider;
 
 pub use kx::{CURVE_SM2, CURVE_SM2_ID};
 pub use sign::{Sm2KeyProvider, SM2SIG_SM3, SM2SIG_SM3_ID, SUPPORTED_SIG_ALGS, TLS13_SIGNER_ID};
-pub use suite::{TLS13_SM4_GCM_SM3, TLS_SM4_GCM_SM3_ID};
+pub use suite::{TLS13_SM4_CCM_SM3, TLS13_SM4_GCM_SM3, TLS_SM4_CCM_SM3_ID, TLS_SM4_GCM_SM3_ID};
 
-/// The RFC 8998 provider: TLS_SM4_GCM_SM3, curveSM2, sm2sig_sm3, SM2 certificates. Random numbers come from
+/// The RFC 8998 provider: TLS_SM4_GCM_SM3 (preferred) and TLS_SM4_CCM_SM3, curveSM2, sm2sig_sm3, SM2
+/// certificates. Random numbers come from
 /// the operating system through ring's `SystemRandom`.
 pub fn provider() -> CryptoProvider {
     CryptoProvider {
-        cipher_suites: vec![TLS13_SM4_GCM_SM3],
+        // GCM first (faster: GHASH is carry-less multiplication, CCM's CBC-MAC is a second SM4 pass).
+        cipher_suites: vec![TLS13_SM4_GCM_SM3, TLS13_SM4_CCM_SM3],
         kx_groups: vec![&CURVE_SM2],
         signature_verification_algorithms: SUPPORTED_SIG_ALGS,
         secure_random: rustls::crypto::ring::default_provider().secure_random,

@@ -1,6 +1,6 @@
-//! The TLS 1.3 cipher suite TLS_SM4_GCM_SM3 (RFC 8998 §2, 0x00C6): SM3 as the transcript hash, HKDF over
-//! HMAC-SM3 (RFC 5869 with SM3) for the key schedule, SM4-GCM (16-byte key, 12-byte nonce, 16-byte tag) for
-//! records.
+//! The TLS 1.3 cipher suites of RFC 8998 §2: TLS_SM4_GCM_SM3 (0x00C6) and TLS_SM4_CCM_SM3 (0x00C7). Both
+//! use SM3 as the transcript hash and HKDF over HMAC-SM3 (RFC 5869 with SM3) for the key schedule; records
+//! are SM4-GCM or SM4-CCM (16-byte key, 12-byte nonce, 16-byte tag).
 use super::sm4::Sm4Ct;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::{AeadInOut, AesGcm, KeyInit};
@@ -19,12 +19,16 @@ use sm3::Digest;
 
 /// Code point of TLS_SM4_GCM_SM3.
 pub const TLS_SM4_GCM_SM3_ID: u16 = 0x00c6;
+/// Code point of TLS_SM4_CCM_SM3.
+pub const TLS_SM4_CCM_SM3_ID: u16 = 0x00c7;
 /// SM3's TLS HashAlgorithm code point (there is none in the registry; 7 is what the sm2sig_sm3 scheme's
 /// upper byte is, and nothing in TLS 1.3 looks it up).
 const SM3_HASH_ALG: u8 = 0x07;
 
 /// SM4-GCM: GCM (the RustCrypto implementation, constant-time GHASH) over the constant-time SM4.
 pub type Sm4Gcm = AesGcm<Sm4Ct, U12>;
+/// SM4-CCM (RFC 8998: 16-byte tag, 12-byte nonce): the RustCrypto CCM over the constant-time SM4.
+pub type Sm4Ccm = ccm::Ccm<Sm4Ct, ccm::consts::U16, U12>;
 
 /// TLS_SM4_GCM_SM3.
 pub static TLS13_SM4_GCM_SM3: SupportedCipherSuite = SupportedCipherSuite::Tls13(&Tls13CipherSuite {
@@ -36,6 +40,19 @@ pub static TLS13_SM4_GCM_SM3: SupportedCipherSuite = SupportedCipherSuite::Tls13
     },
     hkdf_provider: &HkdfUsingHmac(&HmacSm3),
     aead_alg: &Sm4GcmAead,
+    quic: None,
+});
+
+/// TLS_SM4_CCM_SM3.
+pub static TLS13_SM4_CCM_SM3: SupportedCipherSuite = SupportedCipherSuite::Tls13(&Tls13CipherSuite {
+    common: CipherSuiteCommon {
+        suite: CipherSuite::Unknown(TLS_SM4_CCM_SM3_ID),
+        hash_provider: &Sm3Hash,
+        // As AES-128-CCM with a 16-byte tag (RFC 8446 §5.5 treats it like AES-GCM).
+        confidentiality_limit: 1 << 24,
+    },
+    hkdf_provider: &HkdfUsingHmac(&HmacSm3),
+    aead_alg: &Sm4CcmAead,
     quic: None,
 });
 
@@ -116,16 +133,18 @@ impl rhmac::Key for HmacSm3Key {
 
 /// SM4-GCM record protection (RFC 8446 §5.2 with the RFC 8998 AEAD).
 pub struct Sm4GcmAead;
+/// SM4-CCM record protection.
+pub struct Sm4CcmAead;
 
 const TAG_LEN: usize = 16;
 
 impl Tls13AeadAlgorithm for Sm4GcmAead {
     fn encrypter(&self, key: AeadKey, iv: Iv) -> Box<dyn MessageEncrypter> {
-        Box::new(Sm4GcmEncrypter { aead: aead_from(&key), iv })
+        Box::new(Sealer { aead: aead_from::<Sm4Gcm>(&key), iv })
     }
 
     fn decrypter(&self, key: AeadKey, iv: Iv) -> Box<dyn MessageDecrypter> {
-        Box::new(Sm4GcmDecrypter { aead: aead_from(&key), iv })
+        Box::new(Sealer { aead: aead_from::<Sm4Gcm>(&key), iv })
     }
 
     fn key_len(&self) -> usize {
@@ -138,28 +157,45 @@ impl Tls13AeadAlgorithm for Sm4GcmAead {
     }
 }
 
-fn aead_from(key: &AeadKey) -> Sm4Gcm {
-    // rustls hands over exactly key_len() bytes; take the first 16 in any case.
+impl Tls13AeadAlgorithm for Sm4CcmAead {
+    fn encrypter(&self, key: AeadKey, iv: Iv) -> Box<dyn MessageEncrypter> {
+        Box::new(Sealer { aead: aead_from::<Sm4Ccm>(&key), iv })
+    }
+
+    fn decrypter(&self, key: AeadKey, iv: Iv) -> Box<dyn MessageDecrypter> {
+        Box::new(Sealer { aead: aead_from::<Sm4Ccm>(&key), iv })
+    }
+
+    fn key_len(&self) -> usize {
+        16
+    }
+
+    fn extract_keys(&self, _key: AeadKey, _iv: Iv) -> Result<ConnectionTrafficSecrets, UnsupportedOperationError> {
+        Err(UnsupportedOperationError)
+    }
+}
+
+fn aead_from<A: KeyInit<KeySize = aes_gcm::aead::consts::U16>>(key: &AeadKey) -> A {
+    // rustls hands over exactly key_len() = 16 bytes; take the first 16 in any case.
     let bytes = key.as_ref();
     let mut k = [0u8; 16];
     let n = bytes.len().min(16);
     k[..n].copy_from_slice(&bytes[..n]);
-    let aead = Sm4Gcm::new(&k.into());
+    let aead = A::new(&k.into());
     zeroize::Zeroize::zeroize(&mut k);
     aead
 }
 
-struct Sm4GcmEncrypter {
-    aead: Sm4Gcm,
+/// One direction of record protection with a 16-byte-tag, 12-byte-nonce AEAD.
+struct Sealer<A> {
+    aead: A,
     iv: Iv,
 }
 
-struct Sm4GcmDecrypter {
-    aead: Sm4Gcm,
-    iv: Iv,
-}
-
-impl MessageEncrypter for Sm4GcmEncrypter {
+impl<A> MessageEncrypter for Sealer<A>
+where
+    A: AeadInOut<NonceSize = U12, TagSize = aes_gcm::aead::consts::U16> + Send + Sync,
+{
     fn encrypt(&mut self, msg: OutboundPlainMessage<'_>, seq: u64) -> Result<OutboundOpaqueMessage, rustls::Error> {
         let total_len = self.encrypted_payload_len(msg.payload.len());
         let mut payload = PrefixedPayload::with_capacity(total_len);
@@ -180,7 +216,10 @@ impl MessageEncrypter for Sm4GcmEncrypter {
     }
 }
 
-impl MessageDecrypter for Sm4GcmDecrypter {
+impl<A> MessageDecrypter for Sealer<A>
+where
+    A: AeadInOut<NonceSize = U12, TagSize = aes_gcm::aead::consts::U16> + Send + Sync,
+{
     fn decrypt<'a>(
         &mut self,
         mut msg: InboundOpaqueMessage<'a>,
@@ -234,6 +273,35 @@ mod tests {
         assert_eq!(tag.as_slice(), want_tag.as_slice());
         let tag_arr: [u8; 16] = want_tag.as_slice().try_into().expect("tag");
         aead.decrypt_inout_detached(&nonce.into(), &aad, buf.as_mut_slice().into(), &tag_arr.into()).expect("open");
+        assert_eq!(buf, plain);
+    }
+
+    /// RFC 8998 Appendix A.2: SM4-CCM test vector.
+    #[test]
+    fn sm4_ccm_rfc8998_vector() {
+        let key = unhex("0123456789ABCDEFFEDCBA9876543210");
+        let nonce: [u8; 12] = unhex("00001234567800000000ABCD").try_into().expect("nonce");
+        let aad = unhex("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2");
+        let plain = unhex(
+            "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD\
+             EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
+        );
+        let want_ct = unhex(
+            "48AF93501FA62ADBCD414CCE6034D895DDA1BF8F132F042098661572E7483094\
+             FD12E518CE062C98ACEE28D95DF4416BED31A2F04476C18BB40C84A74B97DC5B",
+        );
+        let want_tag = unhex("16842D4FA186F56AB33256971FA110F4");
+        let aead = Sm4Ccm::new_from_slice(&key).expect("key");
+        let mut buf = plain.clone();
+        let tag = aead.encrypt_inout_detached(&nonce.into(), &aad, buf.as_mut_slice().into()).expect("seal");
+        assert_eq!(buf, want_ct);
+        assert_eq!(tag.as_slice(), want_tag.as_slice());
+        let mut bad: [u8; 16] = want_tag.as_slice().try_into().expect("tag");
+        bad[0] ^= 1;
+        let mut copy = buf.clone();
+        assert!(aead.decrypt_inout_detached(&nonce.into(), &aad, copy.as_mut_slice().into(), &bad.into()).is_err());
+        let good: [u8; 16] = want_tag.as_slice().try_into().expect("tag");
+        aead.decrypt_inout_detached(&nonce.into(), &aad, buf.as_mut_slice().into(), &good.into()).expect("open");
         assert_eq!(buf, plain);
     }
 
