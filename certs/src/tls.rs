@@ -370,7 +370,9 @@ pub fn server_name(code: &NodeCode) -> Result<ServerName<'static>> {
 /// Accepts TCP connections on `listener` and completes each TLS handshake in its own task (bounded by
 /// [`HANDSHAKE_TIMEOUT`]), yielding only established connections: a slow or failed handshake never holds up
 /// the others. Pass the stream to `tonic::transport::Server::serve_with_incoming`; `peer_certs()` works in
-/// handlers. Failed handshakes are dropped (the peer sees the TLS alert).
+/// handlers. Failed handshakes are dropped (the peer sees the TLS alert). Must be called inside a Tokio
+/// runtime (it spawns the accept loop); the loop ends when the returned stream is dropped and the next
+/// connection arrives.
 pub fn incoming(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
