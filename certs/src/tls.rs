@@ -378,13 +378,14 @@ pub fn incoming(
     config: Arc<rustls::ServerConfig>,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let profile = profile_of(&config.crypto_provider().cipher_suites);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::spawn(async move {
         loop {
             // Bound the handshakes in flight: a flood of idle connections waits here instead of growing tasks.
             let Ok(permit) = pending.clone().acquire_owned().await else { return };
-            let (tcp, _) = match listener.accept().await {
+            let (tcp, peer) = match listener.accept().await {
                 Ok(c) => c,
                 Err(_) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -399,8 +400,12 @@ pub fn incoming(
             tokio::spawn(async move {
                 let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
                 drop(permit);
-                if let Ok(Ok(tls)) = done {
-                    let _ = tx.send(Ok(tls)).await;
+                match done {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!(%peer, "TLS handshake refused: {}", describe_io_error(profile, &e)),
+                    Err(_) => tracing::warn!(%peer, "TLS handshake timed out after {HANDSHAKE_TIMEOUT:?}"),
                 }
             });
         }
@@ -440,6 +445,7 @@ pub fn connector(
         + Send,
 > {
     let name = server_name(server_code)?;
+    let profile = profile_of(&config.crypto_provider().cipher_suites);
     let tls = tokio_rustls::TlsConnector::from(config);
     Ok(tower::service_fn(move |uri: http::Uri| {
         let (tls, name) = (tls.clone(), name.clone());
@@ -452,8 +458,61 @@ pub fn connector(
             tcp.set_nodelay(true)?;
             let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(name, tcp))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+                .map_err(|e| std::io::Error::new(e.kind(), describe_io_error(profile, &e)))?;
             Ok(hyper_util::rt::TokioIo::new(stream))
         }
     }))
+}
+
+/// The profile a rustls configuration speaks, from its cipher suites.
+fn profile_of(suites: &[rustls::SupportedCipherSuite]) -> Algorithm {
+    let sm = [crate::gm::TLS_SM4_GCM_SM3_ID, crate::gm::TLS_SM4_CCM_SM3_ID];
+    if suites.iter().any(|s| sm.contains(&u16::from(s.suite()))) {
+        Algorithm::Sm2
+    } else {
+        Algorithm::EcdsaP256
+    }
+}
+
+/// A handshake failure in words an operator can act on, for a side speaking `local`. A peer of the other
+/// TLS profile shows up as "no algorithms in common" (we are the server) or as a handshake_failure alert
+/// (we are the client); both are named as a likely `tls_profile` mismatch.
+pub fn describe_tls_error(local: Algorithm, e: &rustls::Error) -> String {
+    use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+    let other = match local {
+        Algorithm::Sm2 => Algorithm::EcdsaP256,
+        Algorithm::EcdsaP256 => Algorithm::Sm2,
+    };
+    let mismatch = |what: &str| {
+        format!(
+            "{what}: this side uses tls_profile = {local}; the peer is probably configured with tls_profile = \
+             {other} (every node and client of a federation must use the federation's profile) / \
+             对端TLS配置（{other}）与本端（{local}）不一致"
+        )
+    };
+    match e {
+        rustls::Error::PeerIncompatible(
+            PeerIncompatible::NoCipherSuitesInCommon
+            | PeerIncompatible::NoKxGroupsInCommon
+            | PeerIncompatible::NoSignatureSchemesInCommon,
+        ) => mismatch(&format!("the peer offered none of our algorithms ({e})")),
+        rustls::Error::AlertReceived(AlertDescription::HandshakeFailure) => {
+            mismatch("the peer refused our algorithms (handshake_failure alert)")
+        }
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the peer's certificate is not issued by this federation's CA / 对端证书不是本联盟根证书签发".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            "the peer's certificate signature does not verify against this federation's CA / 证书签名无效".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn describe_io_error(local: Algorithm, e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => describe_tls_error(local, tls),
+        None => e.to_string(),
+    }
 }

@@ -459,3 +459,38 @@ fn sm2_key_update_and_tampered_record() {
     let e = s.process_new_packets().expect_err("altered record accepted");
     assert!(matches!(e, rustls::Error::DecryptError), "{e:?}");
 }
+
+/// A node of the other profile is named as such, on both sides of the failed handshake.
+#[tokio::test]
+async fn profile_mismatch_is_named() {
+    let sm2 = new_sm2_ca("SM2 federation");
+    let ecdsa = new_ca("ECDSA federation");
+    let sm2_server = tls::rustls_server_config(&id(&sm2, Role::Node, "430100"), &CaCert::from(&sm2)).expect("cfg");
+    let e_id = TlsIdentity::from_issued(&issue(&ecdsa, Role::Node, "430102", None)).expect("identity");
+    let ecdsa_client = tls::rustls_client_config(&e_id, &CaCert::from(&ecdsa)).expect("cfg");
+
+    // Server side, in memory: what the SM2 server's handshake error says.
+    let name = tls::server_name(&code("430100")).expect("name");
+    let mut c = rustls::ClientConnection::new(ecdsa_client.clone(), name).expect("client");
+    let mut s = rustls::ServerConnection::new(sm2_server.clone()).expect("server");
+    let mut hello = Vec::new();
+    c.write_tls(&mut hello).expect("client hello");
+    s.read_tls(&mut hello.as_slice()).expect("read");
+    let e = s.process_new_packets().expect_err("handshake with an ECDSA client");
+    let text = tls::describe_tls_error(Algorithm::Sm2, &e);
+    assert!(text.contains("tls_profile = sm2") && text.contains("tls_profile = ecdsa"), "{text}");
+
+    // Client side, over a socket: what `connect` reports.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let router = tonic::transport::Server::builder().add_service(health);
+    let server = tokio::spawn(router.serve_with_incoming(tls::incoming(listener, sm2_server)));
+    let e = tls::connect(&addr.to_string(), ecdsa_client, &code("430100")).await.expect_err("connected");
+    let text = format!("{e}");
+    assert!(
+        text.contains("tls_profile = ecdsa") && text.contains("probably configured with tls_profile = sm2"),
+        "{text}"
+    );
+    server.abort();
+}
