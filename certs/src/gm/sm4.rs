@@ -264,7 +264,9 @@ impl BlockCipherEncBackend for Sm4Ct {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! SM4 on four blocks with the S-box through AES-NI (see the module docs).
+    //! SM4 on four blocks with the S-box through AES-NI (see the module docs). Every function here is
+    //! `unsafe` because it needs AES-NI and SSSE3: callers check `has_aesni` first. (Declared `unsafe fn`
+    //! rather than safe `#[target_feature]` functions, which need Rust 1.86; the workspace says 1.85.)
     use core::arch::x86_64::*;
 
     /// `pre(x) = M1·x ⊕ c1` by nibble: low-nibble table (with c1) and high-nibble table.
@@ -282,14 +284,14 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "sse2,ssse3,aes")]
-    fn load(t: &[u8; 16]) -> __m128i {
+    unsafe fn load(t: &[u8; 16]) -> __m128i {
         // SAFETY: reads 16 bytes from a 16-byte array (unaligned load).
         unsafe { _mm_loadu_si128(t.as_ptr().cast()) }
     }
 
     #[inline]
     #[target_feature(enable = "sse2,ssse3,aes")]
-    fn affine(x: __m128i, lo: __m128i, hi: __m128i) -> __m128i {
+    unsafe fn affine(x: __m128i, lo: __m128i, hi: __m128i) -> __m128i {
         let mask = _mm_set1_epi8(0x0f);
         let l = _mm_and_si128(x, mask);
         let h = _mm_and_si128(_mm_srli_epi64(x, 4), mask);
@@ -299,7 +301,7 @@ mod x86 {
     /// The SM4 S-box on each of the 16 bytes.
     #[inline]
     #[target_feature(enable = "sse2,ssse3,aes")]
-    pub(super) fn sbox16(x: __m128i) -> __m128i {
+    pub(super) unsafe fn sbox16(x: __m128i) -> __m128i {
         let y = affine(x, load(&PRE_LO), load(&PRE_HI));
         let z = _mm_shuffle_epi8(_mm_aesenclast_si128(y, _mm_setzero_si128()), load(&INV_SHIFT_ROWS));
         affine(z, load(&POST_LO), load(&POST_HI))
@@ -307,13 +309,13 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "sse2,ssse3,aes")]
-    fn rotl<const L: i32, const R: i32>(x: __m128i) -> __m128i {
+    unsafe fn rotl<const L: i32, const R: i32>(x: __m128i) -> __m128i {
         _mm_or_si128(_mm_slli_epi32::<L>(x), _mm_srli_epi32::<R>(x))
     }
 
     /// SM4 on four blocks: register i holds word i of the four blocks, one per 32-bit lane.
     #[target_feature(enable = "sse2,ssse3,aes")]
-    pub(super) fn encrypt4(rk: &[u32; 32], blocks: &mut [[u8; 16]; 4]) {
+    pub(super) unsafe fn encrypt4(rk: &[u32; 32], blocks: &mut [[u8; 16]; 4]) {
         let word = |b: &[u8; 16], i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
         let lanes = |i: usize| {
             _mm_set_epi32(
