@@ -43,3 +43,53 @@ pub(crate) mod tests_support {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 }
+
+/// Network input into the provider never panics: random key shares, records and signatures are refused.
+#[cfg(test)]
+mod garbage {
+    use rustls::crypto::cipher::{AeadKey, InboundOpaqueMessage, Iv, Tls13AeadAlgorithm};
+    use rustls::pki_types::SignatureVerificationAlgorithm;
+    use rustls::{ContentType, ProtocolVersion};
+
+    /// A small deterministic generator (xorshift64*), enough to vary lengths and bytes.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let n = (self.next() as usize) % (max + 1);
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    #[test]
+    fn random_input_is_refused_without_panic() {
+        use rustls::crypto::SupportedKxGroup;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let public = crate::sm2x509::Sm2Key::generate().expect("key").public_sec1();
+        for i in 0..2000 {
+            let mut share = rng.bytes(80);
+            if i % 2 == 0 && !share.is_empty() {
+                share[0] = 0x04; // exercise the point decoding too
+            }
+            let kx = super::CURVE_SM2.start().expect("start");
+            let _ = kx.complete(&share); // Ok only for a valid point; never a panic
+
+            let mut body = rng.bytes(64);
+            for aead in [&super::suite::Sm4GcmAead as &dyn Tls13AeadAlgorithm, &super::suite::Sm4CcmAead] {
+                let mut dec = aead.decrypter(AeadKey::from([1u8; 32]), Iv::new([2u8; 12]));
+                let msg = InboundOpaqueMessage::new(ContentType::ApplicationData, ProtocolVersion::TLSv1_2, &mut body);
+                assert!(dec.decrypt(msg, i).is_err(), "random record accepted");
+            }
+
+            let sig = rng.bytes(80);
+            let msg = rng.bytes(40);
+            assert!(super::sign::SM2_TLS13_SIGNATURE.verify_signature(&public, &msg, &sig).is_err());
+            assert!(super::sign::SM2_CERT_SIGNATURE.verify_signature(&share, &msg, &sig).is_err());
+        }
+    }
+}
