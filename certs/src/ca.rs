@@ -1,6 +1,7 @@
 //! The federation CA: create, save, load, and issue node / operator / auditor certificates.
 use crate::identity::{self, parse_der, CertInfo, NodeCode, PeerIdentity, Role};
 use crate::pem::{self, ensure_writable, write_file};
+use crate::sm2x509::{self, DnAttr, Sm2Key};
 use crate::{CertError, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -21,6 +22,54 @@ pub const ORGANIZATION: &str = "Gongxin federation";
 const MAX_DAYS: u32 = 36_500;
 /// Issued certificates start this long before "now" so that a county whose clock is a little behind accepts them.
 const BACKDATE: Duration = Duration::hours(1);
+
+/// The signature algorithm of a federation PKI: the CA's key and every certificate it issues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// ECDSA P-256 with SHA-256 (rcgen, ring). The TLS profile `ecdsa`.
+    #[default]
+    EcdsaP256,
+    /// SM2 with SM3 (GB/T 32918, signer ID `1234567812345678`). The TLS profile `sm2` (RFC 8998).
+    Sm2,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 2] = [Algorithm::EcdsaP256, Algorithm::Sm2];
+
+    /// `ecdsa` or `sm2` (the spelling of `--algorithm` and of `tls_profile`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::EcdsaP256 => "ecdsa",
+            Algorithm::Sm2 => "sm2",
+        }
+    }
+
+    /// The algorithm of a DER certificate's public key (SM2 curve or anything else = ECDSA profile).
+    pub fn of_cert(cert_der: &[u8]) -> Algorithm {
+        if sm2x509::is_sm2_cert(cert_der) {
+            Algorithm::Sm2
+        } else {
+            Algorithm::EcdsaP256
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = CertError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ecdsa" | "ecdsa-p256" => Ok(Algorithm::EcdsaP256),
+            "sm2" => Ok(Algorithm::Sm2),
+            other => Err(CertError::Tls(format!("algorithm {other:?}: expected sm2 or ecdsa"))),
+        }
+    }
+}
 
 /// Parameters of a new federation CA.
 #[derive(Clone, Debug)]
@@ -107,7 +156,21 @@ impl IssuedCert {
 pub struct Ca {
     cert_pem: String,
     cert_der: CertificateDer<'static>,
-    key: KeyPair,
+    key: CaKey,
+}
+
+enum CaKey {
+    EcdsaP256(Box<KeyPair>),
+    Sm2(Sm2Key),
+}
+
+impl CaKey {
+    fn pem(&self) -> Result<String> {
+        match self {
+            CaKey::EcdsaP256(k) => Ok(k.serialize_pem()),
+            CaKey::Sm2(k) => k.to_pkcs8_pem(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Ca {
@@ -119,8 +182,16 @@ impl std::fmt::Debug for Ca {
 impl Ca {
     /// Creates a new self-signed CA (ECDSA P-256) in memory. Use [`Ca::save`] to write it.
     pub fn create(opts: &CaOptions) -> Result<Ca> {
+        Ca::create_with(opts, Algorithm::EcdsaP256)
+    }
+
+    /// Creates a new self-signed CA with `algorithm`; every certificate it issues uses the same algorithm.
+    pub fn create_with(opts: &CaOptions, algorithm: Algorithm) -> Result<Ca> {
         check_name(&opts.name)?;
         check_days(opts.days)?;
+        if algorithm == Algorithm::Sm2 {
+            return Ca::create_sm2(opts);
+        }
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -135,7 +206,38 @@ impl Ca {
         params.not_after = now + Duration::days(i64::from(opts.days));
         params.serial_number = Some(random_serial()?);
         let cert = params.self_signed(&key)?;
-        Ok(Ca { cert_pem: cert.pem(), cert_der: cert.der().clone(), key })
+        Ok(Ca { cert_pem: cert.pem(), cert_der: cert.der().clone(), key: CaKey::EcdsaP256(Box::new(key)) })
+    }
+
+    fn create_sm2(opts: &CaOptions) -> Result<Ca> {
+        let key = Sm2Key::generate()?;
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let serial = random_serial_bytes()?;
+        let params = sm2x509::Params {
+            subject: vec![(DnAttr::O, ORGANIZATION.into()), (DnAttr::Cn, opts.name.clone())],
+            not_before: (now - BACKDATE).into(),
+            not_after: (now + Duration::days(i64::from(opts.days))).into(),
+            serial: &serial,
+            profile: sm2x509::Profile::Ca,
+        };
+        let cert_der = sm2x509::build(&params, &key, None)?;
+        Ok(Ca { cert_pem: pem::to_pem("CERTIFICATE", &cert_der), cert_der, key: CaKey::Sm2(key) })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sm2_key(&self) -> Option<&Sm2Key> {
+        match &self.key {
+            CaKey::Sm2(k) => Some(k),
+            CaKey::EcdsaP256(_) => None,
+        }
+    }
+
+    /// The algorithm of the CA key and of every certificate it issues.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.key {
+            CaKey::EcdsaP256(_) => Algorithm::EcdsaP256,
+            CaKey::Sm2(_) => Algorithm::Sm2,
+        }
     }
 
     /// Loads `<dir>/ca.pem` and `<dir>/ca.key` (which must be mode 0600 or stricter) and checks that they
@@ -157,15 +259,30 @@ impl Ca {
             reason: "no certificate".into(),
         })?;
         let key_der = pem::parse_key_pem(key_pem, &format!("{what}/{CA_KEY_FILE}"))?;
-        let key = KeyPair::try_from(&key_der).map_err(|e| CertError::Pem {
-            what: format!("{what}/{CA_KEY_FILE}"),
-            reason: format!("unsupported private key: {e}"),
-        })?;
         let cert = parse_der(&cert_der)?;
         if !cert.is_ca() {
             return Err(CertError::NotGongxin(format!("{what}/{CA_CERT_FILE} is not a CA certificate")));
         }
-        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        let cert_public = cert.public_key().subject_public_key.data.as_ref();
+        let (key, key_public) = match Algorithm::of_cert(&cert_der) {
+            Algorithm::Sm2 => {
+                let k = Sm2Key::from_pkcs8_der(key_der.secret_der()).map_err(|e| CertError::Pem {
+                    what: format!("{what}/{CA_KEY_FILE}"),
+                    reason: format!("the CA certificate is SM2 but the key is not: {e}"),
+                })?;
+                let public = k.public_sec1();
+                (CaKey::Sm2(k), public)
+            }
+            Algorithm::EcdsaP256 => {
+                let k = KeyPair::try_from(&key_der).map_err(|e| CertError::Pem {
+                    what: format!("{what}/{CA_KEY_FILE}"),
+                    reason: format!("unsupported private key: {e}"),
+                })?;
+                let public = k.public_key_raw().to_vec();
+                (CaKey::EcdsaP256(Box::new(k)), public)
+            }
+        };
+        if cert_public != key_public.as_slice() {
             return Err(CertError::KeyMismatch { what: what.to_string() });
         }
         let cert_pem = String::from_utf8(cert_pem.to_vec())
@@ -179,7 +296,7 @@ impl Ca {
         let dir = dir.as_ref();
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
-        let key_pem = self.key.serialize_pem();
+        let key_pem = self.key.pem()?;
         save_pair(dir, &cert_path, self.cert_pem.as_bytes(), &key_path, key_pem.as_bytes(), force)?;
         Ok((cert_path, key_path))
     }
@@ -230,16 +347,51 @@ impl Ca {
             )));
         }
 
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, ORGANIZATION);
-        dn.push(DnType::OrganizationalUnitName, role.as_str());
         let cn = match (role, &name) {
             (Role::Node, Some(n)) => format!("{code} {n}"),
             (Role::Node, None) => code.to_string(),
             (_, Some(n)) => n.clone(),
             (_, None) => code.to_string(),
         };
+        let ca_key = match &self.key {
+            CaKey::EcdsaP256(k) => &**k,
+            CaKey::Sm2(ca_key) => {
+                let key = Sm2Key::generate()?;
+                let serial = random_serial_bytes()?;
+                let mut dns = Vec::new();
+                if role == Role::Node {
+                    dns.push(code.dns_name());
+                }
+                let params = sm2x509::Params {
+                    subject: vec![
+                        (DnAttr::O, ORGANIZATION.into()),
+                        (DnAttr::Ou, role.as_str().into()),
+                        (DnAttr::Cn, cn),
+                    ],
+                    not_before: not_before.into(),
+                    not_after: not_after.into(),
+                    serial: &serial,
+                    profile: sm2x509::Profile::EndEntity {
+                        uris: vec![code.uri(), role.uri()],
+                        dns,
+                        server_auth: role == Role::Node,
+                    },
+                };
+                let issuer = sm2x509::Issuer { cert_der: &self.cert_der, key: ca_key };
+                let cert_der = sm2x509::build(&params, &key, Some(issuer))?;
+                return Ok(IssuedCert {
+                    role,
+                    code: code.clone(),
+                    cert_pem: pem::to_pem("CERTIFICATE", &cert_der),
+                    key_pem: key.to_pkcs8_pem()?,
+                    cert_der,
+                });
+            }
+        };
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, ORGANIZATION);
+        dn.push(DnType::OrganizationalUnitName, role.as_str());
         dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         params.subject_alt_names = vec![SanType::URI(code.uri().try_into()?), SanType::URI(role.uri().try_into()?)];
@@ -258,7 +410,7 @@ impl Ca {
         params.serial_number = Some(random_serial()?);
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let issuer = Issuer::from_ca_cert_der(&self.cert_der, &self.key)?;
+        let issuer = Issuer::from_ca_cert_der(&self.cert_der, ca_key)?;
         let cert = params.signed_by(&key, &issuer)?;
         Ok(IssuedCert {
             role,
@@ -311,6 +463,10 @@ fn check_days(days: u32) -> Result<()> {
 
 /// A random positive 16-byte serial number.
 fn random_serial() -> Result<rcgen::SerialNumber> {
+    Ok(rcgen::SerialNumber::from_slice(&random_serial_bytes()?))
+}
+
+fn random_serial_bytes() -> Result<[u8; 16]> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new()
@@ -318,5 +474,5 @@ fn random_serial() -> Result<rcgen::SerialNumber> {
         .map_err(|_| CertError::Tls("system random number generator failed".into()))?;
     bytes[0] &= 0x7f;
     bytes[0] |= 0x01; // never a leading zero byte, so the DER length is always 16
-    Ok(rcgen::SerialNumber::from_slice(&bytes))
+    Ok(bytes)
 }

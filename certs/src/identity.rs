@@ -192,6 +192,8 @@ pub struct CertInfo {
     pub not_after: OffsetDateTime,
     pub serial: String,
     pub fingerprint: String,
+    /// The public-key algorithm (`sm2` for the SM2 curve, `ecdsa` for anything else).
+    pub algorithm: crate::Algorithm,
     /// Why a certificate that is not a CA is not a valid Gongxin identity, if so.
     pub problem: Option<String>,
 }
@@ -243,6 +245,7 @@ pub fn inspect(cert_der: &[u8]) -> Result<CertInfo> {
         not_after: cert.validity().not_after.to_datetime(),
         serial: hex(cert.raw_serial()),
         fingerprint: fingerprint(cert_der),
+        algorithm: crate::Algorithm::of_cert(cert_der),
         problem,
     })
 }

@@ -5,7 +5,9 @@
 //!
 //! # How an identity is written into a certificate
 //!
-//! Every end-entity certificate is issued by the federation CA (ECDSA P-256 with SHA-256 today) and carries:
+//! Every end-entity certificate is issued by the federation CA and carries (for both algorithms, see
+//! [`Algorithm`]: ECDSA P-256 with SHA-256 made by rcgen, or SM2 with SM3 made by `x509-cert`'s builder in
+//! [`sm2x509`]):
 //!
 //! | where | value | meaning |
 //! |---|---|---|
@@ -30,18 +32,33 @@
 //!
 //! # TLS
 //!
-//! [`tls::server_config`] and [`tls::client_config`] build the tonic configurations: TLS 1.3 only, client
-//! certificate mandatory, both sides verified against the federation CA alone. Because tonic builds its rustls
-//! configuration from the process-wide default crypto provider, these functions install
-//! [`tls::crypto_provider`] (ring, TLS 1.3 suites only) as that default and refuse to work if a different one
-//! is already installed.
+//! A federation has one TLS profile, the algorithm of its CA ([`Ca::create_with`], [`tls::CaCert::algorithm`]):
+//!
+//! - `ecdsa`: [`tls::server_config`] and [`tls::client_config`] build the tonic configurations: TLS 1.3 only,
+//!   client certificate mandatory, both sides verified against the federation CA alone. Because tonic builds
+//!   its rustls configuration from the process-wide default crypto provider, these functions install
+//!   [`tls::crypto_provider`] (ring, TLS 1.3 suites only) as that default and refuse to work if a different
+//!   one is already installed.
+//! - `sm2` (RFC 8998, [`gm`]): tonic's own TLS cannot carry it (it only uses the process-wide provider and
+//!   cannot take a ready rustls configuration), so TLS is terminated here: [`tls::rustls_server_config`] +
+//!   [`tls::incoming`] for `Server::serve_with_incoming`, and [`tls::rustls_client_config`] +
+//!   [`tls::connect`] (or [`tls::connector`] for `Endpoint::connect_with_connector`, `http://` URI) for
+//!   clients. `tonic::Request::peer_certs()` and [`tls::request_identity`] work the same. These rustls
+//!   functions accept either profile (the provider is chosen by the CA's algorithm), so a node can use one
+//!   code path for both; a certificate whose algorithm differs from the CA's is refused with a message.
+//!
+//! OpenSSL 3.0 verifies our SM2 certificates with `openssl verify -vfyopt distid:1234567812345678 -CAfile
+//! ca.pem cert.pem` (its default SM2 ID is empty, so without the option it reports a signature failure);
+//! Tongsuo needs no option.
 
 pub mod ca;
+pub mod gm;
 pub mod identity;
 pub mod pem;
+pub mod sm2x509;
 pub mod tls;
 
-pub use ca::{Ca, CaOptions, IssueOptions, IssuedCert};
+pub use ca::{Algorithm, Ca, CaOptions, IssueOptions, IssuedCert};
 pub use identity::{format_utc, inspect, parse_identity, CertInfo, CertKind, NodeCode, PeerIdentity, Role};
 pub use pem::{load_certs_pem, load_key_pem, parse_certs_pem, parse_key_pem};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};

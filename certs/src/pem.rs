@@ -47,6 +47,12 @@ pub fn parse_key_pem(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>> {
     })
 }
 
+/// PEM text of one DER object (`label` is `CERTIFICATE`, `PRIVATE KEY`, ...), LF line endings.
+pub(crate) fn to_pem(label: &'static str, der: &[u8]) -> String {
+    // Encoding into a String cannot fail for a valid label; fall back to an empty string rather than panic.
+    x509_cert::der::pem::encode_string(label, x509_cert::der::pem::LineEnding::LF, der).unwrap_or_default()
+}
+
 /// Reads a private key file as bytes after checking its permissions.
 pub(crate) fn read_private(path: &Path) -> Result<Vec<u8>> {
     check_private_mode(path)?;

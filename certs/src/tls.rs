@@ -1,11 +1,13 @@
-//! The one mutual-TLS configuration of the federation (DESIGN §3): TLS 1.3 only, ECDSA P-256 certificates
-//! issued by the federation CA on both sides, client certificate mandatory.
+//! The mutual-TLS configuration of the federation (DESIGN §3): TLS 1.3 only, certificates issued by the
+//! federation CA on both sides, client certificate mandatory. Two profiles: `ecdsa` (ring; through tonic's
+//! own TLS or the rustls functions below) and `sm2` (RFC 8998, [`crate::gm`]; rustls functions only).
 //!
 //! tonic 0.14 builds its rustls configuration itself from the process-wide default `CryptoProvider`, so the
 //! protocol policy is expressed as that provider: [`crypto_provider`] is ring with the TLS 1.3 cipher suites
-//! only, and [`server_config`] / [`client_config`] install it (once) before returning. A plugged-in SM2
-//! provider (RFC 8998) would replace [`crypto_provider`] and nothing else.
-use crate::ca::Ca;
+//! only, and [`server_config`] / [`client_config`] install it (once) before returning. The SM2 provider
+//! is never installed process-wide: [`rustls_server_config`] / [`rustls_client_config`] carry it in their
+//! configuration, so both profiles can live in one process (tests run them side by side).
+use crate::ca::{Algorithm, Ca};
 use crate::identity::{parse_identity, NodeCode, PeerIdentity, Role};
 use crate::pem::{self, parse_certs_pem, parse_key_pem};
 use crate::{CertError, Result};
@@ -21,6 +23,8 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerT
 
 /// Bound on one TLS handshake, both sides.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many server-side handshakes in flight in [`incoming`].
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
 
 /// The crypto provider of the federation: ring, TLS 1.3 cipher suites only (so TLS 1.2 cannot be negotiated).
 pub fn crypto_provider() -> CryptoProvider {
@@ -88,6 +92,11 @@ impl CaCert {
         &self.der
     }
 
+    /// The algorithm of the federation PKI this CA anchors (the TLS profile of the federation).
+    pub fn algorithm(&self) -> Algorithm {
+        Algorithm::of_cert(&self.der)
+    }
+
     fn roots(&self) -> Result<Arc<RootCertStore>> {
         let mut roots = RootCertStore::empty();
         roots.add(self.der.clone()).map_err(|e| CertError::Tls(format!("CA certificate as trust anchor: {e}")))?;
@@ -107,6 +116,7 @@ pub struct TlsIdentity {
     cert_pem: String,
     key_pem: String,
     identity: PeerIdentity,
+    algorithm: Algorithm,
 }
 
 impl std::fmt::Debug for TlsIdentity {
@@ -128,15 +138,11 @@ impl TlsIdentity {
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], cert_what: &str, key_what: &str) -> Result<TlsIdentity> {
         let chain = parse_certs_pem(cert_pem, cert_what)?;
         let key = parse_key_pem(key_pem, key_what)?;
-        let certified =
-            rustls::sign::CertifiedKey::from_der(chain.clone(), key, &crypto_provider()).map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => {
-                    CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") }
-                }
-                other => {
-                    CertError::Pem { what: key_what.to_string(), reason: format!("unusable private key: {other}") }
-                }
-            })?;
+        let provider = provider_for(Algorithm::of_cert(&chain[0]));
+        let certified = rustls::sign::CertifiedKey::from_der(chain.clone(), key, &provider).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") },
+            other => CertError::Pem { what: key_what.to_string(), reason: format!("unusable private key: {other}") },
+        })?;
         if certified.keys_match().is_err() {
             return Err(CertError::KeyMismatch { what: format!("{cert_what} / {key_what}") });
         }
@@ -148,7 +154,12 @@ impl TlsIdentity {
             String::from_utf8(b.to_vec())
                 .map_err(|_| CertError::Pem { what: what.to_string(), reason: "not UTF-8 text".into() })
         };
-        Ok(TlsIdentity { cert_pem: text(cert_pem, cert_what)?, key_pem: text(key_pem, key_what)?, identity })
+        Ok(TlsIdentity {
+            cert_pem: text(cert_pem, cert_what)?,
+            key_pem: text(key_pem, key_what)?,
+            identity,
+            algorithm: Algorithm::of_cert(&chain[0]),
+        })
     }
 
     /// From a certificate just issued (tests, testkit).
@@ -161,6 +172,18 @@ impl TlsIdentity {
         &self.identity
     }
 
+    /// The algorithm of the certificate (and so the TLS profile it can be used with).
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    fn chain_and_key(&self) -> Result<(Vec<CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)> {
+        Ok((
+            parse_certs_pem(self.cert_pem.as_bytes(), "identity")?,
+            parse_key_pem(self.key_pem.as_bytes(), "identity")?,
+        ))
+    }
+
     fn tonic_identity(&self) -> Identity {
         Identity::from_pem(&self.cert_pem, &self.key_pem)
     }
@@ -171,12 +194,8 @@ impl TlsIdentity {
 ///
 /// Who the client is, and what it may do, is decided per RPC from [`request_identity`].
 pub fn server_config(identity: &TlsIdentity, ca: &CaCert) -> Result<ServerTlsConfig> {
-    if identity.identity.role != Role::Node {
-        return Err(CertError::Tls(format!(
-            "a server needs a node certificate; this one is {} of {} / 服务端必须使用节点证书",
-            identity.identity.role, identity.identity.code
-        )));
-    }
+    check_server_identity(identity)?;
+    refuse_sm2_in_tonic(identity, ca)?;
     install_crypto_provider()?;
     ca.roots()?; // reject an unusable trust anchor now rather than at the first handshake
     Ok(ServerTlsConfig::new()
@@ -193,6 +212,7 @@ pub fn server_config(identity: &TlsIdentity, ca: &CaCert) -> Result<ServerTlsCon
 /// text), so prefer [`endpoint`], which refuses anything else. The name checked is the one derived from
 /// `server_code`, not the URI's host, so a node may be reached by IP address.
 pub fn client_config(identity: &TlsIdentity, ca: &CaCert, server_code: &NodeCode) -> Result<ClientTlsConfig> {
+    refuse_sm2_in_tonic(identity, ca)?;
     install_crypto_provider()?;
     ca.roots()?;
     Ok(ClientTlsConfig::new()
@@ -228,7 +248,7 @@ pub fn request_identity<T>(request: &tonic::Request<T>) -> Result<PeerIdentity> 
 /// does, and returns its identity. For offline checks (registry entries, `gongxin pki inspect --ca`).
 pub fn verify_client_cert(ca: &CaCert, chain: &[CertificateDer<'_>], now: SystemTime) -> Result<PeerIdentity> {
     let (leaf, rest) = chain.split_first().ok_or_else(|| CertError::Parse("empty certificate chain".into()))?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(ca.roots()?, Arc::new(crypto_provider()))
+    let verifier = WebPkiClientVerifier::builder_with_provider(ca.roots()?, Arc::new(provider_for(ca.algorithm())))
         .build()
         .map_err(|e| CertError::Tls(format!("client verifier: {e}")))?;
     verifier.verify_client_cert(leaf, rest, unix_time(now)?).map_err(CertError::Rejected)?;
@@ -244,7 +264,7 @@ pub fn verify_server_cert(
     now: SystemTime,
 ) -> Result<PeerIdentity> {
     let (leaf, rest) = chain.split_first().ok_or_else(|| CertError::Parse("empty certificate chain".into()))?;
-    let verifier = WebPkiServerVerifier::builder_with_provider(ca.roots()?, Arc::new(crypto_provider()))
+    let verifier = WebPkiServerVerifier::builder_with_provider(ca.roots()?, Arc::new(provider_for(ca.algorithm())))
         .build()
         .map_err(|e| CertError::Tls(format!("server verifier: {e}")))?;
     let name = ServerName::try_from(server_code.dns_name())
@@ -257,4 +277,242 @@ pub fn verify_server_cert(
 fn unix_time(now: SystemTime) -> Result<UnixTime> {
     let since = now.duration_since(SystemTime::UNIX_EPOCH).map_err(|_| CertError::Tls("clock before 1970".into()))?;
     Ok(UnixTime::since_unix_epoch(since))
+}
+
+fn check_server_identity(identity: &TlsIdentity) -> Result<()> {
+    if identity.identity.role != Role::Node {
+        return Err(CertError::Tls(format!(
+            "a server needs a node certificate; this one is {} of {} / 服务端必须使用节点证书",
+            identity.identity.role, identity.identity.code
+        )));
+    }
+    Ok(())
+}
+
+fn refuse_sm2_in_tonic(identity: &TlsIdentity, ca: &CaCert) -> Result<()> {
+    if identity.algorithm == Algorithm::Sm2 || ca.algorithm() == Algorithm::Sm2 {
+        return Err(CertError::Tls(
+            "SM2 certificates cannot go through tonic's own TLS (it builds rustls from the process-wide ring \
+             provider); use tls::rustls_server_config + tls::incoming, or tls::rustls_client_config + tls::connect"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The crypto provider of a profile: [`crypto_provider`] (ring, TLS 1.3 suites) for `ecdsa`,
+/// [`crate::gm::provider`] (RFC 8998) for `sm2`.
+pub fn provider_for(algorithm: Algorithm) -> CryptoProvider {
+    match algorithm {
+        Algorithm::EcdsaP256 => crypto_provider(),
+        Algorithm::Sm2 => crate::gm::provider(),
+    }
+}
+
+fn same_profile(identity: &TlsIdentity, ca: &CaCert) -> Result<Algorithm> {
+    let (mine, theirs) = (identity.algorithm, ca.algorithm());
+    if mine != theirs {
+        return Err(CertError::Tls(format!(
+            "the certificate of {} {} is {mine} but the federation CA is {theirs}: a node of an {theirs} federation \
+             needs an {theirs} certificate / 证书算法与联盟根证书不一致",
+            identity.identity.role, identity.identity.code
+        )));
+    }
+    Ok(theirs)
+}
+
+/// A rustls server configuration (for either profile, chosen by the federation CA's algorithm): TLS 1.3 only,
+/// presents `identity` (a node certificate of the same algorithm as `ca`), requires a client certificate
+/// issued by `ca`. For the `sm2` profile this is the only way to serve (tonic cannot take it; serve with
+/// [`incoming`] and `tonic::transport::Server::serve_with_incoming`). Client identities are read per RPC
+/// with [`request_identity`] as before.
+pub fn rustls_server_config(identity: &TlsIdentity, ca: &CaCert) -> Result<Arc<rustls::ServerConfig>> {
+    check_server_identity(identity)?;
+    let provider = Arc::new(provider_for(same_profile(identity, ca)?));
+    let verifier = WebPkiClientVerifier::builder_with_provider(ca.roots()?, provider.clone())
+        .build()
+        .map_err(|e| CertError::Tls(format!("client verifier: {e}")))?;
+    let (chain, key) = identity.chain_and_key()?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| CertError::Tls(format!("server config: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| CertError::Tls(format!("server certificate: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A rustls client configuration (either profile, by the CA's algorithm): TLS 1.3 only, presents `identity`,
+/// accepts only a server certificate issued by `ca`. The name checked is given per connection: use
+/// [`server_name`] of the node's code (or [`connect`], which does).
+pub fn rustls_client_config(identity: &TlsIdentity, ca: &CaCert) -> Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(provider_for(same_profile(identity, ca)?));
+    let verifier = WebPkiServerVerifier::builder_with_provider(ca.roots()?, provider.clone())
+        .build()
+        .map_err(|e| CertError::Tls(format!("server verifier: {e}")))?;
+    let (chain, key) = identity.chain_and_key()?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| CertError::Tls(format!("client config: {e}")))?
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| CertError::Tls(format!("client certificate: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The TLS server name of node `code` (`n430102.gongxin.internal`).
+pub fn server_name(code: &NodeCode) -> Result<ServerName<'static>> {
+    ServerName::try_from(code.dns_name()).map_err(|e| CertError::Tls(format!("server name {}: {e}", code.dns_name())))
+}
+
+/// Accepts TCP connections on `listener` and completes each TLS handshake in its own task (bounded by
+/// [`HANDSHAKE_TIMEOUT`]), yielding only established connections: a slow or failed handshake never holds up
+/// the others. Pass the stream to `tonic::transport::Server::serve_with_incoming`; `peer_certs()` works in
+/// handlers. Failed handshakes are dropped (the peer sees the TLS alert). Must be called inside a Tokio
+/// runtime (it spawns the accept loop); the loop ends when the returned stream is dropped and the next
+/// connection arrives.
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let profile = profile_of(&config.crypto_provider().cipher_suites);
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+    tokio::spawn(async move {
+        loop {
+            // Bound the handshakes in flight: a flood of idle connections waits here instead of growing tasks.
+            let Ok(permit) = pending.clone().acquire_owned().await else { return };
+            let (tcp, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(_) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if tx.is_closed() {
+                return;
+            }
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                drop(permit);
+                match done {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!(%peer, "TLS handshake refused: {}", describe_io_error(profile, &e)),
+                    Err(_) => tracing::warn!(%peer, "TLS handshake timed out after {HANDSHAKE_TIMEOUT:?}"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// A tonic channel to node `server_code` at `addr` (`host:port`) over TLS with `config` (from
+/// [`rustls_client_config`]), for the `sm2` profile (works for `ecdsa` too). The server name checked is
+/// derived from `server_code`, not from `addr`.
+pub async fn connect(
+    addr: &str,
+    config: Arc<rustls::ClientConfig>,
+    server_code: &NodeCode,
+) -> Result<tonic::transport::Channel> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| CertError::Tls(format!("endpoint {addr:?}: {e}")))?
+        .connect_timeout(HANDSHAKE_TIMEOUT);
+    endpoint
+        .connect_with_connector(connector(config, server_code)?)
+        .await
+        .map_err(|e| CertError::Tls(format!("connect to {} at {addr}: {e:?}", server_code)))
+}
+
+/// The connector behind [`connect`], for building an `Endpoint` with other settings (timeouts, keepalive):
+/// `endpoint.connect_with_connector(tls::connector(config, &code)?)`, with an `http://` URI.
+pub fn connector(
+    config: Arc<rustls::ClientConfig>,
+    server_code: &NodeCode,
+) -> Result<
+    impl tower::Service<
+            http::Uri,
+            Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+            Error = std::io::Error,
+            Future = impl Send,
+        > + Clone
+        + Send,
+> {
+    let name = server_name(server_code)?;
+    let profile = profile_of(&config.crypto_provider().cipher_suites);
+    let tls = tokio_rustls::TlsConnector::from(config);
+    Ok(tower::service_fn(move |uri: http::Uri| {
+        let (tls, name) = (tls.clone(), name.clone());
+        async move {
+            let authority = uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "URI without host:port"))?;
+            let tcp = tokio::net::TcpStream::connect(authority).await?;
+            tcp.set_nodelay(true)?;
+            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(name, tcp))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+                .map_err(|e| std::io::Error::new(e.kind(), describe_io_error(profile, &e)))?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        }
+    }))
+}
+
+/// The profile a rustls configuration speaks, from its cipher suites.
+fn profile_of(suites: &[rustls::SupportedCipherSuite]) -> Algorithm {
+    let sm = [crate::gm::TLS_SM4_GCM_SM3_ID, crate::gm::TLS_SM4_CCM_SM3_ID];
+    if suites.iter().any(|s| sm.contains(&u16::from(s.suite()))) {
+        Algorithm::Sm2
+    } else {
+        Algorithm::EcdsaP256
+    }
+}
+
+/// A handshake failure in words an operator can act on, for a side speaking `local`. A peer of the other
+/// TLS profile shows up as "no algorithms in common" (we are the server) or as a handshake_failure alert
+/// (we are the client); both are named as a likely `tls_profile` mismatch.
+pub fn describe_tls_error(local: Algorithm, e: &rustls::Error) -> String {
+    use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+    let other = match local {
+        Algorithm::Sm2 => Algorithm::EcdsaP256,
+        Algorithm::EcdsaP256 => Algorithm::Sm2,
+    };
+    let mismatch = |what: &str| {
+        format!(
+            "{what}: this side uses tls_profile = {local}; the peer is probably configured with tls_profile = \
+             {other} (every node and client of a federation must use the federation's profile) / \
+             对端TLS配置（{other}）与本端（{local}）不一致"
+        )
+    };
+    match e {
+        rustls::Error::PeerIncompatible(
+            PeerIncompatible::NoCipherSuitesInCommon
+            | PeerIncompatible::NoKxGroupsInCommon
+            | PeerIncompatible::NoSignatureSchemesInCommon,
+        ) => mismatch(&format!("the peer offered none of our algorithms ({e})")),
+        rustls::Error::AlertReceived(AlertDescription::HandshakeFailure) => {
+            mismatch("the peer refused our algorithms (handshake_failure alert)")
+        }
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the peer's certificate is not issued by this federation's CA / 对端证书不是本联盟根证书签发".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            "the peer's certificate signature does not verify against this federation's CA / 证书签名无效".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn describe_io_error(local: Algorithm, e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => describe_tls_error(local, tls),
+        None => e.to_string(),
+    }
 }

@@ -1,8 +1,11 @@
 //! Integration tests of gongxin-certs with real certificates: issuing and reading back, verification, files,
 //! and mutual TLS through tonic on loopback.
 mod files;
+mod gm_tls;
 mod issue;
 mod mtls;
+mod sm2;
+mod tongsuo;
 
 use gongxin_certs::{Ca, CaOptions, IssueOptions, IssuedCert, NodeCode, Role};
 
