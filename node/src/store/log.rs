@@ -23,7 +23,7 @@ use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongxin_core::crypto::Digest;
 use gongxin_core::merkle::{self, Frontier, MerkleError, SubtreeSource};
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 /// Largest leaf (a signed record header is a few hundred bytes).
 pub const MAX_LEAF_LEN: usize = 4096;
@@ -265,11 +265,27 @@ pub struct Log<S: Store> {
     store: S,
     /// Serialises commits, so a prepared batch is written only onto the head it was computed from.
     commit_lock: Mutex<()>,
+    /// Readers see only what is durable: every write holds this exclusively from `apply` until its `flush`
+    /// returned, every public read holds it shared. So nothing applied but not yet flushed (lost by a crash) is
+    /// ever read — not by `log show`, not by the uplink that would upload it (`tests::reads_wait_for_the_flush`).
+    visible: RwLock<()>,
 }
 
 impl<S: Store> Log<S> {
     pub fn new(store: S) -> Self {
-        Self { store, commit_lock: Mutex::new(()) }
+        Self { store, commit_lock: Mutex::new(()), visible: RwLock::new(()) }
+    }
+
+    fn read_gate(&self) -> Result<RwLockReadGuard<'_, ()>, LogError> {
+        Ok(self.visible.read().map_err(|_| StoreError::Poisoned)?)
+    }
+
+    /// Applies `batch` and flushes it with readers held off, so they never see it before it is durable.
+    fn apply_durably(&self, batch: Batch) -> Result<(), LogError> {
+        let _w = self.visible.write().map_err(|_| StoreError::Poisoned)?;
+        self.store.apply(batch)?;
+        self.store.flush()?;
+        Ok(())
     }
 
     /// The underlying store (for tables this layout does not cover, such as `Evidence` and `Meta`).
@@ -294,11 +310,13 @@ impl<S: Store> Log<S> {
 
     /// Size and root of `origin`'s log (size 0 and SM3("") if nothing is held).
     pub fn head(&self, origin: &str) -> Result<Head, LogError> {
+        let _r = self.read_gate()?;
         self.head_of(origin_code(origin)?)
     }
 
     /// Every origin with a log here, with its head, in code order.
     pub fn origins(&self) -> Result<Vec<(String, Head)>, LogError> {
+        let _r = self.read_gate()?;
         let mut out = Vec::new();
         for (k, v) in self.store.scan(Table::Head, &[], None, usize::MAX, false)? {
             let o: [u8; 4] =
@@ -367,8 +385,7 @@ impl<S: Store> Log<S> {
             }
             batch.put(Table::Checkpoint, idx_key(o, new.size), encode_checkpoint(&cp));
         }
-        self.store.apply(batch)?;
-        self.store.flush()?;
+        self.apply_durably(batch)?;
         Ok(new)
     }
 
@@ -415,13 +432,13 @@ impl<S: Store> Log<S> {
         }
         let mut batch = Batch::new();
         batch.put(Table::Checkpoint, idx_key(o, parsed.size), encode_checkpoint(&checkpoint));
-        self.store.apply(batch)?;
-        self.store.flush()?;
+        self.apply_durably(batch)?;
         Ok(())
     }
 
     /// Every stored checkpoint of `origin`, by size.
     pub fn checkpoints(&self, origin: &str) -> Result<Vec<SignedCheckpoint>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         let rows = self.store.scan_prefix(Table::Checkpoint, &o.to_be_bytes(), usize::MAX)?;
         Ok(rows.iter().map(|(k, v)| decode_checkpoint(k, v)).collect::<Result<_, _>>()?)
@@ -429,6 +446,7 @@ impl<S: Store> Log<S> {
 
     /// The checkpoint of the largest size stored for `origin`.
     pub fn latest_checkpoint(&self, origin: &str) -> Result<Option<SignedCheckpoint>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         let p = o.to_be_bytes();
         let end = prefix_end(&p);
@@ -438,6 +456,7 @@ impl<S: Store> Log<S> {
 
     /// The checkpoint stored for `origin` at exactly `size`.
     pub fn checkpoint_at(&self, origin: &str, size: u64) -> Result<Option<SignedCheckpoint>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         let key = idx_key(o, size);
         Ok(self.store.get(Table::Checkpoint, &key)?.map(|v| decode_checkpoint(&key, &v)).transpose()?)
@@ -453,6 +472,7 @@ impl<S: Store> Log<S> {
 
     /// The entries at `range` that are stored (the range is cut at the log's end), in index order.
     pub fn entries(&self, origin: &str, range: Range<u64>) -> Result<Vec<StoredEntry>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         if range.start >= range.end {
             return Ok(Vec::new());
@@ -496,8 +516,7 @@ impl<S: Store> Log<S> {
         for (k, _) in chunks {
             batch.delete(Table::Payload, k);
         }
-        self.store.apply(batch)?;
-        self.store.flush()?;
+        self.apply_durably(batch)?;
         Ok(true)
     }
 
@@ -519,6 +538,7 @@ impl<S: Store> Log<S> {
 
     /// The root of `origin`'s log when it had `size` entries.
     pub fn root_at(&self, origin: &str, size: u64) -> Result<Digest, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         self.check_size(o, size)?;
         self.root_at_unlocked(o, size)
@@ -526,6 +546,7 @@ impl<S: Store> Log<S> {
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of size `size`.
     pub fn inclusion_proof(&self, origin: &str, index: u64, size: u64) -> Result<Vec<Digest>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         self.check_size(o, size)?;
         if index >= size {
@@ -540,6 +561,7 @@ impl<S: Store> Log<S> {
 
     /// RFC 9162 consistency proof from size `old` to size `new`.
     pub fn consistency_proof(&self, origin: &str, old: u64, new: u64) -> Result<Vec<Digest>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         self.check_size(o, new)?;
         if old > new {
@@ -555,6 +577,7 @@ impl<S: Store> Log<S> {
     /// Size and root recomputed from the stored leaf bytes alone (not from stored hashes), checking that the
     /// leaves are contiguous from index 0. For verification after a crash or a restore.
     pub fn recompute_head(&self, origin: &str) -> Result<Head, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         let mut frontier = Frontier::new();
         let end = idx_key(o, u64::MAX);
@@ -585,6 +608,7 @@ impl<S: Store> Log<S> {
 
     /// Per-origin metadata (a sync cursor, say).
     pub fn origin_meta(&self, origin: &str, name: &str) -> Result<Option<Vec<u8>>, LogError> {
+        let _r = self.read_gate()?;
         let o = origin_code(origin)?;
         check_meta_name(name)?;
         Ok(self.store.get(Table::OriginMeta, &meta_key(o, name))?)
@@ -597,8 +621,7 @@ impl<S: Store> Log<S> {
         check_meta_name(name)?;
         let mut batch = Batch::new();
         batch.put(Table::OriginMeta, meta_key(o, name), value.to_vec());
-        self.store.apply(batch)?;
-        self.store.flush()?;
+        self.apply_durably(batch)?;
         Ok(())
     }
 }
@@ -848,6 +871,74 @@ mod tests {
         assert!(matches!(err, LogError::Checkpoint { .. }), "{err}");
         assert_eq!(log.head("430102").unwrap(), head);
         assert_eq!(log.entry("430102", 2).unwrap(), None);
+    }
+
+    /// A store whose flush takes a while, counting applied and flushed batches.
+    struct SlowFlush {
+        inner: MemoryStore,
+        applied: std::sync::atomic::AtomicU64,
+        flushed: std::sync::atomic::AtomicU64,
+    }
+
+    impl Store for SlowFlush {
+        fn get(&self, t: Table, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(t, k)
+        }
+        fn scan(
+            &self,
+            t: Table,
+            s: &[u8],
+            e: Option<&[u8]>,
+            l: usize,
+            r: bool,
+        ) -> Result<crate::store::Pairs, StoreError> {
+            self.inner.scan(t, s, e, l, r)
+        }
+        fn apply(&self, b: Batch) -> Result<(), StoreError> {
+            self.inner.apply(b)?;
+            self.applied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            let n = self.applied.load(std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            self.flushed.store(n, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        fn for_each(&self, f: &mut crate::store::Visitor<'_>) -> Result<(), StoreError> {
+            self.inner.for_each(f)
+        }
+    }
+
+    #[test]
+    fn reads_wait_for_the_flush() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let log =
+            Log::new(SlowFlush { inner: MemoryStore::new(), applied: Default::default(), flushed: Default::default() });
+        let key = SigningKey::generate();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // One entry per batch: the head's size is the number of batches applied.
+                for i in 0..12u64 {
+                    let p = log.prepare_append("430102", vec![entry(&key, "430102", i, 10)]).unwrap();
+                    log.commit(p, None).unwrap();
+                }
+                done.store(true, SeqCst);
+            });
+            let mut reads = 0;
+            while !done.load(SeqCst) {
+                let size = log.head("430102").unwrap().size;
+                let seen = log.entries("430102", 0..u64::MAX).unwrap().len() as u64;
+                let flushed = log.store().flushed.load(SeqCst);
+                assert!(
+                    size <= flushed && seen <= flushed,
+                    "read size {size} / {seen} entries, only {flushed} flushed"
+                );
+                reads += 1;
+            }
+            assert!(reads > 10, "the reader ran while the writer committed");
+        });
     }
 
     #[test]
