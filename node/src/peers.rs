@@ -3,7 +3,7 @@
 
 use crate::app::mirror::{Cosignature, WireEntry};
 use crate::app::Federation;
-use crate::grpc::sync::{entry_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
+use crate::grpc::sync::{entries_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
 use anyhow::{anyhow, Context, Result};
 use gongxin_certs::tls::{CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
@@ -118,7 +118,7 @@ impl Uplink {
                     .into_inner();
                 let cp = r.checkpoint.ok_or_else(|| anyhow!("parent sent a batch without a checkpoint"))?;
                 let cp = SignedCheckpoint { note: cp.note, signature: cp.signature };
-                let entries: Vec<WireEntry> = r.entries.into_iter().map(entry_from_pb).collect();
+                let entries: Vec<WireEntry> = entries_from_pb(r.entries)?;
                 if entries.is_empty() {
                     break;
                 }

@@ -568,6 +568,17 @@ impl Record {
     /// Parses payload bytes and checks they are canonical (re-serialising gives the same bytes), so a digest
     /// of the payload identifies the record.
     pub fn from_payload_json(bytes: &[u8]) -> Result<Record, PayloadError> {
+        // Version 1 payloads carry no `format` field; a later version says so at the top level and is refused by
+        // name instead of being misread (the probe runs only when the key can be there at all).
+        if bytes.windows(8).any(|w| w == b"\"format\"") {
+            #[derive(Deserialize)]
+            struct Probe {
+                #[serde(default = "crate::format::v1")]
+                format: u32,
+            }
+            let p: Probe = serde_json::from_slice(bytes).map_err(|e| PayloadError(e.to_string()))?;
+            crate::format::check("record payload", p.format).map_err(|e| PayloadError(e.to_string()))?;
+        }
         let r: Record = serde_json::from_slice(bytes).map_err(|e| PayloadError(e.to_string()))?;
         if r.to_payload_json() != bytes {
             return Err(PayloadError("payload is not in canonical form".to_string()));

@@ -35,7 +35,7 @@ pub const MAX_BATCH_ENTRIES: usize = 5_000;
 pub enum SyncError {
     /// Not allowed: unknown, suspended or revoked node, wrong role, origin outside the sender's subtree.
     #[error("permission denied: {0}")]
-    Forbidden(String),
+    Forbidden(Refusal),
     /// The batch does not start where the receiver stands.
     #[error("batch starts at {got} but the receiver's cursor for {origin} is {expected}")]
     Cursor { origin: String, expected: u64, got: u64 },
@@ -44,11 +44,38 @@ pub enum SyncError {
     BadEntry { index: u64, problem: EntryProblem },
     #[error("checkpoint of {origin}: {problem}")]
     BadCheckpoint { origin: String, problem: CheckpointProblem },
-    #[error("batch too large: {0}")]
-    TooLarge(String),
+    #[error("batch too large: {entries} entries, at most {max}")]
+    TooLarge { entries: usize, max: usize },
     /// The origin signed two different histories: kept as evidence.
     #[error("equivocation by {origin}: {what}")]
     Equivocation { origin: String, what: Equivocation },
+}
+
+/// Why a caller is not allowed what it asked. Each names the node or origin and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("node {node} is not in the registry (version {version})")]
+    NotRegistered { node: String, version: u64 },
+    #[error("node {node} is {status}")]
+    NotActive { node: String, status: &'static str },
+    #[error("node {node} is not a registered child of {parent}")]
+    NotAChild { node: String, parent: String },
+    #[error("origin {origin} is not in the registry")]
+    UnknownOrigin { origin: String },
+    #[error("{sender} may not relay origin {origin}: not in its subtree")]
+    OutsideSubtree { sender: String, origin: String },
+    #[error("the certificate of {node} is not the one in the registry")]
+    CertificateNotRegistered { node: String },
+    #[error("certificate of {node} is not a node certificate")]
+    NotANodeCertificate { node: String },
+    #[error("no SM2 key known for origin {origin}")]
+    NoKey { origin: String },
+    #[error("{sender} may not upload this node's own log")]
+    OwnLogUpload { sender: String },
+    #[error("log {origin} is not offered for down-sync")]
+    NotOffered { origin: String },
+    #[error("a parent may not send this node its own log")]
+    OwnLogPulled,
 }
 
 /// What is wrong with one entry of a batch. Evidence is chosen by these variants, never by message text.
@@ -106,10 +133,10 @@ pub enum Equivocation {
 pub fn may_upload(reg: &Registry, me: &str, sender: &str, origin: &str) -> Result<(), SyncError> {
     may_pull(reg, me, sender)?;
     if reg.node(origin).is_none() {
-        return Err(SyncError::Forbidden(format!("origin {origin} is not in the registry")));
+        return Err(SyncError::Forbidden(Refusal::UnknownOrigin { origin: origin.into() }));
     }
     if !reg.in_subtree(sender, origin) {
-        return Err(SyncError::Forbidden(format!("{sender} may not relay origin {origin}: not in its subtree")));
+        return Err(SyncError::Forbidden(Refusal::OutsideSubtree { sender: sender.into(), origin: origin.into() }));
     }
     Ok(())
 }
@@ -117,22 +144,24 @@ pub fn may_upload(reg: &Registry, me: &str, sender: &str, origin: &str) -> Resul
 /// May `sender` use the sync service of `me` at all (cursor, down-sync)? Registered, active, and a child of `me`.
 pub fn may_pull(reg: &Registry, me: &str, sender: &str) -> Result<(), SyncError> {
     let Some(n) = reg.node(sender) else {
-        return Err(SyncError::Forbidden(format!("node {sender} is not in the registry (version {})", reg.version)));
+        return Err(SyncError::Forbidden(Refusal::NotRegistered { node: sender.into(), version: reg.version }));
     };
     if !reg.is_active(sender) {
-        return Err(SyncError::Forbidden(format!("node {sender} is {}", n.status.as_str())));
+        return Err(SyncError::Forbidden(Refusal::NotActive { node: sender.into(), status: n.status.as_str() }));
     }
     if n.parent.as_deref() != Some(me) {
-        return Err(SyncError::Forbidden(format!("node {sender} is not a registered child of {me}")));
+        return Err(SyncError::Forbidden(Refusal::NotAChild { node: sender.into(), parent: me.into() }));
     }
     Ok(())
 }
 
 /// Does the TLS certificate presented by `code` match its registry entry?
 pub fn cert_matches(reg: &Registry, code: &str, fingerprint: &str) -> Result<(), SyncError> {
-    let n = reg.node(code).ok_or_else(|| SyncError::Forbidden(format!("node {code} is not in the registry")))?;
+    let n = reg
+        .node(code)
+        .ok_or_else(|| SyncError::Forbidden(Refusal::NotRegistered { node: code.into(), version: reg.version }))?;
     if !n.tls_fingerprints.iter().any(|f| f.eq_ignore_ascii_case(fingerprint)) {
-        return Err(SyncError::Forbidden(format!("the certificate of {code} is not the one in the registry")));
+        return Err(SyncError::Forbidden(Refusal::CertificateNotRegistered { node: code.into() }));
     }
     Ok(())
 }
@@ -156,10 +185,10 @@ pub fn check_entries(
     verifier: &Verifier,
 ) -> Result<Vec<LeafHeader>, SyncError> {
     if entries.len() > MAX_BATCH_ENTRIES {
-        return Err(SyncError::TooLarge(format!("{} entries, at most {MAX_BATCH_ENTRIES}", entries.len())));
+        return Err(SyncError::TooLarge { entries: entries.len(), max: MAX_BATCH_ENTRIES });
     }
     if keys.is_empty() {
-        return Err(SyncError::Forbidden(format!("no SM2 key known for origin {origin}")));
+        return Err(SyncError::Forbidden(Refusal::NoKey { origin: origin.into() }));
     }
     let mut headers = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {

@@ -6,7 +6,7 @@ use super::ledger::Ledger;
 use super::{now_rfc3339, AppError};
 use gongxin_core::crypto::{PublicKey, Verifier};
 use gongxin_core::registry::Registry;
-use gongxin_core::sync::{self, SyncError};
+use gongxin_core::sync::{self, Refusal, SyncError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -121,13 +121,13 @@ impl Federation {
     /// one. Returns its code.
     pub fn authorize_node(&self, code: &str, role_is_node: bool, fingerprint: &str) -> Result<String, SyncError> {
         if !role_is_node {
-            return Err(SyncError::Forbidden(format!("certificate of {code} is not a node certificate")));
+            return Err(SyncError::Forbidden(Refusal::NotANodeCertificate { node: code.into() }));
         }
         let reg = self.registry();
         sync::cert_matches(&reg, code, fingerprint)?;
         if !reg.is_active(code) {
-            let st = reg.node(code).map(|n| n.status.as_str()).unwrap_or("unknown");
-            return Err(SyncError::Forbidden(format!("node {code} is {st}")));
+            let status = reg.node(code).map(|n| n.status.as_str()).unwrap_or("unknown");
+            return Err(SyncError::Forbidden(Refusal::NotActive { node: code.into(), status }));
         }
         Ok(code.to_string())
     }

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use gongxin_core::checkpoint::SignedCheckpoint;
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::registry::REGISTRY_KIND;
-use gongxin_core::sync::{self, CheckpointProblem, EntryProblem, Equivocation, IncomingEntry, SyncError};
+use gongxin_core::sync::{self, CheckpointProblem, EntryProblem, Equivocation, IncomingEntry, Refusal, SyncError};
 
 /// An entry as it travels between nodes.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl Federation {
     ) -> Result<(Head, Cosignature), AppError> {
         sync::may_upload(&self.registry(), &self.me, sender, origin)?;
         if origin == self.me {
-            return Err(SyncError::Forbidden(format!("{sender} may not upload this node's own log")).into());
+            return Err(SyncError::Forbidden(Refusal::OwnLogUpload { sender: sender.into() }).into());
         }
         let (head, appended) = self.ingest(sender, origin, start, entries, &cp)?;
         if appended > 0 && self.me != PROVINCE {
@@ -99,7 +99,7 @@ impl Federation {
     ) -> Result<(Vec<WireEntry>, SignedCheckpoint), AppError> {
         sync::may_pull(&self.registry(), &self.me, sender)?;
         if origin != PROVINCE {
-            return Err(SyncError::Forbidden(format!("log {origin} is not offered for down-sync")).into());
+            return Err(SyncError::Forbidden(Refusal::NotOffered { origin: origin.into() }).into());
         }
         let log = self.ledger.log();
         let sizes: Vec<u64> = log.checkpoints(origin)?.iter().filter_map(|c| c.parse().ok().map(|p| p.size)).collect();
@@ -128,7 +128,7 @@ impl Federation {
         cp: SignedCheckpoint,
     ) -> Result<Head, AppError> {
         if origin == self.me {
-            return Err(SyncError::Forbidden("a parent may not send this node its own log".into()).into());
+            return Err(SyncError::Forbidden(Refusal::OwnLogPulled).into());
         }
         Ok(self.ingest(parent, origin, start, entries, &cp)?.0)
     }
@@ -164,9 +164,7 @@ impl Federation {
         cp: &SignedCheckpoint,
     ) -> Result<(Head, u64), AppError> {
         if entries.len() > sync::MAX_BATCH_ENTRIES {
-            return Err(
-                SyncError::TooLarge(format!("{} entries, at most {}", entries.len(), sync::MAX_BATCH_ENTRIES)).into()
-            );
+            return Err(SyncError::TooLarge { entries: entries.len(), max: sync::MAX_BATCH_ENTRIES }.into());
         }
         // The wire index of every entry must be its place in the batch: it never decides anything the leaf's
         // signed index line does not say (checked against the held or the new leaf below).

@@ -3,11 +3,10 @@
 //! Authentication is the file system: the data dir is 0700 and the socket 0600, so only the account that runs
 //! the node (and root) can connect. See ARCHITECTURE.md.
 
+use super::convert::admin as convert;
 use crate::app::{AppError, Federation, Ledger};
-use gongxin_core::record::ShareType;
 use gongxin_core::registry::Change;
 use gongxin_proto::admin::v1 as pb;
-use std::collections::BTreeMap;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -60,7 +59,7 @@ fn status_of(e: AppError) -> Status {
         AppError::NotProvince { .. } | AppError::NothingStaged | AppError::RegistryVersion { .. } => {
             Status::failed_precondition(e.to_string())
         }
-        AppError::Sync(gongxin_core::sync::SyncError::Forbidden(m)) => Status::permission_denied(m),
+        AppError::Sync(gongxin_core::sync::SyncError::Forbidden(r)) => Status::permission_denied(r.to_string()),
         other => {
             tracing::error!(error = %other, "admin request failed");
             Status::internal(other.to_string())
@@ -73,27 +72,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + S
         .await
         .map_err(|e| Status::internal(format!("worker failed: {e}")))?
         .map_err(status_of)
-}
-
-fn parse_share(s: &str) -> Result<Option<ShareType>, Status> {
-    if s.is_empty() {
-        return Ok(None);
-    }
-    s.parse::<ShareType>().map(Some).map_err(|e| Status::invalid_argument(format!("share_type: {e}")))
-}
-
-fn import_reply(out: crate::app::ledger::ImportOutcome) -> pb::ImportReply {
-    let row_errors = |v: Vec<gongxin_core::template::RowError>| -> Vec<pb::RowError> {
-        v.into_iter().map(|e| pb::RowError { row: e.row, field: e.field, reason: e.reason }).collect()
-    };
-    pb::ImportReply {
-        accepted: out.accepted,
-        duplicates: out.duplicates,
-        errors: row_errors(out.errors),
-        skipped: row_errors(out.skipped),
-        size: out.size,
-        root: out.root.to_vec(),
-    }
 }
 
 type EntryStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Entry, Status>> + Send>>;
@@ -125,21 +103,20 @@ impl pb::admin_server::Admin for AdminService {
             )));
         }
         let kind = req.kind.parse().map_err(|e: String| Status::invalid_argument(e))?;
-        let rows: Vec<(u64, BTreeMap<String, String>)> =
-            req.rows.into_iter().map(|r| (r.row, r.fields.into_iter().collect())).collect();
-        let share = parse_share(&req.share_type)?;
+        let rows = convert::rows(req.rows);
+        let share = convert::share(&req.share_type)?;
         let l = self.ledger.clone();
         let source = req.source;
         let out = blocking(move || l.import(kind, &source, rows, share)).await?;
-        Ok(Response::new(import_reply(out)))
+        Ok(Response::new(convert::import_reply(out)))
     }
 
     async fn publish(&self, req: Request<pb::PublishRequest>) -> Result<Response<pb::ImportReply>, Status> {
         let req = req.into_inner();
-        let share = parse_share(&req.share_type)?;
+        let share = convert::share(&req.share_type)?;
         let l = self.ledger.clone();
         let out = blocking(move || l.publish(req.record_json.as_bytes(), share)).await?;
-        Ok(Response::new(import_reply(out)))
+        Ok(Response::new(convert::import_reply(out)))
     }
 
     async fn query(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
@@ -177,13 +154,7 @@ impl pb::admin_server::Admin for AdminService {
                 match l.entries(at, upto) {
                     Ok(es) => {
                         for e in es {
-                            let msg = pb::Entry {
-                                index: e.index,
-                                leaf: e.leaf,
-                                signature: e.signature,
-                                payload: e.payload.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
-                                payload_ext: e.payload.map(|p| p.1).unwrap_or_default(),
-                            };
+                            let msg = convert::entry_to_pb(e);
                             if tx.blocking_send(Ok(msg)).is_err() {
                                 return;
                             }
@@ -207,14 +178,7 @@ impl pb::admin_server::Admin for AdminService {
         let l = self.ledger.clone();
         let cps = blocking(move || l.checkpoints()).await?;
         Ok(Response::new(pb::CheckpointsReply {
-            checkpoints: cps
-                .into_iter()
-                .map(|c| pb::SignedCheckpoint {
-                    size: c.parse().map(|p| p.size).unwrap_or_default(),
-                    note: c.note,
-                    signature: c.signature,
-                })
-                .collect(),
+            checkpoints: cps.into_iter().map(convert::checkpoint_to_pb).collect(),
         }))
     }
 
@@ -299,7 +263,7 @@ impl pb::admin_server::Admin for AdminService {
         if r.start > end {
             return Err(Status::out_of_range(format!("start {} is beyond the exported size {end}", r.start)));
         }
-        let first = export_head_to_pb(head);
+        let first = convert::export_head_to_pb(head);
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let origin = r.origin;
         tokio::task::spawn_blocking(move || {
@@ -313,7 +277,8 @@ impl pb::admin_server::Admin for AdminService {
                 match l.origin_entries(&origin, at, upto) {
                     Ok(es) => {
                         for e in es {
-                            let item = pb::ExportOriginItem { entry: Some(entry_to_pb(e)), ..Default::default() };
+                            let item =
+                                pb::ExportOriginItem { entry: Some(convert::entry_to_pb(e)), ..Default::default() };
                             if tx.blocking_send(Ok(item)).is_err() {
                                 return;
                             }
@@ -332,29 +297,3 @@ impl pb::admin_server::Admin for AdminService {
 }
 
 type ExportOriginStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ExportOriginItem, Status>> + Send>>;
-
-fn entry_to_pb(e: crate::store::log::StoredEntry) -> pb::Entry {
-    let (payload, payload_ext) = e.payload.unwrap_or_default();
-    pb::Entry { index: e.index, leaf: e.leaf, signature: e.signature, payload, payload_ext }
-}
-
-fn export_head_to_pb(h: crate::app::export::OriginExport) -> pb::ExportOriginItem {
-    let mut item = pb::ExportOriginItem {
-        size: h.size,
-        checkpoints: h
-            .checkpoints
-            .into_iter()
-            .map(|(size, c)| pb::SignedCheckpoint { size, note: c.note, signature: c.signature })
-            .collect(),
-        ..Default::default()
-    };
-    if let Some((old, new, hashes)) = h.consistency {
-        item.consistency_proof = hashes.iter().map(|d| d.to_vec()).collect();
-        item.proof_old_size = old;
-        item.proof_new_size = new;
-    }
-    if let Some(m) = h.audit_mark_json {
-        item.audit_mark_json = String::from_utf8_lossy(&m).into_owned();
-    }
-    item
-}

@@ -1,6 +1,7 @@
 //! The read-only audit and proof API (`gongxin.audit.v1.Audit`) on the mTLS port. Only the province auditor
 //! role may call it; the auditor role may call nothing else (the sync and admin services refuse it).
 
+use super::convert::audit as convert;
 use crate::app::{Federation, PROVINCE};
 use gongxin_proto::audit::v1 as pb;
 use std::sync::Arc;
@@ -41,16 +42,6 @@ fn invalid(e: impl std::fmt::Display) -> Status {
     Status::invalid_argument(e.to_string())
 }
 
-fn proof_to_pb(p: crate::app::export::Proof) -> pb::ProofReply {
-    let (leaf, leaf_signature) = p.leaf.unwrap_or_default();
-    pb::ProofReply {
-        hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
-        leaf,
-        leaf_signature,
-        root: p.root.to_vec(),
-    }
-}
-
 fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
@@ -80,7 +71,7 @@ impl pb::audit_server::Audit for AuditService {
         let fed = self.fed.clone();
         let cps = blocking(move || fed.ledger().origin_checkpoints(&origin).map_err(invalid)).await?;
         Ok(Response::new(pb::CheckpointsReply {
-            checkpoints: cps.into_iter().map(|c| pb::SignedNote { note: c.note, signature: c.signature }).collect(),
+            checkpoints: cps.into_iter().map(convert::checkpoint_to_pb).collect(),
         }))
     }
 
@@ -93,7 +84,7 @@ impl pb::audit_server::Audit for AuditService {
         let p = blocking(move || fed.ledger().inclusion_proof(&r.origin, r.index, r.size).map_err(invalid))
             .await?
             .ok_or_else(|| Status::not_found("no such leaf"))?;
-        Ok(Response::new(proof_to_pb(p)))
+        Ok(Response::new(convert::proof_to_pb(p)))
     }
 
     async fn consistency_proof(
@@ -103,6 +94,6 @@ impl pb::audit_server::Audit for AuditService {
         let r = req.into_inner();
         let fed = self.fed.clone();
         let p = blocking(move || fed.ledger().consistency_proof(&r.origin, r.old, r.new).map_err(invalid)).await?;
-        Ok(Response::new(proof_to_pb(p)))
+        Ok(Response::new(convert::proof_to_pb(p)))
     }
 }

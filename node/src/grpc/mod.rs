@@ -2,4 +2,5 @@
 //! types are mapped to core types here, never leaking protobuf further in.
 pub mod admin;
 pub mod audit;
+pub mod convert;
 pub mod sync;

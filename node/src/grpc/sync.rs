@@ -2,9 +2,9 @@
 //! authenticated by the client certificate, authorised against the registry, and refused with
 //! `PERMISSION_DENIED` (logged) otherwise. Heavy work runs on the blocking pool.
 
+use super::convert::sync as convert;
 use crate::app::mirror::WireEntry;
 use crate::app::{AppError, Federation};
-use gongxin_core::checkpoint::SignedCheckpoint;
 use gongxin_core::sync::SyncError;
 use gongxin_proto::sync::v1 as pb;
 use std::sync::Arc;
@@ -49,9 +49,9 @@ pub fn status_of(peer: &str, e: AppError) -> Status {
         AppError::Sync(s) => {
             tracing::warn!(peer, error = %s, "sync request refused");
             match s {
-                SyncError::Forbidden(m) => Status::permission_denied(m),
+                SyncError::Forbidden(_) => Status::permission_denied(s.to_string()),
                 SyncError::Cursor { .. } => Status::failed_precondition(s.to_string()),
-                SyncError::TooLarge(m) => Status::resource_exhausted(m),
+                SyncError::TooLarge { .. } => Status::resource_exhausted(s.to_string()),
                 SyncError::Equivocation { .. } => Status::aborted(s.to_string()),
                 SyncError::BadEntry { .. } | SyncError::BadCheckpoint { .. } => Status::invalid_argument(s.to_string()),
             }
@@ -63,20 +63,8 @@ pub fn status_of(peer: &str, e: AppError) -> Status {
     }
 }
 
-pub fn entry_from_pb(e: pb::Entry) -> WireEntry {
-    let payload = (!e.payload_ext.is_empty()).then_some((e.payload, e.payload_ext));
-    WireEntry { index: e.index, leaf: e.leaf, signature: e.signature, payload }
-}
-
-pub fn entry_to_pb(e: WireEntry) -> pb::Entry {
-    let (payload, payload_ext) = e.payload.unwrap_or_default();
-    pb::Entry { index: e.index, leaf: e.leaf, signature: e.signature, payload, payload_ext }
-}
-
-fn note_from_pb(n: Option<pb::SignedNote>) -> Result<SignedCheckpoint, Status> {
-    let n = n.ok_or_else(|| Status::invalid_argument("checkpoint missing"))?;
-    Ok(SignedCheckpoint { note: n.note, signature: n.signature })
-}
+/// For the uplink (the client side of this service), the same conversions.
+pub use super::convert::sync::{entries as entries_from_pb, entry_to_pb};
 
 async fn blocking<T: Send + 'static>(
     peer: String,
@@ -104,21 +92,14 @@ impl pb::sync_server::Sync for SyncService {
     async fn upload(&self, req: Request<pb::UploadRequest>) -> Result<Response<pb::UploadReply>, Status> {
         let sender = self.sender(&req, "Upload")?;
         let r = req.into_inner();
-        let cp = note_from_pb(r.checkpoint)?;
-        let entries: Vec<WireEntry> = r.entries.into_iter().map(entry_from_pb).collect();
+        let cp = convert::checkpoint(r.checkpoint)?;
+        let entries: Vec<WireEntry> = convert::entries(r.entries)?;
         let fed = self.fed.clone();
         let s = sender.clone();
         let res = blocking(sender.clone(), move || fed.accept_upload(&s, &r.origin, r.start, entries, cp)).await;
         self.fed.touch_child(&sender, res.as_ref().err().map(|e| e.message().to_string()));
         let (head, cosig) = res?;
-        Ok(Response::new(pb::UploadReply {
-            size: head.size,
-            cosignature: Some(pb::Cosignature {
-                cosigner: cosig.cosigner,
-                time: cosig.time,
-                signature: cosig.signature,
-            }),
-        }))
+        Ok(Response::new(pb::UploadReply { size: head.size, cosignature: Some(convert::cosignature_to_pb(cosig)) }))
     }
 
     async fn offer(&self, req: Request<pb::OfferRequest>) -> Result<Response<pb::OfferReply>, Status> {
@@ -139,8 +120,8 @@ impl pb::sync_server::Sync for SyncService {
         let (entries, cp) =
             blocking(sender, move || fed.serve_pull(&s, &r.origin, r.start, r.max_entries as u64)).await?;
         Ok(Response::new(pb::PullReply {
-            entries: entries.into_iter().map(entry_to_pb).collect(),
-            checkpoint: Some(pb::SignedNote { note: cp.note, signature: cp.signature }),
+            entries: entries.into_iter().map(convert::entry_to_pb).collect(),
+            checkpoint: Some(convert::checkpoint_to_pb(cp)),
         }))
     }
 }

@@ -1,7 +1,7 @@
 //! Data-driven tests of validation at the door: codes, the template's conditional rules, header matching,
 //! file decoding, the record payload, the test-data generator and the shipped sample files.
 //!
-//! `cargo test -p gongxin-core --test validation -- --ignored regenerate_samples` rewrites deploy/sample.
+//! `cargo test -p gongxin-core --test it -- --ignored regenerate_samples` rewrites deploy/sample.
 
 use gongxin_core::record::{Disclosure, Record, ShareType};
 use gongxin_core::sheet::{read_table, table_rows};
@@ -404,6 +404,10 @@ mod records {
         assert_eq!(penalty().to_payload_json(), bytes);
         let spaced = text.replacen(',', ", ", 1);
         assert!(Record::from_payload_json(spaced.as_bytes()).is_err());
+        // A payload of a later format version is refused by name, not misread.
+        let v2 = text.replacen(r#"{"kind""#, r#"{"format":2,"kind""#, 1);
+        let err = Record::from_payload_json(v2.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("record payload: format version 2"), "{err}");
         // "0.50" and "0.5" are the same amount and give the same payload.
         let mut row = penalty_base();
         row.insert(f::P_FINE.into(), "0.50".into());
@@ -913,8 +917,8 @@ mod samples {
              ```sh\ngongxin validate --kind license deploy/sample/430102_license.csv\n\
              gongxin validate --kind penalty deploy/sample/430302_penalty.xlsx -o json\n```\n\n\
              Regenerate (CSV files and this README; the XLSX files through `make_xlsx.py`, standard-library Python):\n\n\
-             ```sh\ncargo test -p gongxin-core --test validation -- --ignored regenerate_samples\n```\n\n\
-             `cargo test -p gongxin-core --test validation samples` checks that the files are fresh and that \
+             ```sh\ncargo test -p gongxin-core --test it -- --ignored regenerate_samples\n```\n\n\
+             `cargo test -p gongxin-core --test it validation::samples` checks that the files are fresh and that \
              validation rejects exactly the rows below, each for the field named.\n",
         );
         let mut total = 0;
