@@ -74,8 +74,10 @@ impl Federation {
         }
         impl StoreAudit<'_> {
             fn mark(&self, code: &str) -> Result<Option<Mark>, AppError> {
-                let meta = self.fed.ledger.log().origin_meta(code, AUDIT_MARK_META)?;
-                Ok(meta.and_then(|v| serde_json::from_slice(&v).ok()))
+                let Some(v) = self.fed.ledger.log().origin_meta(code, AUDIT_MARK_META)? else { return Ok(None) };
+                let m: Mark = serde_json::from_slice(&v).map_err(|e| AppError::corrupt("audit mark", e))?;
+                gongxin_core::format::check("audit mark", m.format)?;
+                Ok(Some(m))
             }
         }
         impl AuditSource for StoreAudit<'_> {
@@ -157,6 +159,9 @@ impl Federation {
         );
         let Some(e) = log.entry(&self.me, idx)? else { return Ok(None) };
         let Some((p, _)) = e.payload else { return Ok(None) };
-        Ok(Some(serde_json::from_slice(&p).map_err(|e| AppError::corrupt("audit report", e))?))
+        let r: gongxin_core::audit::Report =
+            serde_json::from_slice(&p).map_err(|e| AppError::corrupt("audit report", e))?;
+        gongxin_core::format::check("audit report", r.format)?;
+        Ok(Some(r))
     }
 }

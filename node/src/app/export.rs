@@ -49,6 +49,7 @@ impl Ledger {
         if let Some(m) = log.origin_meta(origin, AUDIT_MARK_META)? {
             let mark: gongxin_core::audit::Mark =
                 serde_json::from_slice(&m).map_err(|e| AppError::corrupt("audit mark", e))?;
+            gongxin_core::format::check("audit mark", mark.format)?;
             if mark.size <= newest {
                 out.consistency = Some((mark.size, newest, log.consistency_proof(origin, mark.size, newest)?));
             }

@@ -71,6 +71,9 @@ pub struct OriginResult {
 /// What the last audit accepted for an origin: the size, root and frontier to continue from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
+    /// Format version (absent: 1).
+    #[serde(default = "crate::format::v1", skip_serializing_if = "crate::format::is_v1")]
+    pub format: u32,
     pub size: u64,
     pub root: String,
     pub frontier: Vec<String>,
@@ -355,6 +358,7 @@ impl<'a> OriginAudit<'a> {
             .then(|| {
                 let (cp, seen) = self.valid.get(&self.frontier.size())?;
                 (cp.root == self.frontier.root()).then(|| Mark {
+                    format: crate::format::V1,
                     size: self.frontier.size(),
                     root: hex::encode(self.frontier.root()),
                     frontier: self.frontier.hashes().iter().map(hex::encode).collect(),
@@ -382,6 +386,9 @@ impl<'a> OriginAudit<'a> {
 /// The signed report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
+    /// Format version (absent: 1).
+    #[serde(default = "crate::format::v1", skip_serializing_if = "crate::format::is_v1")]
+    pub format: u32,
     pub auditor: String,
     pub at: String,
     pub sla: Sla,

@@ -119,6 +119,7 @@ impl AuditRun {
     /// The report of this run, unsigned (`signature` empty), and the marks to keep.
     pub fn into_report(self, auditor: &str, at: &str, sla: Sla) -> (Report, Vec<(String, Mark)>) {
         let report = Report {
+            format: crate::format::V1,
             auditor: auditor.to_string(),
             at: at.to_string(),
             sla,

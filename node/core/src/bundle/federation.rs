@@ -108,6 +108,7 @@ pub(super) fn verify_federation<S: BundleSource + ?Sized>(
                 let bytes = src.read(&l.path)?;
                 let report: Report = serde_json::from_slice(&bytes)
                     .map_err(|e| berr(&l.path, format!("truncated or not a signed audit report: {e}")))?;
+                crate::format::check("audit report", report.format).map_err(|e| berr(&l.path, e.to_string()))?;
                 let sig = match base64::engine::general_purpose::STANDARD.decode(&report.signature) {
                     Ok(s) if !s.is_empty() => s,
                     _ => {
@@ -397,6 +398,7 @@ impl<S: BundleSource + ?Sized> AuditSource for BundleAudit<'_, S> {
         let n = w.report.entries;
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         Ok(w.checkpoints.iter().find(|c| c.parse().is_ok_and(|p| p.size == n)).map(|c| Mark {
+            format: crate::format::V1,
             size: n,
             root: hex::encode(w.frontier.root()),
             frontier: w.frontier.hashes().iter().map(hex::encode).collect(),
