@@ -113,6 +113,8 @@ pub enum CheckpointProblem {
     NotSigned,
     #[error("checkpoint size {size} differs from the batch end {batch_end}")]
     Size { size: u64, batch_end: u64 },
+    #[error("timestamp {found:?}: {why}")]
+    Time { found: String, why: &'static str },
     #[error("root {derived} re-derived from the batch differs from the signed checkpoint root {signed} (altered, reordered or missing entries)")]
     Root { derived: String, signed: String },
 }
@@ -238,11 +240,35 @@ pub fn check_checkpoint(
     Ok(parsed)
 }
 
+/// Largest amount a signed time may be ahead of the receiver's clock, seconds.
+pub const MAX_FUTURE_SKEW_SECS: i64 = 300;
+
+/// The checkpoint's signed time as unix seconds: present, RFC 3339, and not more than
+/// [`MAX_FUTURE_SKEW_SECS`] after `now`. When `newest_held` (unix seconds of the newest checkpoint already held
+/// for the origin) is given, the time must not go back before it by more than the skew either: an origin's
+/// times only move forward. Times are compared as times, never as strings.
+pub fn checkpoint_time(cp: &Checkpoint, now: i64, newest_held: Option<i64>) -> Result<i64, CheckpointProblem> {
+    let shown = |s: &str| s.chars().take(40).flat_map(char::escape_default).collect::<String>();
+    let Some(ts) = cp.timestamp() else {
+        return Err(CheckpointProblem::Time { found: String::new(), why: "missing" });
+    };
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| CheckpointProblem::Time { found: shown(ts), why: "not an RFC 3339 time" })?
+        .unix_timestamp();
+    if t > now.saturating_add(MAX_FUTURE_SKEW_SECS) {
+        return Err(CheckpointProblem::Time { found: shown(ts), why: "in the future" });
+    }
+    if newest_held.is_some_and(|h| t < h.saturating_sub(MAX_FUTURE_SKEW_SECS)) {
+        return Err(CheckpointProblem::Time { found: shown(ts), why: "older than a checkpoint already held" });
+    }
+    Ok(t)
+}
+
 /// Where the next batch from `start` should end: the largest signed checkpoint size within `max` entries,
 /// or, if none fits, the smallest one beyond `start` (a batch always ends on a checkpoint).
 pub fn batch_end(checkpoint_sizes: &[u64], start: u64, max: u64) -> Option<u64> {
     let beyond = checkpoint_sizes.iter().copied().filter(|&s| s > start);
-    let within = beyond.clone().filter(|&s| s <= start + max).max();
+    let within = beyond.clone().filter(|&s| s <= start.saturating_add(max)).max();
     within.or_else(|| beyond.min())
 }
 
@@ -309,6 +335,27 @@ mod tests {
         assert_eq!(batch_end(&sizes, 2500, 3000), Some(9000));
         assert_eq!(batch_end(&sizes, 9000, 3000), None);
         assert_eq!(batch_end(&sizes, 1000, 1000), Some(2000));
+    }
+
+    #[test]
+    fn checkpoint_times_are_times() {
+        let cp = |ts: &str| Checkpoint::new("430102", 1, [0; 32], ts);
+        let now = 1_780_000_000; // 2026-05-28
+        let at = |ts: &str| checkpoint_time(&cp(ts), now, None);
+        assert_eq!(at("2026-05-28T20:26:40Z"), Ok(now));
+        assert!(matches!(at("zzzz"), Err(CheckpointProblem::Time { why: "not an RFC 3339 time", .. })));
+        assert!(matches!(at("2099-01-01T00:00:00Z"), Err(CheckpointProblem::Time { why: "in the future", .. })));
+        assert!(at("2026-05-28T20:30:00Z").is_ok(), "within the skew");
+        let mut none = cp("x");
+        none.extensions.clear();
+        assert!(matches!(checkpoint_time(&none, now, None), Err(CheckpointProblem::Time { why: "missing", .. })));
+        // Monotonic per origin: an hour before the newest held one is refused; a minute before is skew.
+        let held = Some(now);
+        assert!(checkpoint_time(&cp("2026-05-28T19:26:40Z"), now, held).is_err());
+        assert!(checkpoint_time(&cp("2026-05-28T20:25:40Z"), now, held).is_ok());
+        // A hostile string is shown escaped and bounded.
+        let e = at("\u{1b}[31m2026\nforged-log-line-and-a-very-long-tail-of-text-0123456789").unwrap_err().to_string();
+        assert!(!e.contains('\n') && !e.contains('\u{1b}') && e.len() < 120, "{e}");
     }
 
     #[test]

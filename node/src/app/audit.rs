@@ -17,6 +17,37 @@ pub const AUDIT_MARK_META: &str = "audit.last";
 /// Origin-metadata name (on the auditor's own log) of the index of its newest audit report.
 const AUDIT_REPORT_META: &str = "audit.report";
 
+/// Stored evidence as report findings: one per (kind, culprit), with the count, the first and last time, and the
+/// digests of the first few pieces (the objects themselves stay in the store), so the signed report stays
+/// small however much evidence a sender provoked.
+fn group_evidence<'a>(evidence: impl Iterator<Item = &'a Evidence>) -> Vec<gongxin_core::audit::Finding> {
+    const DIGESTS_SHOWN: usize = 4;
+    let mut groups: BTreeMap<(&'static str, String), Vec<&Evidence>> = BTreeMap::new();
+    for e in evidence {
+        let culprit = if e.kind.blames_origin() { e.origin.clone() } else { e.received_from.clone() };
+        groups.entry((e.kind.as_str(), culprit)).or_default().push(e);
+    }
+    groups
+        .into_iter()
+        .map(|((kind, culprit), es)| {
+            let first = es.first().map(|e| e.at.as_str()).unwrap_or_default();
+            let last = es.last().map(|e| e.at.as_str()).unwrap_or_default();
+            let shown: Vec<&str> = es.iter().take(DIGESTS_SHOWN).map(|e| e.digest.as_str()).collect();
+            let example = es.first().map(|e| e.detail.as_str()).unwrap_or_default();
+            gongxin_core::audit::Finding {
+                kind: kind.to_string(),
+                culprit,
+                detail: format!(
+                    "{} piece(s) of evidence recorded {first} … {last} (e.g. {example}); SM3 {}{}",
+                    es.len(),
+                    shown.join(", "),
+                    if es.len() > DIGESTS_SHOWN { ", …" } else { "" }
+                ),
+            }
+        })
+        .collect()
+}
+
 impl Federation {
     /// The node that delivers `code`'s log to this node: the child of this node on the path to `code`.
     fn relay_of(&self, reg: &Registry, code: &str) -> String {
@@ -116,16 +147,7 @@ impl Federation {
                 Ok(entries.into_iter().map(|e| (e.index, e.leaf, e.signature, e.payload.map(|p| p.0))).collect())
             }
             fn findings(&self, code: &str) -> Result<Vec<Finding>, AppError> {
-                Ok(self
-                    .evidence
-                    .iter()
-                    .filter(|e| e.origin == code)
-                    .map(|e| Finding {
-                        kind: e.kind.as_str().to_string(),
-                        culprit: if e.kind.blames_origin() { e.origin.clone() } else { e.received_from.clone() },
-                        detail: format!("{} (evidence recorded {}, delivered by {})", e.detail, e.at, e.received_from),
-                    })
-                    .collect())
+                Ok(group_evidence(self.evidence.iter().filter(|e| e.origin == code)))
             }
         }
 

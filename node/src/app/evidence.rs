@@ -1,6 +1,10 @@
 //! Evidence kept forever (DESIGN §5): the exact conflicting signed objects when an origin equivocates or a
 //! relay tampers. Stored in the `Evidence` table under (origin u32, sequence u64); never overwritten or deleted.
 //!
+//! Bounded: a piece of evidence is kept once (de-duplicated by the SM3 of its kind, origin and objects), at most
+//! [`MAX_PER_ORIGIN`] per origin; beyond that only a per-origin count grows, so no sender can grow the store or
+//! the audit report without bound by repeating itself.
+//!
 //! *Invariant:* one writer. The next sequence number is read and the record written under the federation's
 //! evidence lock, so two pieces of evidence recorded at once never take the same key
 //! (`app::tests::concurrent_evidence_is_all_kept` fails without the lock).
@@ -82,6 +86,38 @@ pub struct Evidence {
     pub at: String,
     pub detail: String,
     pub objects: Vec<EvidenceObject>,
+    /// [`content_digest`] (hex), for de-duplication and for reports that name evidence without carrying it.
+    #[serde(default)]
+    pub digest: String,
+}
+
+/// Most pieces of evidence kept per origin; later ones are counted, not stored.
+pub const MAX_PER_ORIGIN: usize = 256;
+/// Origin-metadata name of the count of evidence not kept because the origin reached [`MAX_PER_ORIGIN`].
+const DROPPED_META: &[u8] = b"evidence.dropped";
+
+/// What [`Federation::append_evidence`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Stored,
+    Duplicate,
+    OverCap,
+}
+
+/// SM3 over what the evidence shows (kind, origin, objects): equal digests are the same evidence.
+pub fn content_digest(ev: &Evidence) -> String {
+    let mut parts: Vec<&[u8]> = vec![ev.kind.as_str().as_bytes(), b"\0", ev.origin.as_bytes()];
+    for o in &ev.objects {
+        parts.extend_from_slice(&[
+            b"\0",
+            o.what.as_bytes(),
+            b"\0",
+            o.bytes_b64.as_bytes(),
+            b"\0",
+            o.signature_b64.as_bytes(),
+        ]);
+    }
+    hex::encode(gongxin_core::crypto::sm3_parts(&parts))
 }
 
 fn key(origin: u32, seq: u64) -> Vec<u8> {
@@ -90,12 +126,28 @@ fn key(origin: u32, seq: u64) -> Vec<u8> {
     k
 }
 
-/// Appends `ev` under the next sequence number of its origin and flushes. The caller holds the evidence lock.
-fn append_locked(store: &impl Store, origin_code: u32, ev: &Evidence) -> Result<(), AppError> {
+/// Appends `ev` under the next sequence number of its origin and flushes, unless the same evidence is held or the
+/// origin is at the cap (then only the drop count grows). The caller holds the evidence lock.
+fn append_locked(store: &impl Store, origin_code: u32, ev: &Evidence) -> Result<Recorded, AppError> {
     let prefix = origin_code.to_be_bytes();
-    let end = crate::store::prefix_end(&prefix);
-    let last = store.scan(Table::Evidence, &prefix, end.as_deref(), 1, true)?;
-    let next = match last.first() {
+    let held = store.scan_prefix(Table::Evidence, &prefix, MAX_PER_ORIGIN + 1)?;
+    for (_, v) in &held {
+        if serde_json::from_slice::<Evidence>(v).is_ok_and(|h| h.digest == ev.digest) {
+            return Ok(Recorded::Duplicate);
+        }
+    }
+    if held.len() >= MAX_PER_ORIGIN {
+        let mut k = DROPPED_META.to_vec();
+        k.extend_from_slice(&prefix);
+        let n = store.get(Table::Meta, &k)?.and_then(|v| v.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+        let mut b = Batch::new();
+        b.put(Table::Meta, k, (n + 1).to_be_bytes().to_vec());
+        store.apply(b)?;
+        store.flush()?;
+        return Ok(Recorded::OverCap);
+    }
+    let last = held.last();
+    let next = match last {
         None => 0,
         Some((k, _)) => {
             let seq: [u8; 8] = k
@@ -119,7 +171,7 @@ fn append_locked(store: &impl Store, origin_code: u32, ev: &Evidence) -> Result<
     b.put(Table::Evidence, key(origin_code, next), v);
     store.apply(b)?;
     store.flush()?;
-    Ok(())
+    Ok(Recorded::Stored)
 }
 
 /// All evidence held, in (origin, sequence) order.
@@ -145,7 +197,7 @@ impl Federation {
         detail: String,
         objects: Vec<EvidenceObject>,
     ) {
-        let ev = Evidence {
+        let mut ev = Evidence {
             format: format::V1,
             kind,
             origin: origin.into(),
@@ -153,14 +205,29 @@ impl Federation {
             at: now_rfc3339(),
             detail,
             objects,
+            digest: String::new(),
         };
-        tracing::error!(kind = kind.as_str(), origin, from, detail = %ev.detail, "EVIDENCE recorded");
-        if let Err(e) = self.append_evidence(&ev) {
-            tracing::error!(error = %e, "could not store evidence");
+        ev.digest = content_digest(&ev);
+        match self.append_evidence(&ev) {
+            Ok(Recorded::Stored) => {
+                tracing::error!(kind = kind.as_str(), origin, from, detail = %ev.detail, digest = %ev.digest, "EVIDENCE recorded")
+            }
+            Ok(Recorded::Duplicate) => {
+                tracing::warn!(kind = kind.as_str(), origin, from, digest = %ev.digest, "evidence already held")
+            }
+            Ok(Recorded::OverCap) => {
+                tracing::error!(
+                    kind = kind.as_str(),
+                    origin,
+                    from,
+                    "evidence for this origin is at its cap; counted, not stored"
+                )
+            }
+            Err(e) => tracing::error!(error = %e, "could not store evidence"),
         }
     }
 
-    pub(crate) fn append_evidence(&self, ev: &Evidence) -> Result<(), AppError> {
+    pub(crate) fn append_evidence(&self, ev: &Evidence) -> Result<Recorded, AppError> {
         let o = origin_code(&ev.origin)?;
         let _g = self.evidence_lock.lock().map_err(|_| AppError::Poisoned { what: "evidence writer" })?;
         append_locked(self.ledger.log().store(), o, ev)

@@ -168,6 +168,9 @@ impl Federation {
         }
         // The wire index of every entry must be its place in the batch: it never decides anything the leaf's
         // signed index line does not say (checked against the held or the new leaf below).
+        let Some(end) = start.checked_add(entries.len() as u64) else {
+            return Err(SyncError::Cursor { origin: origin.into(), expected: 0, got: start }.into());
+        };
         for (i, e) in entries.iter().enumerate() {
             let want = start + i as u64;
             if e.index != want {
@@ -195,7 +198,9 @@ impl Federation {
                 return Err(e.into());
             }
         };
-        let end = start + entries.len() as u64;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let time_problem = |problem| SyncError::BadCheckpoint { origin: origin.into(), problem };
+        let signed_at = sync::checkpoint_time(&checkpoint, now, None).map_err(time_problem)?;
         if checkpoint.size != end {
             return Err(SyncError::BadCheckpoint {
                 origin: origin.into(),
@@ -209,6 +214,9 @@ impl Federation {
         if start > head.size {
             return Err(SyncError::Cursor { origin: origin.into(), expected: head.size, got: start }.into());
         }
+        let held_time =
+            |c: &SignedCheckpoint| c.parse().ok().and_then(|p| sync::checkpoint_time(&p, i64::MAX, None).ok());
+        let newest_held = log.latest_checkpoint(origin)?.as_ref().and_then(held_time);
 
         // Two signed checkpoints of one size with different roots: equivocation.
         if let Some(held) = log.checkpoint_at(origin, checkpoint.size)? {
@@ -290,10 +298,7 @@ impl Federation {
             }
             let newer = match log.checkpoint_at(origin, checkpoint.size)? {
                 None => true,
-                Some(h) => {
-                    h.parse().ok().and_then(|p| p.timestamp().map(str::to_string))
-                        < checkpoint.timestamp().map(str::to_string)
-                }
+                Some(h) => held_time(&h).is_none_or(|t| t < signed_at),
             };
             if newer {
                 log.put_checkpoint(origin, cp.clone())?;
@@ -301,6 +306,8 @@ impl Federation {
             return Ok((head, 0));
         }
 
+        // Appending: the origin's signed time only moves forward.
+        sync::checkpoint_time(&checkpoint, now, newest_held).map_err(time_problem)?;
         let incoming: Vec<IncomingEntry<'_>> = new
             .iter()
             .map(|e| IncomingEntry {

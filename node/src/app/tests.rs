@@ -84,20 +84,20 @@ fn concurrent_evidence_is_all_kept() {
         for t in 0..8 {
             let fed = fed.clone();
             s.spawn(move || {
-                for i in 0..40 {
+                for i in 0..30 {
                     fed.record_evidence(
                         EvidenceKind::RelayTampering,
                         CITY,
                         CITY,
                         format!("thread {t} item {i}"),
-                        vec![EvidenceObject::signed("x", b"leaf", b"sig")],
+                        vec![EvidenceObject::signed("x", format!("leaf {t} {i}").as_bytes(), b"sig")],
                     );
                 }
             });
         }
     });
     let all: Vec<Evidence> = fed.evidence().unwrap();
-    assert_eq!(all.len(), 8 * 40, "evidence recorded at the same time must not overwrite each other");
+    assert_eq!(all.len(), 8 * 30, "evidence recorded at the same time must not overwrite each other");
 }
 
 #[test]
@@ -194,4 +194,71 @@ fn a_resent_leaf_of_another_index_frames_nobody() {
     let err = fed.accept_upload(CITY, CITY, 0, entries, cp).unwrap_err();
     assert!(err.to_string().contains("expected 430100 0"), "{err}");
     assert!(fed.evidence().unwrap().is_empty(), "no evidence against the honest origin");
+}
+
+#[test]
+fn checkpoint_times_are_parsed_bounded_and_monotonic() {
+    use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (fed, _) = province(&pk, &ck);
+    let (city, _) = ledger(CITY, &ck);
+    city.import(Kind::Penalty, "t", rows(5, 5), None).unwrap();
+    let head = city.status().unwrap();
+    let entries: Vec<WireEntry> = city.entries(0, head.size).unwrap().into_iter().map(WireEntry::outgoing).collect();
+    fed.accept_upload(CITY, CITY, 0, entries, city.checkpoints().unwrap().pop().unwrap()).unwrap();
+    let heartbeat = |ts: &str| SignedCheckpoint::sign(&Checkpoint::new(CITY, head.size, head.root, ts), &ck);
+    // An origin-signed heartbeat dated `zzzz` or far in the future is refused, naming the time.
+    for bad in ["zzzz", "2999-01-01T00:00:00Z"] {
+        let err = fed.accept_upload(CITY, CITY, head.size, Vec::new(), heartbeat(bad)).unwrap_err();
+        assert!(err.to_string().contains("timestamp"), "{bad}: {err}");
+    }
+    // A proper later heartbeat is still taken and kept (the bad ones blocked nothing).
+    let later = super::now_rfc3339();
+    fed.accept_upload(CITY, CITY, head.size, Vec::new(), heartbeat(&later)).unwrap();
+    let kept = fed.ledger().log().checkpoint_at(CITY, head.size).unwrap().unwrap();
+    assert_eq!(kept.parse().unwrap().timestamp(), Some(later.as_str()));
+}
+
+#[test]
+fn a_start_near_u64_max_is_refused_not_wrapped() {
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (fed, _) = province(&pk, &ck);
+    let (city, _) = ledger(CITY, &ck);
+    city.import(Kind::Penalty, "t", rows(6, 3), None).unwrap();
+    let size = city.status().unwrap().size;
+    let entries: Vec<WireEntry> = city.entries(0, size).unwrap().into_iter().map(WireEntry::outgoing).collect();
+    let cp = city.checkpoints().unwrap().pop().unwrap();
+    let err = fed.accept_upload(CITY, CITY, u64::MAX - 1, entries, cp).unwrap_err();
+    assert!(matches!(err, super::AppError::Sync(gongxin_core::sync::SyncError::Cursor { .. })), "{err}");
+}
+
+#[test]
+fn evidence_is_deduplicated_and_capped_per_origin() {
+    use super::evidence::MAX_PER_ORIGIN;
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (fed, store) = province(&pk, &ck);
+    let ev = |n: usize| vec![EvidenceObject::signed("received leaf", format!("leaf {n}").as_bytes(), b"sig")];
+    // The same objects relayed a thousand times are one piece of evidence.
+    for _ in 0..1000 {
+        fed.record_evidence(EvidenceKind::RelayTampering, CITY, CITY, "again".into(), ev(0));
+    }
+    assert_eq!(fed.evidence().unwrap().len(), 1);
+    // Distinct evidence stops at the cap per origin; the rest is counted.
+    for n in 1..MAX_PER_ORIGIN + 50 {
+        fed.record_evidence(EvidenceKind::RelayTampering, CITY, CITY, format!("n {n}"), ev(n));
+    }
+    assert_eq!(fed.evidence().unwrap().len(), MAX_PER_ORIGIN);
+    let rows = store.scan_prefix(Table::Meta, b"evidence.dropped", 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(u64::from_be_bytes(rows[0].1.clone().try_into().unwrap()), 50);
+    // Another origin still has room.
+    fed.record_evidence(EvidenceKind::ForgedCheckpoint, PROVINCE, CITY, "p".into(), ev(0));
+    assert_eq!(fed.evidence().unwrap().len(), MAX_PER_ORIGIN + 1);
+    // And the audit report stays small: findings are grouped with counts and digests.
+    let report = fed.run_audit(Default::default()).unwrap();
+    let json = serde_json::to_vec(&report).unwrap();
+    assert!(json.len() < 16 * 1024, "report is {} bytes", json.len());
+    let city = report.origins.iter().find(|o| o.code == CITY).unwrap();
+    assert_eq!(city.evidence.len(), 1, "{:?}", city.evidence);
+    assert!(city.evidence[0].detail.contains("256"), "{}", city.evidence[0].detail);
 }

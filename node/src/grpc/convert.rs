@@ -32,6 +32,18 @@ pub mod sync {
     use gongxin_core::checkpoint::SignedCheckpoint;
     use gongxin_proto::sync::v1 as pb;
 
+    /// An origin named on the wire: six ASCII digits, checked before anything else reads, logs or stores it
+    /// (a peer's string never reaches a log line or an error message raw; the refusal shows at most 16 escaped
+    /// characters of it).
+    pub fn origin(field: &str, s: &str) -> Result<String, ConvertError> {
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(s.to_string());
+        }
+        let shown: String = s.chars().take(16).flat_map(char::escape_default).collect();
+        let more = if s.chars().count() > 16 { "…" } else { "" };
+        Err(ConvertError::new(field, format!("\"{shown}{more}\" ({} bytes) is not a six-digit division code", s.len())))
+    }
+
     /// One wire entry, checked for the sizes the store accepts (so a bad batch is refused before any work).
     pub fn entry(at: usize, e: pb::Entry) -> Result<WireEntry, ConvertError> {
         let field = |f: &str| format!("entries[{at}].{f}");
@@ -195,6 +207,9 @@ mod tests {
         orphan.payload = b"{}".to_vec();
         assert_eq!(super::sync::entries(vec![orphan]).unwrap_err().field, "entries[0].payload_ext");
         assert_eq!(super::sync::checkpoint(None).unwrap_err().field, "checkpoint");
+        assert_eq!(super::sync::origin("origin", "430102").unwrap(), "430102");
+        let e = super::sync::origin("origin", "4301\n\x1b[31mFORGED LOG LINE 4301024301024301024301").unwrap_err();
+        assert!(!e.reason.contains('\n') && !e.reason.contains('\x1b') && e.reason.len() < 120, "{e}");
         let s: tonic::Status = super::sync::checkpoint(None).unwrap_err().into();
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
     }

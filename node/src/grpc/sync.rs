@@ -81,7 +81,7 @@ async fn blocking<T: Send + 'static>(
 impl pb::sync_server::Sync for SyncService {
     async fn cursor(&self, req: Request<pb::CursorRequest>) -> Result<Response<pb::CursorReply>, Status> {
         let sender = self.sender(&req, "Cursor")?;
-        let origin = req.into_inner().origin;
+        let origin = convert::origin("origin", &req.into_inner().origin)?;
         let fed = self.fed.clone();
         let (s, o) = (sender.clone(), origin.clone());
         let head = blocking(sender.clone(), move || fed.cursor(&s, &o)).await?;
@@ -92,11 +92,12 @@ impl pb::sync_server::Sync for SyncService {
     async fn upload(&self, req: Request<pb::UploadRequest>) -> Result<Response<pb::UploadReply>, Status> {
         let sender = self.sender(&req, "Upload")?;
         let r = req.into_inner();
+        let origin = convert::origin("origin", &r.origin)?;
         let cp = convert::checkpoint(r.checkpoint)?;
         let entries: Vec<WireEntry> = convert::entries(r.entries)?;
         let fed = self.fed.clone();
         let s = sender.clone();
-        let res = blocking(sender.clone(), move || fed.accept_upload(&s, &r.origin, r.start, entries, cp)).await;
+        let res = blocking(sender.clone(), move || fed.accept_upload(&s, &origin, r.start, entries, cp)).await;
         self.fed.touch_child(&sender, res.as_ref().err().map(|e| e.message().to_string()));
         let (head, cosig) = res?;
         Ok(Response::new(pb::UploadReply { size: head.size, cosignature: Some(convert::cosignature_to_pb(cosig)) }))
@@ -115,10 +116,11 @@ impl pb::sync_server::Sync for SyncService {
     async fn pull(&self, req: Request<pb::PullRequest>) -> Result<Response<pb::PullReply>, Status> {
         let sender = self.sender(&req, "Pull")?;
         let r = req.into_inner();
+        let origin = convert::origin("origin", &r.origin)?;
         let fed = self.fed.clone();
         let s = sender.clone();
         let (entries, cp) =
-            blocking(sender, move || fed.serve_pull(&s, &r.origin, r.start, r.max_entries as u64)).await?;
+            blocking(sender, move || fed.serve_pull(&s, &origin, r.start, r.max_entries as u64)).await?;
         Ok(Response::new(pb::PullReply {
             entries: entries.into_iter().map(convert::entry_to_pb).collect(),
             checkpoint: Some(convert::checkpoint_to_pb(cp)),

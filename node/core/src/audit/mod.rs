@@ -15,6 +15,8 @@ pub use run::{audit_subtree, AuditLeaf, AuditRun, AuditSource, VANTAGE_LAST_AUDI
 
 /// Record kind of signed audit reports in the province log.
 pub const REPORT_KIND: &str = "audit_report";
+/// Most findings one origin's result lists (the signed report must stay well below a payload's size).
+pub const MAX_FINDINGS: usize = 32;
 /// Allowed clock skew between nodes when ordering times, seconds.
 pub const SKEW_SECS: i64 = 300;
 
@@ -328,6 +330,17 @@ impl<'a> OriginAudit<'a> {
         // Checkpoints below what was walked but above the last mark are compared as the walk passed them; those
         // beyond the mirror are the lag.
         self.findings.extend(stored);
+        // Bounded: a damaged mirror can yield one finding per leaf; the report keeps the first ones and a count.
+        if self.findings.len() > MAX_FINDINGS {
+            let more = self.findings.len() - (MAX_FINDINGS - 1);
+            self.findings.truncate(MAX_FINDINGS - 1);
+            let local = self.local.clone();
+            self.find(
+                "more-findings",
+                &local,
+                format!("{more} more findings not listed; re-run the audit after fixing the first ones"),
+            );
+        }
         let origin_size = self.valid.keys().next_back().copied().unwrap_or(0).max(mirror_size);
         let latest = self.valid.values().filter_map(|(c, _)| c.timestamp().map(str::to_string)).max();
         let lag_entries = origin_size.saturating_sub(mirror_size);
@@ -413,5 +426,23 @@ impl Report {
         use base64::Engine as _;
         let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(&self.signature) else { return false };
         key.verify(&self.signed_bytes(), &sig).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_per_origin_are_bounded() {
+        let v = Verifier::new();
+        let audit = OriginAudit::new("430102", Vec::new(), "430000", &v, None);
+        let stored: Vec<Finding> = (0..500)
+            .map(|i| Finding { kind: "relay-tampering".into(), culprit: "430100".into(), detail: format!("item {i}") })
+            .collect();
+        let (r, _) = audit.finish(0, 0, &Sla::default(), stored);
+        assert_eq!(r.evidence.len(), MAX_FINDINGS);
+        assert_eq!(r.evidence.last().map(|f| f.kind.as_str()), Some("more-findings"));
+        assert!(r.evidence.last().is_some_and(|f| f.detail.starts_with("469 more")), "{:?}", r.evidence.last());
     }
 }
