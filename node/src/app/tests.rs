@@ -7,6 +7,7 @@ use super::mirror::WireEntry;
 use crate::store::memory::MemoryStore;
 use crate::store::{Store, Table};
 use crate::views;
+use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongxin_core::crypto::SigningKey;
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::registry::{KeyEntry, NodeEntry, NodeStatus, Registry, REGISTRY_KIND};
@@ -53,6 +54,16 @@ fn province(pk: &SigningKey, ck: &SigningKey) -> (Arc<Federation>, SharedStore) 
 
 fn rows(seed: u64, n: usize) -> Vec<(u64, std::collections::BTreeMap<String, String>)> {
     testdata::rows(Kind::Penalty, seed, "430102", n).into_iter().enumerate().map(|(i, r)| (i as u64 + 1, r)).collect()
+}
+
+/// The city's log with `n` penalty rows of `seed`, and its entries and latest checkpoint as the city would upload.
+fn city_batch(ck: &SigningKey, seed: u64, n: usize) -> (Arc<Ledger>, Vec<WireEntry>, SignedCheckpoint) {
+    let (city, _) = ledger(CITY, ck);
+    city.import(Kind::Penalty, "t", rows(seed, n), None).unwrap();
+    let size = city.status().unwrap().size;
+    let entries = city.entries(0, size).unwrap().into_iter().map(WireEntry::outgoing).collect();
+    let cp = city.checkpoints().unwrap().pop().unwrap();
+    (city, entries, cp)
 }
 
 #[test]
@@ -182,11 +193,7 @@ fn a_resent_leaf_of_another_index_frames_nobody() {
     // and no equivocation evidence is recorded against the honest origin.
     let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
     let (fed, _) = province(&pk, &ck);
-    let (city, _) = ledger(CITY, &ck);
-    city.import(Kind::Penalty, "t", rows(4, 5), None).unwrap();
-    let size = city.status().unwrap().size;
-    let mut entries: Vec<WireEntry> = city.entries(0, size).unwrap().into_iter().map(WireEntry::outgoing).collect();
-    let cp = city.checkpoints().unwrap().pop().unwrap();
+    let (_, mut entries, cp) = city_batch(&ck, 4, 5);
     fed.accept_upload(CITY, CITY, 0, entries.clone(), cp.clone()).unwrap();
     let (leaf1, sig1) = (entries[1].leaf.clone(), entries[1].signature.clone());
     entries[0].leaf = leaf1;
@@ -198,14 +205,11 @@ fn a_resent_leaf_of_another_index_frames_nobody() {
 
 #[test]
 fn checkpoint_times_are_parsed_bounded_and_monotonic() {
-    use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
     let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
     let (fed, _) = province(&pk, &ck);
-    let (city, _) = ledger(CITY, &ck);
-    city.import(Kind::Penalty, "t", rows(5, 5), None).unwrap();
+    let (city, entries, cp) = city_batch(&ck, 5, 5);
     let head = city.status().unwrap();
-    let entries: Vec<WireEntry> = city.entries(0, head.size).unwrap().into_iter().map(WireEntry::outgoing).collect();
-    fed.accept_upload(CITY, CITY, 0, entries, city.checkpoints().unwrap().pop().unwrap()).unwrap();
+    fed.accept_upload(CITY, CITY, 0, entries, cp).unwrap();
     let heartbeat = |ts: &str| SignedCheckpoint::sign(&Checkpoint::new(CITY, head.size, head.root, ts), &ck);
     // An origin-signed heartbeat dated `zzzz` or far in the future is refused, naming the time.
     for bad in ["zzzz", "2999-01-01T00:00:00Z"] {
@@ -223,11 +227,7 @@ fn checkpoint_times_are_parsed_bounded_and_monotonic() {
 fn a_start_near_u64_max_is_refused_not_wrapped() {
     let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
     let (fed, _) = province(&pk, &ck);
-    let (city, _) = ledger(CITY, &ck);
-    city.import(Kind::Penalty, "t", rows(6, 3), None).unwrap();
-    let size = city.status().unwrap().size;
-    let entries: Vec<WireEntry> = city.entries(0, size).unwrap().into_iter().map(WireEntry::outgoing).collect();
-    let cp = city.checkpoints().unwrap().pop().unwrap();
+    let (_, entries, cp) = city_batch(&ck, 6, 3);
     let err = fed.accept_upload(CITY, CITY, u64::MAX - 1, entries, cp).unwrap_err();
     assert!(matches!(err, super::AppError::Sync(gongxin_core::sync::SyncError::Cursor { .. })), "{err}");
 }
