@@ -103,6 +103,23 @@ fn connect(
     Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
+/// RFC 8998 code points by their names (rustls knows them only as numbers).
+fn suite_name(id: u16, rustls_name: String) -> String {
+    match id {
+        gongxin_certs::gm::TLS_SM4_GCM_SM3_ID => "TLS_SM4_GCM_SM3 (0x00C6)".into(),
+        gongxin_certs::gm::TLS_SM4_CCM_SM3_ID => "TLS_SM4_CCM_SM3 (0x00C7)".into(),
+        _ => format!("{rustls_name} (0x{id:04X})"),
+    }
+}
+
+fn group_name(id: u16, rustls_name: String) -> String {
+    if id == gongxin_certs::gm::CURVE_SM2_ID {
+        "curveSM2 (0x0029)".into()
+    } else {
+        rustls_name
+    }
+}
+
 fn measure(alg: Algorithm, secs: f64, mb: usize) -> Result<ProfileFigures> {
     let pair = configs(alg)?;
     let listener = TcpListener::bind("127.0.0.1:0").context("bind a loopback port")?;
@@ -127,9 +144,13 @@ fn measure(alg: Algorithm, secs: f64, mb: usize) -> Result<ProfileFigures> {
                 suite = c
                     .conn
                     .negotiated_cipher_suite()
-                    .map(|s| format!("{:?} (0x{:04X})", s.suite(), u16::from(s.suite())))
+                    .map(|s| suite_name(u16::from(s.suite()), format!("{:?}", s.suite())))
                     .unwrap_or_default();
-                group = c.conn.negotiated_key_exchange_group().map(|g| format!("{:?}", g.name())).unwrap_or_default();
+                group = c
+                    .conn
+                    .negotiated_key_exchange_group()
+                    .map(|g| group_name(u16::from(g.name()), format!("{:?}", g.name())))
+                    .unwrap_or_default();
             }
             n += 1;
         }
