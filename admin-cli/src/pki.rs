@@ -1,7 +1,7 @@
 //! `gongxin pki …`: federation CA and certificates (built on `gongxin-certs`).
 //!
 //! ```text
-//! gongxin pki ca init --dir DIR [--name NAME] [--days N] [--force]
+//! gongxin pki ca init --dir DIR [--algorithm ecdsa|sm2] [--name NAME] [--days N] [--force]
 //! gongxin pki issue node     --ca-dir DIR --code 430102 [--name 芙蓉区] [--out DIR] [--stem S] [--days N] [--force]
 //! gongxin pki issue operator --ca-dir DIR --code 430102 --name 张三 [...]
 //! gongxin pki issue auditor  --ca-dir DIR --code 430000 --name 李四 [...]
@@ -16,7 +16,8 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use gongxin_certs::ca::{default_days, CA_CERT_FILE, CA_KEY_FILE};
 use gongxin_certs::tls::{verify_client_cert, verify_server_cert, CaCert};
 use gongxin_certs::{
-    format_utc, inspect, load_certs_pem, Ca, CaOptions, CertError, CertInfo, CertKind, IssueOptions, NodeCode, Role,
+    format_utc, inspect, load_certs_pem, Algorithm, Ca, CaOptions, CertError, CertInfo, CertKind, IssueOptions,
+    NodeCode, Role,
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -50,11 +51,33 @@ pub struct CaInitArgs {
     /// Validity in days.
     #[arg(long, default_value_t = 3650)]
     pub days: u32,
+    /// Signature algorithm of the CA and of every certificate it issues = the federation's TLS profile
+    /// (`tls_profile` in every node's config): sm2 (国密, RFC 8998) or ecdsa (P-256).
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Ecdsa)]
+    pub algorithm: AlgorithmArg,
     /// Overwrite an existing CA (every certificate it issued stops being trusted once nodes get the new ca.pem).
     #[arg(long)]
     pub force: bool,
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+/// `--algorithm` of `pki ca init` (clap refuses anything else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    /// ECDSA P-256 with SHA-256 (TLS profile `ecdsa`).
+    Ecdsa,
+    /// SM2 with SM3 (TLS profile `sm2`, RFC 8998).
+    Sm2,
+}
+
+impl From<AlgorithmArg> for Algorithm {
+    fn from(a: AlgorithmArg) -> Algorithm {
+        match a {
+            AlgorithmArg::Ecdsa => Algorithm::EcdsaP256,
+            AlgorithmArg::Sm2 => Algorithm::Sm2,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,7 +146,8 @@ pub fn run(c: Command) -> i32 {
 }
 
 fn ca_init(a: &CaInitArgs) -> Result<i32, CertError> {
-    let ca = Ca::create(&CaOptions { name: a.name.clone(), days: a.days })?;
+    let algorithm = Algorithm::from(a.algorithm);
+    let ca = Ca::create_with(&CaOptions { name: a.name.clone(), days: a.days }, algorithm)?;
     let (cert_path, key_path) = ca.save(&a.dir, a.force)?;
     let info = ca.info()?;
     match a.output {
@@ -133,12 +157,14 @@ fn ca_init(a: &CaInitArgs) -> Result<i32, CertError> {
                 "ca_cert": cert_path.display().to_string(),
                 "ca_key": key_path.display().to_string(),
                 "subject": info.subject,
+                "algorithm": algorithm.as_str(),
                 "not_after": format_utc(info.not_after),
                 "fingerprint": info.fingerprint,
             })
         ),
         Output::Table => {
             println!("已创建联邦根证书 / federation CA created");
+            println!("  algorithm:   {algorithm} (tls_profile = \"{algorithm}\")");
             println!("  {}  (certificate 证书)", cert_path.display());
             println!("  {}  (private key 私钥, 0600)", key_path.display());
             println!("  subject:     {}", info.subject);
@@ -156,6 +182,9 @@ fn ca_init(a: &CaInitArgs) -> Result<i32, CertError> {
     eprintln!("     gongxin pki issue node --ca-dir {dir} --code 430000 --out <dir>");
     eprintln!(
         "  3. 把 {CA_CERT_FILE} 作为信任锚随节点一起分发 / hand {dir}/{CA_CERT_FILE} to every node with its anchor."
+    );
+    eprintln!(
+        "  4. 每个节点配置 [federation] 中写 tls_profile = \"{algorithm}\" / set tls_profile = \"{algorithm}\" in every node's [federation]."
     );
     Ok(exit::OK)
 }
@@ -182,6 +211,7 @@ fn issue(role: Role, a: &IssueArgs) -> Result<i32, CertError> {
                 "cert": cert_path.display().to_string(),
                 "key": key_path.display().to_string(),
                 "dns_name": (role == Role::Node).then(|| code.dns_name()),
+                "algorithm": ca.algorithm().as_str(),
                 "not_after": format_utc(id.not_after),
                 "serial": id.serial,
                 "fingerprint": id.fingerprint,
@@ -194,6 +224,7 @@ fn issue(role: Role, a: &IssueArgs) -> Result<i32, CertError> {
             if role == Role::Node {
                 println!("  TLS name:    {}", code.dns_name());
             }
+            println!("  algorithm:   {} (the CA's)", ca.algorithm());
             println!("  not after:   {} ({} days)", format_utc(id.not_after), a.days.unwrap_or(default_days(role)));
             println!("  fingerprint: {}", id.fingerprint);
         }
@@ -297,6 +328,7 @@ fn inspect_json(
         "file": file.display().to_string(),
         "kind": kind_str(info.kind),
         "subject": info.subject,
+        "algorithm": info.algorithm.as_str(),
         "issuer": info.issuer,
         "code": info.code.as_ref().map(|c| c.as_str()),
         "role": info.role.map(|r| r.as_str()),
@@ -332,6 +364,7 @@ fn print_inspect_table(
         ("file 文件", file.display().to_string()),
         ("kind 类型", kind),
         ("subject 主体", info.subject.clone()),
+        ("algorithm 算法", format!("{} (tls_profile = \"{}\")", info.algorithm, info.algorithm)),
         ("code 节点代码", info.code.as_ref().map(|c| c.to_string()).unwrap_or_else(dash)),
         ("role 角色", info.role.map(|r| format!("{r} {}", r.label_zh())).unwrap_or_else(dash)),
         ("issuer 签发者", info.issuer.clone()),

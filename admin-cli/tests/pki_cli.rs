@@ -204,3 +204,25 @@ fn bad_input_is_a_usage_error_with_a_reason() {
     assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
     assert!(!d.join("node-430102.pem").exists());
 }
+
+#[test]
+fn ca_init_algorithm_sm2_issues_sm2_certificates_and_inspect_names_the_algorithm() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let r = ok(d, &["pki", "ca", "init", "--dir", "ca", "--algorithm", "sm2", "-o", "json"]);
+    assert_eq!(json(&r.stdout)["algorithm"], "sm2", "{}", r.stdout);
+    assert!(r.stderr.contains("tls_profile = \"sm2\""), "{}", r.stderr);
+    let r = ok(d, &["pki", "issue", "node", "--ca-dir", "ca", "--code", "430102", "--out", "tls", "-o", "json"]);
+    assert_eq!(json(&r.stdout)["algorithm"], "sm2", "{}", r.stdout);
+    let r = ok(d, &["pki", "inspect", "tls/node-430102.pem", "--ca", "ca/ca.pem", "-o", "json"]);
+    let v = json(&r.stdout);
+    assert_eq!((v["algorithm"].as_str(), v["verified"].as_bool()), (Some("sm2"), Some(true)), "{v}");
+    let r = ok(d, &["pki", "inspect", "ca/ca.pem"]);
+    assert!(r.stdout.contains("algorithm 算法") && r.stdout.contains("sm2"), "{}", r.stdout);
+    // The default stays ecdsa; anything else is refused by clap (exit 2).
+    let r = ok(d, &["pki", "ca", "init", "--dir", "ca2", "-o", "json"]);
+    assert_eq!(json(&r.stdout)["algorithm"], "ecdsa");
+    let r = gongxin(d, &["pki", "ca", "init", "--dir", "ca3", "--algorithm", "rsa"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!d.join("ca3").exists());
+}

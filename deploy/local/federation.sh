@@ -2,14 +2,18 @@
 # 本机联邦 Local federation on loopback: the province 430000, the cities 430100 (长沙市) and 430300 (湘潭市), and
 # the counties 430102 (芙蓉区), 430104 (岳麓区) under 长沙市 and 430302 (雨湖区), 430321 (湘潭县) under 湘潭市.
 #
-#   deploy/local/federation.sh up DIR            fresh CA, keys, certificates, configs and registry; start all
+#   deploy/local/federation.sh up DIR [--tls P]  fresh CA, keys, certificates, configs and registry; start all
 #   deploy/local/federation.sh down DIR          stop every running node of DIR (SIGTERM, wait)
 #   deploy/local/federation.sh start DIR CODE    start one node (e.g. after `stop`)
 #   deploy/local/federation.sh stop DIR CODE     stop one node
 #   deploy/local/federation.sh status DIR        which nodes run, with their pids
-#   deploy/local/federation.sh demo DIR [--keep] up, import the sample data at the four counties, wait until the
+#   deploy/local/federation.sh demo DIR [--keep] [--tls P]
+#                                                up, import the sample data at the four counties, wait until the
 #                                                province holds all of it, show the province's view, then down
 #                                                (unless --keep)
+#
+# --tls P chooses the federation's TLS profile: ecdsa (default) or sm2 (国密 SM2/SM3/SM4, RFC 8998): the CA, every
+# certificate and every node's `tls_profile` follow it.
 #
 # Each node's data dir is DIR/<code>; its pid is in DIR/<code>/node.pid (written by the node), its log in
 # DIR/<code>/node.log. `up` and `demo` need DIR empty or missing, or holding a stopped earlier federation made by
@@ -29,7 +33,7 @@ declare -A SAMPLE_EXT=([430102]=csv [430104]=csv [430302]=xlsx [430321]=csv)
 MARKER=.gongxin-federation
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -155,9 +159,9 @@ cmd_up() {
     prepare_dir
     resolve_bins
 
-    step "1. 新建联邦 CA、节点密钥和证书 Federation CA, node keys and TLS certificates"
-    quiet gx pki ca init --dir "$DIR/pki"
-    info "CA: $DIR/pki/ca.pem"
+    step "1. 新建联邦 CA、节点密钥和证书 Federation CA, node keys and TLS certificates (tls_profile = $TLS)"
+    quiet gx pki ca init --dir "$DIR/pki" --algorithm "$TLS"
+    info "CA: $DIR/pki/ca.pem ($TLS)"
     for c in "${CODES[@]}"; do
         quiet gxnode init --code "$c" --data-dir "$DIR/$c"
         quiet gx pki issue node --ca-dir "$DIR/pki" --code "$c" --out "$DIR/$c/tls" --stem node
@@ -193,6 +197,7 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
                 printf 'parent_addr = "127.0.0.1:%s"\n' "${port[${PARENT[$c]}]}"
             fi
             printf 'sync_interval_seconds = 1\n'
+            printf 'tls_profile = "%s"\n' "$TLS"
         } >>"$DIR/$c/gongxin.toml"
         quiet gxnode config check --data-dir "$DIR/$c"
         local desc=()
@@ -373,9 +378,30 @@ SUBCOMMAND="$1"
 DIR="$2"
 [[ -n "$DIR" ]] || usage
 KEEP=0
+TLS=ecdsa
+# Options after DIR: --keep (demo only) and --tls ecdsa|sm2 (up and demo), in any order.
+parse_opts() {
+    local allow_keep="$1"
+    shift
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --keep) [[ "$allow_keep" == 1 ]] || usage; KEEP=1 ;;
+            --tls)
+                [[ $# -ge 2 ]] || usage
+                case "$2" in
+                    sm2 | ecdsa) TLS="$2" ;;
+                    *) die "--tls $2: 只能是 sm2 或 ecdsa / use sm2 or ecdsa" ;;
+                esac
+                shift
+                ;;
+            *) usage ;;
+        esac
+        shift
+    done
+}
 case "$SUBCOMMAND" in
     up)
-        [[ $# -eq 2 ]] || usage
+        parse_opts 0 "${@:3}"
         cmd_up # leaves the nodes running; on failure they are stopped (see on_exit)
         ;;
     down)
@@ -392,8 +418,7 @@ case "$SUBCOMMAND" in
         cmd_status
         ;;
     demo)
-        [[ $# -eq 2 || ($# -eq 3 && "$3" == --keep) ]] || usage
-        [[ "${3:-}" == --keep ]] && KEEP=1
+        parse_opts 1 "${@:3}"
         cmd_demo
         ;;
     *) usage ;;

@@ -93,16 +93,21 @@ pub fn main_entry() -> i32 {
             }
             crate::daemon::run(&data_dir)
         }
-        Command::Config(ConfigCommand::Check { data_dir }) => match crate::daemon::load_config(&data_dir) {
-            Ok(c) => {
-                println!("配置有效 config OK: node {} {} ({})", c.code, c.name, c.level);
-                Ok(())
+        Command::Config(ConfigCommand::Check { data_dir }) => {
+            match crate::daemon::load_config(&data_dir).and_then(|c| match &c.federation {
+                Some(f) => crate::daemon::load_anchor_ca(f).map(|_| c),
+                None => Ok(c),
+            }) {
+                Ok(c) => {
+                    println!("配置有效 config OK: node {} {} ({})", c.code, c.name, c.level);
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("错误 error: {e:#}");
+                    return EXIT_CONFIG;
+                }
             }
-            Err(e) => {
-                eprintln!("错误 error: {e:#}");
-                return EXIT_CONFIG;
-            }
-        },
+        }
         Command::Store(StoreCommand::Export { data_dir, out }) => crate::daemon::store_export(&data_dir, &out),
         Command::Store(StoreCommand::Import { data_dir, input }) => crate::daemon::store_import(&data_dir, &input),
         Command::Store(StoreCommand::Reindex { data_dir }) => crate::daemon::store_reindex(&data_dir),

@@ -38,6 +38,8 @@ struct FileFederation {
     parent_addr: Option<String>,
     #[serde(default)]
     sync_interval_seconds: Option<u64>,
+    #[serde(default)]
+    tls_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +100,8 @@ pub struct FederationConfig {
     /// The parent's code and address (all but the province).
     pub parent: Option<(String, String)>,
     pub sync_interval: Duration,
+    /// The federation's TLS profile (`tls_profile`, default `ecdsa`): must be the algorithm of `ca_cert`.
+    pub tls_profile: gongxin_certs::Algorithm,
 }
 
 impl Config {
@@ -205,7 +209,20 @@ fn parse(
             if !(1..=3600).contains(&interval) {
                 return Err(invalid("federation.sync_interval_seconds", format!("is {interval}; use 1..=3600")));
             }
+            let tls_profile = match f.tls_profile.as_deref().unwrap_or("ecdsa") {
+                "ecdsa" => gongxin_certs::Algorithm::EcdsaP256,
+                "sm2" => gongxin_certs::Algorithm::Sm2,
+                other => return Err(invalid(
+                    "federation.tls_profile",
+                    format!(
+                        "是 {other:?}，只能是 \"sm2\"（国密 RFC 8998）或 \"ecdsa\"（默认）/ is {other:?}; use \"sm2\" \
+                             (national cryptography, RFC 8998) or \"ecdsa\" (the default); it must match the \
+                             algorithm of the federation CA certificate (`gongxin pki inspect anchor/ca.pem`)"
+                    ),
+                )),
+            };
             Some(FederationConfig {
+                tls_profile,
                 province_key: abs(f.province_key),
                 ca_cert: abs(f.ca_cert),
                 tls_cert: abs(f.tls_cert),
@@ -271,6 +288,9 @@ heartbeat_seconds = 60
 # parent_addr = "127.0.0.1:7401"
 # 同步间隔（秒）/ seconds between sync rounds
 # sync_interval_seconds = 5
+# 联邦 TLS 配置：sm2（国密 RFC 8998）或 ecdsa（默认），须与联邦 CA 证书的算法一致
+# the federation's TLS profile: "sm2" (RFC 8998) or "ecdsa" (default); must match the CA certificate's algorithm
+# tls_profile = "ecdsa"
 "#
     )
 }
@@ -302,5 +322,22 @@ mod tests {
         let t = annotated_template("430102", "x").replace("config_version = 1", "config_version = 2");
         let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
         assert!(e.contains("config_version"), "{e}");
+    }
+
+    fn federation(extra: &str) -> String {
+        let fed = "\n[federation]\nprovince_key = \"a/p.pem\"\nca_cert = \"a/ca.pem\"\ntls_cert = \"t/n.pem\"\n\
+                   tls_key = \"t/n.key\"\nparent_code = \"430102\"\nparent_addr = \"127.0.0.1:7400\"\n";
+        format!("{}{fed}{extra}", annotated_template("430102", "x"))
+    }
+
+    #[test]
+    fn tls_profile_defaults_to_ecdsa_and_refuses_unknown_values() {
+        let p = |t: &str| parse(t, Path::new("/d"), Path::new("/d/g.toml"), div);
+        let c = p(&federation("")).unwrap();
+        assert_eq!(c.federation.unwrap().tls_profile, gongxin_certs::Algorithm::EcdsaP256);
+        let c = p(&federation("tls_profile = \"sm2\"\n")).unwrap();
+        assert_eq!(c.federation.unwrap().tls_profile, gongxin_certs::Algorithm::Sm2);
+        let e = p(&federation("tls_profile = \"gm\"\n")).unwrap_err().to_string();
+        assert!(e.contains("federation.tls_profile") && e.contains("\"sm2\"") && e.contains("\"gm\""), "{e}");
     }
 }

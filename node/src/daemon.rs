@@ -153,13 +153,24 @@ async fn start_federation(
     f: &crate::config::FederationConfig,
     ledger: Arc<Ledger>,
 ) -> Result<Arc<crate::app::federation::Federation>> {
-    use gongxin_certs::tls::{CaCert, TlsIdentity};
+    use gongxin_certs::tls::TlsIdentity;
     let province_pem = std::fs::read_to_string(&f.province_key)
         .with_context(|| format!("read the anchor's province key {}", f.province_key.display()))?;
     let province_key = gongxin_core::crypto::PublicKey::from_spki_pem(&province_pem)
         .with_context(|| format!("load the anchor's province key {}", f.province_key.display()))?;
-    let ca = CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
+    let ca = load_anchor_ca(f)?;
     let tls = TlsIdentity::load(&f.tls_cert, &f.tls_key).context("load this node's TLS identity")?;
+    if tls.algorithm() != f.tls_profile {
+        bail!(
+            "本节点 TLS 证书 {} 的算法是 {}，与 tls_profile = \"{}\" 不一致；请用联邦 CA 重新签发证书 \
+             (gongxin pki issue node) / this node's TLS certificate is {}, but tls_profile = \"{}\"",
+            f.tls_cert.display(),
+            tls.algorithm(),
+            f.tls_profile,
+            tls.algorithm(),
+            f.tls_profile
+        );
+    }
     if tls.identity().code.as_str() != cfg.code {
         bail!(
             "TLS certificate {} is for node {}, not {}",
@@ -180,7 +191,8 @@ async fn start_federation(
         )
     };
     if let Some(addr) = f.listen {
-        let server_tls = gongxin_certs::tls::server_config(&tls, &ca).context("build the mTLS server config")?;
+        // One code path for both profiles: TLS is terminated in gongxin-certs (rustls with the profile's provider).
+        let server_tls = gongxin_certs::tls::rustls_server_config(&tls, &ca).context("build the mTLS server config")?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
         let local = listener.local_addr()?;
         // The bound address (the real port when `listen` asks for port 0), written whole: temp file + rename.
@@ -189,7 +201,7 @@ async fn start_federation(
         std::fs::write(&tmp, format!("{local}\n"))
             .and_then(|()| std::fs::rename(&tmp, &addr_file))
             .with_context(|| format!("write {}", addr_file.display()))?;
-        tracing::info!(%local, file = %addr_file.display(), "federation mTLS listener (sync, remote admin, audit)");
+        tracing::info!(%local, file = %addr_file.display(), tls_profile = %f.tls_profile, "federation mTLS listener (sync, remote admin, audit)");
         let me = cfg.code.clone();
         let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
             let id = gongxin_certs::tls::request_identity(&req)
@@ -206,10 +218,8 @@ async fn start_federation(
         };
         let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), f.parent.clone());
         let sync = crate::grpc::sync::SyncService::new(fed.clone()).into_server();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let incoming = gongxin_certs::tls::incoming(listener, server_tls);
         let router = tonic::transport::Server::builder()
-            .tls_config(server_tls)
-            .context("apply the mTLS server config")?
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
             .timeout(crate::peers::RPC_TIMEOUT)
@@ -234,6 +244,29 @@ async fn start_federation(
         tokio::spawn(uplink.run());
     }
     Ok(fed)
+}
+
+/// Loads the federation CA certificate of the anchor and checks that its algorithm is the configured
+/// `tls_profile` (also run by `gongxin-node config check`).
+pub fn load_anchor_ca(f: &crate::config::FederationConfig) -> Result<gongxin_certs::tls::CaCert> {
+    let ca = gongxin_certs::tls::CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
+    if ca.algorithm() != f.tls_profile {
+        bail!(
+            "联邦 CA 证书 {} 的算法是 {}，但配置 tls_profile = \"{}\"：一个联邦只用一种 TLS 配置，须与 CA 一致；\
+             请把 [federation] 中的 tls_profile 改为 \"{}\"（或换用 {} 算法的 CA 与证书）/ the federation CA certificate \
+             is {}, but tls_profile = \"{}\": a federation has one TLS profile, the algorithm of its CA; set \
+             tls_profile = \"{}\"",
+            f.ca_cert.display(),
+            ca.algorithm(),
+            f.tls_profile,
+            ca.algorithm(),
+            f.tls_profile,
+            ca.algorithm(),
+            f.tls_profile,
+            ca.algorithm()
+        );
+    }
+    Ok(ca)
 }
 
 /// `gongxin-node store export`: the whole store as one portable, digest-protected stream.

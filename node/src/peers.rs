@@ -32,6 +32,18 @@ pub struct Uplink {
     pub interval: Duration,
 }
 
+/// The innermost cause of a failed connect: the connector's TLS message (a `tls_profile` mismatch is named
+/// there by `describe_tls_error`) rather than tonic's "transport error".
+fn connect_error(e: &tonic::transport::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        msg = c.to_string();
+        cause = c.source();
+    }
+    msg
+}
+
 fn random_unit() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(
@@ -47,16 +59,20 @@ impl Uplink {
 
     async fn connect(&self) -> Result<SyncClient<Channel>> {
         let code = NodeCode::parse(&self.parent_code)?;
-        let endpoint =
-            gongxin_certs::tls::endpoint(&format!("https://{}", self.parent_addr), &self.tls, &self.ca, &code)?
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(RPC_TIMEOUT)
-                .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_timeout(Duration::from_secs(10))
-                .keep_alive_while_idle(true);
+        // Both TLS profiles take this one path: rustls with the provider of the federation CA's algorithm,
+        // terminated in gongxin-certs (tonic's own TLS cannot carry the sm2 profile).
+        let config = gongxin_certs::tls::rustls_client_config(&self.tls, &self.ca)?;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.parent_addr))
+            .with_context(|| format!("parent address {:?}", self.parent_addr))?
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(RPC_TIMEOUT)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
         let channel = endpoint
-            .connect()
+            .connect_with_connector(gongxin_certs::tls::connector(config, &code)?)
             .await
+            .map_err(|e| anyhow!("{}", connect_error(&e)))
             .with_context(|| format!("connect to parent {} at {}", self.parent_code, self.parent_addr))?;
         Ok(SyncClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -8,7 +8,8 @@
 //!
 //! Environment knobs: `GONGXIN_BENCH_RECORDS` (default 100000), `GONGXIN_BENCH_CATCHUP` (50000),
 //! `GONGXIN_BENCH_FILE_ROWS` (rows per imported CSV file, 10000), `GONGXIN_BENCH_KEEP=1` keeps the federation's
-//! directory for inspection.
+//! directory for inspection, `GONGXIN_TLS_PROFILE=sm2` runs the federation on the sm2 TLS profile (RFC 8998;
+//! default ecdsa).
 //!
 //! Measured:
 //! 1. 100k records imported at the county (CSV files through `gongxin import`, which sends 1000-row chunks),
@@ -510,6 +511,7 @@ fn main() -> Result<()> {
     }
     let json = serde_json::json!({
         "bench": "sync",
+        "tls_profile": gongxin_tests::fed::env_profile().as_str(),
         "cores": cores,
         "loadavg_start": loadavg.trim(),
         "records": records,

@@ -12,7 +12,7 @@
 
 use crate::{cli, eventually, text, NodeProc};
 use anyhow::{bail, Context, Result};
-use gongxin_certs::{Ca, CaOptions, IssueOptions, NodeCode, Role};
+use gongxin_certs::{Algorithm, Ca, CaOptions, IssueOptions, NodeCode, Role};
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongxin_core::crypto::{self, SigningKey};
 use gongxin_core::envelope::LeafHeader;
@@ -44,6 +44,8 @@ pub struct FedNode {
     /// The port its listener bound on its first start (from `listen.addr`); `None` before that.
     pub port: Option<u16>,
     pub proc: Option<NodeProc>,
+    /// The `tls_profile` written into its config: the federation's, unless a test makes a mismatched peer.
+    pub tls_profile: Algorithm,
     /// `gongxin.toml` as `init` wrote it (heartbeat shortened); [`Fed::start`] appends `[federation]`.
     base_config: String,
 }
@@ -52,7 +54,31 @@ pub struct Fed {
     pub root: PathBuf,
     pub ca: Ca,
     pub nodes: BTreeMap<String, FedNode>,
+    /// The federation's TLS profile = the CA's algorithm.
+    pub profile: Algorithm,
     sync_interval_s: u64,
+}
+
+/// The TLS profile a federation of the testkit uses when none is given: `GONGXIN_TLS_PROFILE` (`sm2` or
+/// `ecdsa`), default `ecdsa`. An unknown value panics, so a typo never silently tests the default.
+pub fn env_profile() -> Algorithm {
+    match std::env::var("GONGXIN_TLS_PROFILE").ok().as_deref().map(str::trim) {
+        None | Some("") | Some("ecdsa") => Algorithm::EcdsaP256,
+        Some("sm2") => Algorithm::Sm2,
+        Some(other) => panic!("GONGXIN_TLS_PROFILE={other:?}: use sm2 or ecdsa"),
+    }
+}
+
+/// A gRPC channel to the node `server` listening on loopback `port`, over mTLS with `id` under `ca`, through
+/// the same certs functions the node uses (either profile). The error is the connector's message.
+pub async fn mtls_channel(
+    port: u16,
+    id: &gongxin_certs::TlsIdentity,
+    ca: &gongxin_certs::CaCert,
+    server: &str,
+) -> Result<tonic::transport::Channel> {
+    let config = gongxin_certs::tls::rustls_client_config(id, ca)?;
+    Ok(gongxin_certs::tls::connect(&format!("127.0.0.1:{port}"), config, &NodeCode::parse(server)?).await?)
 }
 
 /// The address a node wrote to `DATA_DIR/listen.addr` once its federation listener was bound.
@@ -64,7 +90,17 @@ impl Fed {
     /// Creates CA, data dirs, keys and certificates under `root`. Starts nothing; each node's `[federation]`
     /// config section is written by [`Fed::start`] (a child needs its parent's bound address).
     pub fn create(root: &Path, topology: &[(&str, Option<&str>)], sync_interval_s: u64) -> Result<Fed> {
-        let ca = Ca::create(&CaOptions::default())?;
+        Fed::create_with(root, topology, sync_interval_s, env_profile())
+    }
+
+    /// [`Fed::create`] on the TLS profile `profile` (the CA's algorithm and every node's `tls_profile`).
+    pub fn create_with(
+        root: &Path,
+        topology: &[(&str, Option<&str>)],
+        sync_interval_s: u64,
+        profile: Algorithm,
+    ) -> Result<Fed> {
+        let ca = Ca::create_with(&CaOptions::default(), profile)?;
         ca.save(root.join("pki"), false)?;
         let mut nodes = BTreeMap::new();
         for (code, parent) in topology {
@@ -86,6 +122,7 @@ impl Fed {
                     listens,
                     port: None,
                     proc: None,
+                    tls_profile: profile,
                     base_config,
                 },
             );
@@ -94,17 +131,18 @@ impl Fed {
         for n in nodes.values() {
             std::fs::write(n.dir.join("anchor/province.pub.pem"), &province_pub)?;
         }
-        Ok(Fed { root: root.to_path_buf(), ca, nodes, sync_interval_s })
+        Ok(Fed { root: root.to_path_buf(), ca, nodes, profile, sync_interval_s })
     }
 
     /// Writes `code`'s config: the init config plus a `[federation]` section with `listen` on port 0 (first
     /// start) or on the port of its first start (restart), and the parent's bound address.
-    fn write_config(&self, code: &str) -> Result<()> {
+    pub fn write_config(&self, code: &str) -> Result<()> {
         let n = self.nodes.get(code).context("no such node")?;
         let mut sec = String::from(
             "\n[federation]\nprovince_key = \"anchor/province.pub.pem\"\nca_cert = \"anchor/ca.pem\"\ntls_cert = \"tls/node.pem\"\ntls_key = \"tls/node.key\"\n",
         );
         sec += &format!("sync_interval_seconds = {}\n", self.sync_interval_s);
+        sec += &format!("tls_profile = \"{}\"\n", n.tls_profile);
         if n.listens {
             sec += &format!("listen = \"127.0.0.1:{}\"\n", n.port.unwrap_or(0));
         }
@@ -222,7 +260,12 @@ impl Fed {
 
     /// Province up, registry applied, then every other node, parents before their children.
     pub fn up(root: &Path, topology: &[(&str, Option<&str>)]) -> Result<Fed> {
-        let mut f = Fed::create(root, topology, 1)?;
+        Fed::up_with(root, topology, env_profile())
+    }
+
+    /// [`Fed::up`] on the TLS profile `profile`.
+    pub fn up_with(root: &Path, topology: &[(&str, Option<&str>)], profile: Algorithm) -> Result<Fed> {
+        let mut f = Fed::create_with(root, topology, 1, profile)?;
         f.start("430000")?;
         f.register_all()?;
         // Parents first, each once it holds the registry, so children are not refused and sent into backoff.

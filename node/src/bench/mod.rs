@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 pub mod audit;
 pub mod import;
+pub mod tls;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -61,6 +62,20 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         records: u64,
     },
+    /// Mutual-TLS handshakes/s and bulk MB/s of both TLS profiles (ecdsa, sm2) over loopback sockets in one
+    /// run, with their ratios and one JSON line.
+    /// 两种 TLS 配置（ecdsa、sm2）在本机回环上的双向认证握手次数/秒与批量吞吐 MB/s，并给出比值与一行 JSON。
+    Tls {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// MiB sent per bulk round (one acknowledgement per round).
+        #[arg(long, default_value_t = 8)]
+        mb: usize,
+        /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +92,7 @@ pub fn run(c: Command) -> anyhow::Result<()> {
         }
         Command::Import { output, rows, chunk, dir, no_openssl } => import::run(output, rows, chunk, dir, no_openssl),
         Command::Audit { output, records } => audit::run(records, output == Output::Json),
+        Command::Tls { seconds, mb, json } => tls::run(seconds, mb, json),
     }
 }
 

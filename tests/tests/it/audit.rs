@@ -1,7 +1,7 @@
 //! The province audits the sync chain of a real federation; evidence is produced by really tampering with a
 //! store or a stream, and the audit names the culprit.
 
-use gongxin_certs::tls::{self, CaCert, TlsIdentity};
+use gongxin_certs::tls::{CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
 use gongxin_core::audit::{Report, Status};
 use gongxin_core::checkpoint::Checkpoint;
@@ -12,7 +12,7 @@ use gongxin_core::template::Kind;
 use gongxin_core::testdata;
 use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
 use gongxin_proto::sync::v1 as pb;
-use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};
+use gongxin_tests::fed::{mtls_channel, signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::time::Duration;
 
@@ -121,11 +121,7 @@ fn equivocation_rewrite_forgery_and_relay_tampering_are_evidence_naming_the_culp
     let port = fed.nodes["430000"].port.unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut c = rt.block_on(async {
-        let ch = tls::endpoint(&format!("https://127.0.0.1:{port}"), &id, &ca, &NodeCode::parse("430000").unwrap())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let ch = mtls_channel(port, &id, &ca, "430000").await.unwrap();
         pb::sync_client::SyncClient::new(ch)
     });
     let mut up = |start: u64, es: Vec<pb::Entry>, note: pb::SignedNote| -> tonic::Code {
@@ -189,14 +185,7 @@ fn auditor_role_reads_audit_and_proofs_and_nothing_else() {
         TlsIdentity::from_issued(&fed.ca.issue(role, &NodeCode::parse(code).unwrap(), &o).unwrap()).unwrap()
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let channel = |id: &TlsIdentity| {
-        rt.block_on(
-            tls::endpoint(&format!("https://127.0.0.1:{port}"), id, &ca, &NodeCode::parse("430000").unwrap())
-                .unwrap()
-                .connect(),
-        )
-        .unwrap()
-    };
+    let channel = |id: &TlsIdentity| rt.block_on(mtls_channel(port, id, &ca, "430000")).unwrap();
     let auditor = issue(Role::Auditor, "430000");
     let mut a = aud::audit_client::AuditClient::new(channel(&auditor));
     let latest = rt.block_on(a.latest_report(aud::LatestReportRequest {})).unwrap().into_inner();

@@ -171,9 +171,26 @@ fn federation_demo_without_keep_stops_everything() {
     let dir = tmp.path().join("fed");
     let d = dir.to_str().unwrap();
     let _down = FedDown(d);
-    let out = script("federation.sh", &["demo", d]);
-    let so = assert_ok(&out, "federation.sh demo");
+    // An unknown profile is refused before anything is made.
+    let out = script("federation.sh", &["demo", d, "--tls", "gm"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--tls gm"), "{}", text(&out.stderr));
+    assert!(!dir.exists());
+    // The demo on the sm2 profile (RFC 8998): SM2 CA and certificates, every node on tls_profile = "sm2", and
+    // the sample data still reaches the province.
+    let out = script("federation.sh", &["demo", d, "--tls", "sm2"]);
+    let so = assert_ok(&out, "federation.sh demo --tls sm2");
     assert_eq!(so.matches("已停止 stopped").count(), 7, "{so}");
+    assert!(so.contains("430102 74/74, 430104 74/74, 430302 74/74, 430321 74/74"), "{so}");
+    assert!(so.contains("tls_profile = sm2"), "{so}");
+    let ca = json(&cli(&["pki", "inspect", dir.join("pki/ca.pem").to_str().unwrap(), "-o", "json"]));
+    assert_eq!(ca["algorithm"], "sm2", "{ca}");
+    for c in ["430000", "430100", "430321"] {
+        let cfg = std::fs::read_to_string(dir.join(c).join("gongxin.toml")).unwrap();
+        assert!(cfg.contains("tls_profile = \"sm2\""), "{c}: {cfg}");
+        let cert = json(&cli(&["pki", "inspect", dir.join(c).join("tls/node.pem").to_str().unwrap(), "-o", "json"]));
+        assert_eq!(cert["algorithm"], "sm2", "{cert}");
+    }
     let st = assert_ok(&script("federation.sh", &["status", d]), "federation.sh status");
     assert_eq!(st.matches("已停止 stopped").count(), 7, "{st}");
     // A second `up` over a stopped federation replaces it (fresh PKI, empty logs); over a foreign directory it

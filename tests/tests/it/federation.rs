@@ -6,7 +6,7 @@ use gongxin_tests::fed::{Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::time::Duration;
 
-fn import(fed: &Fed, code: &str, kind: Kind, seed: u64, n: usize) -> u64 {
+pub(crate) fn import(fed: &Fed, code: &str, kind: Kind, seed: u64, n: usize) -> u64 {
     let rows = testdata::rows(kind, seed, code, n);
     let file = fed.root.join(format!("{code}-{seed}.csv"));
     std::fs::write(&file, testdata::to_csv(kind, &rows)).unwrap();
@@ -88,13 +88,11 @@ fn list_entry_json(uscc: &str, doc: &str) -> String {
     .to_string()
 }
 
-#[test]
-fn province_list_reaches_every_county_and_unshared_payloads_stay_home() {
-    let tmp = tempfile::tempdir().unwrap();
-    let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
-    // A province-wide list entry about a company registered in 岳麓区.
+/// The province publishes a list entry about a company registered in 岳麓区; waits until every county holds
+/// the province log and checks that each answers the blacklist check from it.
+pub(crate) fn publish_list_and_check_every_county(fed: &Fed) {
     let uscc = testdata::Generator::new(5, "430104").company_uscc();
-    let file = tmp.path().join("list.json");
+    let file = fed.root.join("list.json");
     std::fs::write(&file, list_entry_json(&uscc, "湘发改信用〔2026〕12号")).unwrap();
     let out = cli(&["record", "add", "--data-dir", &fed.dir("430000"), file.to_str().unwrap(), "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -112,6 +110,13 @@ fn province_list_reaches_every_county_and_unshared_payloads_stay_home() {
         assert_eq!(recs[0]["origin"], "430000");
         assert_eq!(recs[0]["record"]["list_type"], "严重失信主体名单");
     }
+}
+
+#[test]
+fn province_list_reaches_every_county_and_unshared_payloads_stay_home() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
+    publish_list_and_check_every_county(&fed);
 
     // 不予共享: the signed leaves travel, the payloads do not.
     let rows = testdata::rows(Kind::Penalty, 77, "430302", 10);

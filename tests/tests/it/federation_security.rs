@@ -7,7 +7,7 @@ use gongxin_core::crypto::{PublicKey, SigningKey};
 use gongxin_core::sync::cosignature_statement;
 use gongxin_proto::admin::v1 as apb;
 use gongxin_proto::sync::v1 as pb;
-use gongxin_tests::fed::{signed_checkpoint, signed_entries, Fed, HUNAN6};
+use gongxin_tests::fed::{mtls_channel, signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::path::Path;
 use std::time::Duration;
@@ -32,9 +32,7 @@ async fn sync_client(
     id: &TlsIdentity,
     ca: &CaCert,
 ) -> Result<pb::sync_client::SyncClient<tonic::transport::Channel>, String> {
-    let ep = tls::endpoint(&format!("https://127.0.0.1:{port}"), id, ca, &NodeCode::parse(server).unwrap())
-        .map_err(|e| e.to_string())?;
-    let ch = ep.timeout(Duration::from_secs(20)).connect().await.map_err(|e| e.to_string())?;
+    let ch = mtls_channel(port, id, ca, server).await.map_err(|e| format!("{e:#}"))?;
     Ok(pb::sync_client::SyncClient::new(ch).max_encoding_message_size(256 << 20))
 }
 
@@ -145,12 +143,7 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     // The admin API over mTLS: an operator certificate of another node is refused, this node's is served.
     let admin_status = |id: &TlsIdentity| -> Code {
         r.block_on(async {
-            let ch =
-                tls::endpoint(&format!("https://127.0.0.1:{changsha}"), id, &ca, &NodeCode::parse("430100").unwrap())
-                    .unwrap()
-                    .connect()
-                    .await
-                    .unwrap();
+            let ch = mtls_channel(changsha, id, &ca, "430100").await.unwrap();
             match apb::admin_client::AdminClient::new(ch).status(apb::StatusRequest {}).await {
                 Ok(_) => Code::Ok,
                 Err(s) => s.code(),

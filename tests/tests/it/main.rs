@@ -12,6 +12,7 @@ mod federation;
 mod federation_security;
 mod full_disk;
 mod single_node;
+mod tls_profile;
 
 /// Cargo turns every `tests/*.rs` and `tests/*/main.rs` into its own binary; this package has exactly one.
 #[test]
