@@ -397,7 +397,7 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(BundleWriter::create(&link).unwrap_err().to_string().contains("symbolic link"));
+        assert!(BundleWriter::create(&link).err().unwrap().to_string().contains("symbolic link"));
         // A link planted inside the bundle is not written through.
         let root2 = d.path().join("b2");
         let w = BundleWriter::create(&root2).unwrap();

@@ -1,10 +1,7 @@
 //! Bundle verification over an in-memory source: the trait is all the core needs.
 
 use super::*;
-use crate::checkpoint::Checkpoint;
-use crate::crypto::{sm3, SigningKey};
-use crate::envelope::LeafHeader;
-use crate::merkle::Frontier;
+use crate::crypto::SigningKey;
 
 use super::MemSource as Mem;
 
