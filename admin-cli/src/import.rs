@@ -40,10 +40,10 @@ fn default_rejects_path(file: &Path) -> PathBuf {
 
 /// Writes the rejected rows as they were in the file, with a leading 行号 and a trailing 错误原因 column, in
 /// UTF-8 with BOM so Excel opens it correctly.
-fn write_rejects(path: &Path, table: &sheet::Table, errors: &BTreeMap<u64, Vec<pb::RowError>>) -> anyhow::Result<()> {
+pub fn write_rejects(path: &Path, table: &sheet::Table, errors: &BTreeMap<u64, Vec<pb::RowError>>) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["行号".to_string()];
-    header.extend(table.headers.iter().cloned());
+    header.extend(table.headers.iter().map(|h| neutralise(h)));
     header.push("错误原因".into());
     w.write_record(&header)?;
     for (row, errs) in errors {
@@ -52,16 +52,26 @@ fn write_rejects(path: &Path, table: &sheet::Table, errors: &BTreeMap<u64, Vec<p
         rec.extend(cells);
         rec.resize(table.headers.len() + 1, String::new());
         rec.push(errs.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("；"));
-        w.write_record(&rec)?;
+        w.write_record(rec.iter().map(|c| neutralise(c)))?;
     }
     let mut bytes = vec![0xEF, 0xBB, 0xBF];
     bytes.extend(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?);
-    std::fs::write(path, bytes)?;
+    crate::files::write_private(path, &bytes)?;
     Ok(())
 }
 
+/// A cell as it may go into a file meant for Excel: one starting with `= + - @`, a tab or a carriage return
+/// would be read as a formula (`=HYPERLINK(…)`, `=cmd|…`), so it gets a leading `'`, which Excel shows as text.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
 pub fn run(a: Args) -> i32 {
-    let bytes = match std::fs::read(&a.file) {
+    let bytes = match crate::files::read_bounded(&a.file, sheet::Limits::default().file_bytes, true) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("错误 error: 无法读取 cannot read {}: {e}", a.file.display());
@@ -181,5 +191,55 @@ pub fn run(a: Args) -> i32 {
         exit::PROBLEMS
     } else {
         exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for (cell, want) in [
+            ("=HYPERLINK(\"http://x\",\"a\")", "'=HYPERLINK(\"http://x\",\"a\")"),
+            ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("长沙市", "长沙市"),
+            ("2024/01/02", "2024/01/02"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(cell), want, "{cell:?}");
+        }
+    }
+
+    /// Issue 9: the rejects file copied `=HYPERLINK(…)` verbatim, and was written through a symlink planted
+    /// next to the input.
+    #[cfg(unix)]
+    #[test]
+    fn rejects_file_is_neutralised_private_and_not_written_through_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let input = d.path().join("in.csv");
+        let path = default_rejects_path(&input);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let table = sheet::Table {
+            headers: vec!["名称".into(), "=H".into()],
+            rows: vec![vec!["=HYPERLINK(\"http://evil\",\"点我\")".into(), "@x".into()]],
+            source_format: "UTF-8".into(),
+        };
+        let mut errors = BTreeMap::new();
+        errors.insert(1, vec![pb::RowError { row: 1, field: "名称".into(), reason: "-bad".into() }]);
+        write_rejects(&path, &table, &errors).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("'=HYPERLINK") && text.contains("'@x") && text.contains("'=H"), "{text}");
+        assert!(!text.contains(",=") && !text.contains("\"=HYPERLINK"), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

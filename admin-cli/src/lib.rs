@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod client;
+pub mod files;
 pub mod import;
 pub mod log;
 pub mod peer;

@@ -72,7 +72,7 @@ pub fn check_bytes(kind: Kind, bytes: &[u8], file_name: &str) -> Result<Checked,
 
 pub fn run(args: Args) -> i32 {
     let shown = args.file.display().to_string();
-    let bytes = match std::fs::read(&args.file) {
+    let bytes = match crate::files::read_bounded(&args.file, sheet::Limits::default().file_bytes, true) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("错误 error: 无法读取文件 cannot read {shown}: {e}");

@@ -176,3 +176,29 @@ fn warnings_go_to_stderr_and_json_stays_clean() {
     let err = text(&validate("license", &path, true).stderr);
     assert!(err.contains("经办人") && err.contains("第 5 行与第 1 行"), "{err}");
 }
+
+/// Issue 9: a 2.4 KB workbook with one cell at XFD1048576 aborted `validate` (a 512 GiB allocation, exit 134).
+/// It is refused quickly with exit 2 and a message naming the limit.
+#[test]
+fn far_cell_workbook_is_refused_with_exit_2_naming_the_limit() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/xfd1048576.xlsx");
+    let started = std::time::Instant::now();
+    let out = validate("license", &file, false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("文件超出读取限制") && stderr.contains("列数 columns") && stderr.contains("上限 512"), "{stderr}");
+    assert!(stderr.contains("第 1048576 行第 16384 列"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 30);
+}
+
+/// A CSV of 100 MB of commas used many GB; now it stops at the column limit of its first line, exit 2.
+#[test]
+fn csv_of_commas_is_refused_with_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("commas.csv");
+    std::fs::write(&file, vec![b','; 100 << 20]).unwrap();
+    let out = validate("license", &file, false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("列数 columns") && stderr.contains("第 1 行 row 1"), "{stderr}");
+}

@@ -1,12 +1,20 @@
 //! A bundle directory on disk as a [`BundleSource`] for the core's offline verification.
+//!
+//! Hostile bundles (issue 9): nothing below the root is followed if it is a symbolic link, special files
+//! (FIFOs, sockets, devices) are refused without being opened for a blocking read, and every file is read with
+//! the core's per-kind bound ([`gongxin_core::bundle::max_file_bytes`]).
 
-use gongxin_core::bundle::{berr, BundleError, BundleSource, Item, ItemKind};
+use gongxin_core::bundle::{berr, max_file_bytes, BundleError, BundleSource, Item, ItemKind};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The bundle rooted at a directory. Paths inside it are `/`-separated and relative to the root.
 pub struct BundleDir {
     root: PathBuf,
 }
+
+const LINK: &str = "符号链接，拒绝跟随 (a symbolic link: bundles may not contain links)";
+const SPECIAL: &str = "特殊文件（FIFO、套接字或设备），拒绝读取 (a special file — FIFO, socket or device — refused)";
 
 impl BundleDir {
     pub fn new(root: &Path) -> Self {
@@ -25,6 +33,39 @@ impl BundleDir {
             rel.to_string()
         }
     }
+
+    /// Checks every component of `rel` below the root without following links: `Ok(None)` when some
+    /// component does not exist, the final component's type otherwise; a link or special file anywhere is an
+    /// error naming it.
+    fn walk(&self, rel: &str) -> Result<Option<std::fs::FileType>, BundleError> {
+        let mut p = self.root.clone();
+        let mut done = String::new();
+        let mut last = match std::fs::metadata(&p) {
+            Ok(m) => m.file_type(),
+            Err(_) => return Ok(None),
+        };
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            if part == ".." || part == "." {
+                return Err(berr(rel, "path leaves the bundle"));
+            }
+            p.push(part);
+            done = if done.is_empty() { part.to_string() } else { format!("{done}/{part}") };
+            let m = match std::fs::symlink_metadata(&p) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(berr(done, format!("cannot stat: {e}"))),
+            };
+            let t = m.file_type();
+            if t.is_symlink() {
+                return Err(berr(done, LINK));
+            }
+            if !t.is_dir() && !t.is_file() {
+                return Err(berr(done, SPECIAL));
+            }
+            last = t;
+        }
+        Ok(Some(last))
+    }
 }
 
 impl BundleSource for BundleDir {
@@ -33,34 +74,58 @@ impl BundleSource for BundleDir {
     }
 
     fn list(&self, dir: &str) -> Result<Option<Vec<Item>>, BundleError> {
+        match self.walk(dir)? {
+            None => return Ok(None),
+            Some(t) if !t.is_dir() => return Err(berr(self.shown(dir), "expected a directory")),
+            Some(_) => {}
+        }
         let p = self.path(dir);
-        if !p.exists() {
-            return Ok(None);
-        }
-        if !p.is_dir() {
-            return Err(berr(self.shown(dir), "expected a directory"));
-        }
         let rd = std::fs::read_dir(&p).map_err(|e| berr(self.shown(dir), format!("cannot list: {e}")))?;
         let mut out = Vec::new();
         for e in rd {
             let e = e.map_err(|e| berr(self.shown(dir), format!("cannot list: {e}")))?;
-            // The directory entry's type costs no stat; a link is followed, as `Path::is_dir` does.
-            let is_dir = match e.file_type() {
-                Ok(t) if !t.is_symlink() => t.is_dir(),
-                _ => e.path().is_dir(),
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+            // The entry's own type (lstat semantics): a link is refused, never followed.
+            let t = e.file_type().map_err(|err| berr(rel.as_str(), format!("cannot stat: {err}")))?;
+            let kind = if t.is_symlink() {
+                return Err(berr(rel, LINK));
+            } else if t.is_dir() {
+                ItemKind::Dir
+            } else if t.is_file() {
+                ItemKind::File
+            } else {
+                return Err(berr(rel, SPECIAL));
             };
-            let kind = if is_dir { ItemKind::Dir } else { ItemKind::File };
-            out.push(Item { name: e.file_name().to_string_lossy().into_owned(), kind });
+            out.push(Item { name, kind });
         }
         Ok(Some(out))
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, BundleError> {
-        std::fs::read(self.path(path)).map_err(|e| berr(self.shown(path), format!("cannot read: {e}")))
+        match self.walk(path)? {
+            None => return Err(berr(path, "cannot read: not found")),
+            Some(t) if !t.is_file() => return Err(berr(path, "cannot read: not a regular file")),
+            Some(_) => {}
+        }
+        let max = max_file_bytes(path);
+        // No-follow and non-blocking even after the check above, in case the file is swapped meanwhile.
+        let f = crate::files::open_regular(&self.path(path), false)
+            .map_err(|e| berr(path, format!("cannot read: {e}")))?;
+        let mut out = Vec::new();
+        f.take(max + 1).read_to_end(&mut out).map_err(|e| berr(path, format!("cannot read: {e}")))?;
+        if out.len() as u64 > max {
+            return Err(berr(path, format!("文件超过此类文件的大小上限 {max} 字节 (larger than the limit of {max} bytes for this kind of file)")));
+        }
+        Ok(out)
     }
 
     fn kind(&self, path: &str) -> Option<ItemKind> {
-        let m = std::fs::metadata(self.path(path)).ok()?;
-        Some(if m.is_dir() { ItemKind::Dir } else { ItemKind::File })
+        // A link or special file counts as a file: reading it is then refused by name.
+        match self.walk(path) {
+            Ok(None) => None,
+            Ok(Some(t)) if t.is_dir() => Some(ItemKind::Dir),
+            _ => Some(ItemKind::File),
+        }
     }
 }

@@ -7,34 +7,72 @@ use gongxin_core::crypto::{Digest, PublicKey};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const VERIFYING_MD: &str = include_str!("VERIFYING.md");
-const VERIFY_SH: &str = include_str!("verify-openssl.sh");
+/// The guide and script this CLI ships; `verify-bundle` checks a bundle's copies against them byte for byte.
+pub const VERIFYING_MD: &str = include_str!("VERIFYING.md");
+pub const VERIFY_SH: &str = include_str!("verify-openssl.sh");
 
-/// Writes a bundle directory. Refuses to write into a non-empty directory.
+/// Writes a bundle directory. Refuses to write into a non-empty directory or through a symbolic link; the
+/// bundle holds full ID numbers in its payloads, so directories are 0700 and files 0600, each file created new
+/// (`O_EXCL | O_NOFOLLOW`).
 pub struct BundleWriter {
     root: PathBuf,
 }
 
 impl BundleWriter {
     pub fn create(root: &Path) -> std::io::Result<Self> {
-        if root.exists() && std::fs::read_dir(root)?.next().is_some() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not empty; choose a new --out directory", root.display()),
-            ));
+        match std::fs::symlink_metadata(root) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{} 是符号链接 is a symbolic link; choose a new --out directory", root.display()),
+                ))
+            }
+            Ok(_) if std::fs::read_dir(root)?.next().is_some() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not empty; choose a new --out directory", root.display()),
+                ))
+            }
+            Ok(_) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+                }
+            }
+            Err(_) => crate::files::create_private_dir(root)?,
         }
+        let w = Self { root: root.to_path_buf() };
         for d in ["keys", "checkpoints", "entries", "payloads"] {
-            std::fs::create_dir_all(root.join(d))?;
+            w.dirs(d)?;
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(w)
+    }
+
+    /// Creates `rel` and its parents inside the bundle, 0700 each, refusing a symbolic link in the way.
+    fn dirs(&self, rel: &str) -> std::io::Result<()> {
+        let mut p = self.root.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p.push(part);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_dir() => {}
+                Ok(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        format!("{} exists and is not a directory", p.display()),
+                    ))
+                }
+                Err(_) => crate::files::create_private_dir(&p)?,
+            }
+        }
+        Ok(())
     }
 
     fn put(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let p = self.root.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)?;
+        if let Some((parent, _)) = rel.rsplit_once('/') {
+            self.dirs(parent)?;
         }
-        let mut f = std::fs::File::create(&p)?;
+        let mut f = crate::files::create_new_private(&self.root.join(rel))?;
         f.write_all(bytes)
     }
 

@@ -1,12 +1,75 @@
 //! Department export files → a header row and data rows of strings. Pure: takes the bytes (and the file
 //! name only as a hint), reads no files. CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel's
-//! "Unicode text", tab-separated) or GB18030 (what Chinese Excel writes as "CSV"); XLSX/XLS/ODS workbooks
-//! (first sheet) through calamine.
+//! "Unicode text", tab-separated) or GB18030 (what Chinese Excel writes as "CSV"); XLSX workbooks (first
+//! sheet) through calamine's streaming cell reader.
+//!
+//! Hostile files (issue 9): every size is bounded before it is allocated — the file, the decompressed
+//! workbook parts (zip bombs), rows, columns, cells and one field ([`Limits`]). A limit that is hit is a
+//! [`FileError::Limit`] naming it. XLS (BIFF), XLSB and ODS are refused: calamine reads those workbooks whole
+//! into a dense range, sized by whatever cell positions the file claims.
 
 use crate::template::{FileError, HeaderMap};
 use calamine::{Data, Reader};
 use std::collections::BTreeMap;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
+
+/// Size limits of [`read_table`]. The defaults are far above any department export (the national templates
+/// have fewer than 40 columns; Excel itself stops at 1 048 576 rows and 32 767 characters a cell) and keep
+/// the memory of one read below roughly 1 GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of the file itself.
+    pub file_bytes: u64,
+    /// Bytes of all workbook parts after decompression, together.
+    pub unzipped_bytes: u64,
+    /// Parts (files) in a workbook's ZIP container.
+    pub zip_entries: u64,
+    /// Rows, the header included.
+    pub rows: u64,
+    /// Columns of one row.
+    pub columns: u64,
+    /// Cells of the whole table, counting blank cells up to the last filled one of each row.
+    pub cells: u64,
+    /// Bytes (UTF-8) of one field.
+    pub field_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            file_bytes: 256 << 20,
+            unzipped_bytes: 256 << 20,
+            zip_entries: 10_000,
+            rows: 1_048_576,
+            columns: 512,
+            cells: 10_000_000,
+            field_bytes: 65_536,
+        }
+    }
+}
+
+/// The limits by name, for [`FileError::Limit`].
+pub mod limit {
+    pub const FILE_BYTES: &str = "文件大小 file size (bytes)";
+    pub const UNZIPPED_BYTES: &str = "解压后大小 decompressed size (bytes)";
+    pub const ZIP_ENTRIES: &str = "工作簿部件数 parts in the workbook";
+    pub const ROWS: &str = "行数 rows";
+    pub const COLUMNS: &str = "列数 columns";
+    pub const CELLS: &str = "单元格数 cells";
+    pub const FIELD_BYTES: &str = "字段长度 field length (bytes)";
+}
+
+fn over(name: &'static str, max: u64, at: impl Into<String>) -> FileError {
+    FileError::Limit { limit: name, max, at: at.into() }
+}
+
+fn at_row(row: u64) -> String {
+    format!("第 {row} 行 row {row}")
+}
+
+fn at_cell(row: u64, col: u64) -> String {
+    format!("第 {row} 行第 {col} 列 row {row}, column {col}")
+}
 
 /// A table as read from a file: the first row is the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,24 +80,40 @@ pub struct Table {
     pub source_format: String,
 }
 
-/// Reads a department export. The format is detected from the content: ZIP (XLSX/ODS) and OLE (XLS)
-/// signatures mean a workbook, anything else is CSV text.
+/// Reads a department export with the default [`Limits`]. The format is detected from the content: a ZIP
+/// signature means a workbook, anything else is CSV text.
 pub fn read_table(bytes: &[u8], file_name: &str) -> Result<Table, FileError> {
+    read_table_with(bytes, file_name, &Limits::default())
+}
+
+/// [`read_table`] with explicit limits.
+pub fn read_table_with(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Table, FileError> {
+    if bytes.len() as u64 > limits.file_bytes {
+        return Err(over(limit::FILE_BYTES, limits.file_bytes, ""));
+    }
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(FileError::Empty);
     }
     let is_zip = bytes.starts_with(b"PK\x03\x04");
     let is_ole = bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
     let lower = file_name.to_ascii_lowercase();
-    if is_zip || is_ole {
-        return read_workbook(bytes);
+    if is_ole {
+        return Err(FileError::Workbook {
+            reason: format!(
+                "{file_name} 是旧版 Excel 97-2003 (.xls) 工作簿，不予读取；请在 Excel 中另存为 .xlsx 或 \"CSV UTF-8\" \
+                 (XLS workbooks are not read: save it as XLSX or CSV UTF-8)"
+            ),
+        });
+    }
+    if is_zip {
+        return read_workbook(bytes, limits);
     }
     if lower.ends_with(".xlsx") || lower.ends_with(".xls") {
         return Err(FileError::Workbook {
             reason: format!("{file_name} 的扩展名是 Excel，但内容不是 Excel 工作簿 (extension says Excel, content is not a workbook)"),
         });
     }
-    read_csv(bytes, &lower)
+    read_csv(bytes, &lower, limits)
 }
 
 fn decode_text(bytes: &[u8]) -> Result<(String, &'static str), FileError> {
@@ -85,7 +164,32 @@ fn gb18030_error_offset(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-fn read_csv(bytes: &[u8], lower_name: &str) -> Result<Table, FileError> {
+/// Counts rows and cells against the limits as a table is built.
+struct Budget<'a> {
+    limits: &'a Limits,
+    cells: u64,
+}
+
+impl Budget<'_> {
+    /// Admits a row of `width` cells that is the `row`-th (1-based) of the table.
+    fn row(&mut self, row: u64, width: u64) -> Result<(), FileError> {
+        if row > self.limits.rows {
+            return Err(over(limit::ROWS, self.limits.rows, at_row(row)));
+        }
+        if width > self.limits.columns {
+            return Err(over(limit::COLUMNS, self.limits.columns, at_row(row)));
+        }
+        self.cells = self.cells.saturating_add(width);
+        if self.cells > self.limits.cells {
+            return Err(over(limit::CELLS, self.limits.cells, at_row(row)));
+        }
+        Ok(())
+    }
+}
+
+/// CSV through `csv_core`, one field at a time into a buffer of the field limit: no record, field or row
+/// grows past its limit before it is refused (a 100 MB line of commas stops at the column limit).
+fn read_csv(bytes: &[u8], lower_name: &str, limits: &Limits) -> Result<Table, FileError> {
     let (text, format) = decode_text(bytes)?;
     let first_line = text.lines().next().unwrap_or("");
     let delimiter = if lower_name.ends_with(".tsv")
@@ -96,24 +200,50 @@ fn read_csv(bytes: &[u8], lower_name: &str) -> Result<Table, FileError> {
     } else {
         b','
     };
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
+    let mut reader = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let field_cap = usize::try_from(limits.field_bytes).unwrap_or(usize::MAX).saturating_add(1).min(1 << 30);
+    let mut buf = vec![0u8; field_cap];
+    let mut len = 0usize;
+    let mut input = text.as_bytes();
+    let mut record: Vec<String> = Vec::new();
     let mut all: Vec<Vec<String>> = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            FileError::Csv { line, reason: e.to_string() }
-        })?;
-        all.push(rec.iter().map(str::to_string).collect());
+    let mut budget = Budget { limits, cells: 0 };
+    loop {
+        let (res, nin, nout) = reader.read_field(input, &mut buf[len..]);
+        input = &input[nin..];
+        len += nout;
+        match res {
+            csv_core::ReadFieldResult::InputEmpty => {}
+            csv_core::ReadFieldResult::OutputFull => {
+                let line = reader.line();
+                return Err(over(limit::FIELD_BYTES, limits.field_bytes, at_cell(line, record.len() as u64 + 1)));
+            }
+            csv_core::ReadFieldResult::Field { record_end } => {
+                if len as u64 > limits.field_bytes {
+                    let line = reader.line();
+                    return Err(over(limit::FIELD_BYTES, limits.field_bytes, at_cell(line, record.len() as u64 + 1)));
+                }
+                if record.len() as u64 >= limits.columns {
+                    return Err(over(limit::COLUMNS, limits.columns, at_row(all.len() as u64 + 1)));
+                }
+                // Fields split only at ASCII bytes of valid UTF-8 text, so they are valid UTF-8 too.
+                record.push(String::from_utf8_lossy(&buf[..len]).into_owned());
+                len = 0;
+                if record_end {
+                    budget.row(all.len() as u64 + 1, record.len() as u64)?;
+                    all.push(std::mem::take(&mut record));
+                }
+            }
+            csv_core::ReadFieldResult::End => break,
+        }
     }
     into_table(all, format)
 }
 
 fn into_table(mut all: Vec<Vec<String>>, format: &str) -> Result<Table, FileError> {
     // Leading blank lines before the header are skipped.
-    while all.first().is_some_and(|r| r.iter().all(|c| c.trim().is_empty())) {
-        all.remove(0);
-    }
+    let blank = all.iter().take_while(|r| r.iter().all(|c| c.trim().is_empty())).count();
+    all.drain(..blank);
     if all.is_empty() {
         return Err(FileError::Empty);
     }
@@ -121,29 +251,139 @@ fn into_table(mut all: Vec<Vec<String>>, format: &str) -> Result<Table, FileErro
     Ok(Table { headers, rows: all, source_format: format.to_string() })
 }
 
-fn read_workbook(bytes: &[u8]) -> Result<Table, FileError> {
-    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes.to_vec()))
-        .map_err(|e| FileError::Workbook { reason: e.to_string() })?;
-    let format = match &wb {
-        calamine::Sheets::Xls(_) => "XLS",
-        calamine::Sheets::Xlsx(_) => "XLSX",
-        calamine::Sheets::Xlsb(_) => "XLSB",
-        calamine::Sheets::Ods(_) => "ODS",
-    };
-    let range = match wb.worksheet_range_at(0) {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => return Err(FileError::Workbook { reason: e.to_string() }),
-        None => return Err(FileError::Workbook { reason: "工作簿没有工作表 (no worksheet)".to_string() }),
-    };
-    // Rows are laid out from A1, so that column numbers match what the operator sees.
-    let (row0, col0) = range.start().unwrap_or((0, 0));
-    let mut all: Vec<Vec<String>> = vec![Vec::new(); row0 as usize];
-    for row in range.rows() {
-        let mut cells = vec![String::new(); col0 as usize];
-        cells.extend(row.iter().map(cell_text));
-        all.push(cells);
+/// Checks a workbook's ZIP container before calamine opens it: the number of parts, and the bytes each part
+/// really decompresses to (not the sizes the directory claims), all together under the limit. Also refuses a
+/// shared-string table that announces more strings than the cell limit (calamine reserves that many).
+fn check_zip(bytes: &[u8], limits: &Limits) -> Result<(), FileError> {
+    let bad = |e: &dyn std::fmt::Display| FileError::Workbook { reason: e.to_string() };
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| bad(&e))?;
+    if zip.len() as u64 > limits.zip_entries {
+        return Err(over(limit::ZIP_ENTRIES, limits.zip_entries, ""));
     }
-    into_table(all, format)
+    let mut left = limits.unzipped_bytes;
+    let mut chunk = vec![0u8; 64 << 10];
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(|e| bad(&e))?;
+        let name = part.name().map_err(|e| bad(&e))?.to_ascii_lowercase();
+        let shared = name.ends_with("sharedstrings.xml");
+        let mut kept: Vec<u8> = Vec::new();
+        loop {
+            let n = match part.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(bad(&format!("{name}: {e}"))),
+            };
+            if n as u64 > left {
+                return Err(over(limit::UNZIPPED_BYTES, limits.unzipped_bytes, format!("{name}")));
+            }
+            left -= n as u64;
+            if shared {
+                kept.extend_from_slice(&chunk[..n]);
+            }
+        }
+        if shared {
+            check_unique_count(&kept, limits)?;
+        }
+    }
+    Ok(())
+}
+
+/// calamine reserves `uniqueCount` strings up front: a count above the cell limit is refused here.
+fn check_unique_count(xml: &[u8], limits: &Limits) -> Result<(), FileError> {
+    let key = b"uniqueCount";
+    let mut from = 0;
+    while let Some(p) = xml[from..].windows(key.len()).position(|w| w == key) {
+        let mut i = from + p + key.len();
+        from = i;
+        while xml.get(i).is_some_and(|b| b.is_ascii_whitespace() || *b == b'=') {
+            i += 1;
+        }
+        if !matches!(xml.get(i), Some(b'"') | Some(b'\'')) {
+            continue;
+        }
+        i += 1;
+        let digits: Vec<u8> = xml[i..].iter().take_while(|b| b.is_ascii_digit() || **b == b'+').copied().collect();
+        let n = std::str::from_utf8(&digits).ok().and_then(|s| s.trim_start_matches('+').parse::<u64>().ok());
+        let too_many = match n {
+            Some(n) => n > limits.cells,
+            None => digits.iter().filter(|b| b.is_ascii_digit()).count() > 0,
+        };
+        if too_many {
+            return Err(over(limit::CELLS, limits.cells, "sharedStrings.xml uniqueCount"));
+        }
+    }
+    Ok(())
+}
+
+fn read_workbook(bytes: &[u8], limits: &Limits) -> Result<Table, FileError> {
+    check_zip(bytes, limits)?;
+    let bad = |e: &dyn std::fmt::Display| FileError::Workbook { reason: e.to_string() };
+    let mut wb: calamine::Xlsx<_> = match calamine::open_workbook_from_rs(Cursor::new(bytes)) {
+        Ok(wb) => wb,
+        Err(e) => {
+            return Err(FileError::Workbook {
+                reason: format!(
+                    "{e}；只读取 .xlsx 工作簿，XLSB/ODS 请另存为 .xlsx 或 \"CSV UTF-8\" \
+                     (only XLSX workbooks are read: save XLSB/ODS as XLSX or CSV UTF-8)"
+                ),
+            })
+        }
+    };
+    let Some(first) = wb.sheet_names().first().cloned() else {
+        return Err(FileError::Workbook { reason: "工作簿没有工作表 (no worksheet)".to_string() });
+    };
+    let mut cells: BTreeMap<(u32, u32), String> = BTreeMap::new();
+    {
+        let mut reader = wb.worksheet_cells_reader(&first).map_err(|e| bad(&e))?;
+        while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
+            let (row, col) = cell.get_position();
+            let value: Data = cell.get_value().clone().into();
+            if value == Data::Empty {
+                continue;
+            }
+            let (r1, c1) = (u64::from(row) + 1, u64::from(col) + 1);
+            if r1 > limits.rows {
+                return Err(over(limit::ROWS, limits.rows, at_cell(r1, c1)));
+            }
+            if c1 > limits.columns {
+                return Err(over(limit::COLUMNS, limits.columns, at_cell(r1, c1)));
+            }
+            let text = cell_text(&value);
+            if text.len() as u64 > limits.field_bytes {
+                return Err(over(limit::FIELD_BYTES, limits.field_bytes, at_cell(r1, c1)));
+            }
+            if text.is_empty() {
+                continue;
+            }
+            cells.insert((row, col), text);
+            if cells.len() as u64 > limits.cells {
+                return Err(over(limit::CELLS, limits.cells, at_cell(r1, c1)));
+            }
+        }
+    }
+    // Rows are laid out from A1, so that column numbers match what the operator sees; each row is as wide
+    // as its last filled cell, and that width is what the cell budget counts.
+    let mut widths: BTreeMap<u32, u32> = BTreeMap::new();
+    for &(r, c) in cells.keys() {
+        widths.insert(r, c + 1);
+    }
+    let mut budget = Budget { limits, cells: 0 };
+    for (&r, &w) in &widths {
+        budget.row(u64::from(r) + 1, u64::from(w))?;
+    }
+    let height = widths.keys().next_back().map_or(0, |r| *r as usize + 1);
+    let mut all: Vec<Vec<String>> = Vec::with_capacity(height);
+    for r in 0..height as u32 {
+        let w = widths.get(&r).copied().unwrap_or(0) as usize;
+        all.push(vec![String::new(); w]);
+    }
+    for ((r, c), text) in cells {
+        if let Some(slot) = all.get_mut(r as usize).and_then(|row| row.get_mut(c as usize)) {
+            *slot = text;
+        }
+    }
+    into_table(all, "XLSX")
 }
 
 /// The text of one workbook cell as an operator would read it: dates as `YYYY-MM-DD`, integral numbers
@@ -212,5 +452,121 @@ mod tests {
         // 0xFF is neither UTF-8 nor GB18030.
         let bad = b"a,b\nc,\xFF\xFF\n";
         assert_eq!(read_table(bad, "a.csv"), Err(FileError::Encoding { line: 2, byte_offset: 6 }));
+    }
+    /// A minimal XLSX workbook whose first sheet's `<sheetData>` is `sheet_data`; `shared` is the
+    /// sharedStrings part, if any. Parts are deflated.
+    pub(crate) fn xlsx(sheet_data: &str, shared: Option<&str>) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let mut parts: Vec<(&str, String)> = vec![
+            ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.into()),
+            ("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.into()),
+            ("xl/workbook.xml", r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#.into()),
+            ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.into()),
+            ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_data}</sheetData></worksheet>"#)),
+        ];
+        if let Some(sst) = shared {
+            parts.push(("xl/sharedStrings.xml", sst.to_string()));
+        }
+        for (name, body) in parts {
+            z.start_file(name, opts).unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        z.finish().unwrap().into_inner()
+    }
+
+    fn limit_of(r: Result<Table, FileError>) -> (&'static str, String) {
+        match r {
+            Err(FileError::Limit { limit, at, .. }) => (limit, at),
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn xlsx_reads_cells_from_a1() {
+        let data = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>名称</t></is></c><c r="B1" t="inlineStr"><is><t>日期</t></is></c></row><row r="3"><c r="B3"><v>42</v></c></row>"#;
+        let t = read_table(&xlsx(data, None), "a.xlsx").expect("xlsx");
+        assert_eq!(t.headers, vec!["名称", "日期"]);
+        assert_eq!(t.rows, vec![vec![], vec![String::new(), "42".into()]]);
+        assert_eq!(t.source_format, "XLSX");
+    }
+
+    /// Issue 9: a 2.4 KB workbook with one cell at XFD1048576 made calamine allocate 512 GiB and abort.
+    #[test]
+    fn xlsx_far_cell_is_refused_before_allocating() {
+        let data = r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>1</v></c></row>"#;
+        let bytes = xlsx(data, None);
+        assert!(bytes.len() < 3_000, "{}", bytes.len());
+        let started = std::time::Instant::now();
+        let (limit, at) = limit_of(read_table(&bytes, "a.xlsx"));
+        assert_eq!((limit, at.as_str()), (limit::COLUMNS, "第 1048576 行第 16384 列 row 1048576, column 16384"));
+        assert!(started.elapsed().as_secs() < 5);
+        let msg = read_table(&bytes, "a.xlsx").unwrap_err().to_string();
+        assert!(msg.starts_with("文件超出读取限制") && msg.contains("上限 512") && msg.contains("columns"), "{msg}");
+        // A claimed `<dimension>` is not believed: only the cells are.
+        let dim = xlsx(r#"<row r="1"><c r="A1"><v>1</v></c></row>"#, None);
+        assert!(read_table(&dim, "a.xlsx").is_ok());
+        // Rows: past the limit, refused by its row.
+        let small = Limits { rows: 10, ..Limits::default() };
+        let data = r#"<row r="1"><c r="A1"><v>1</v></c></row><row r="11"><c r="A11"><v>1</v></c></row>"#;
+        assert_eq!(limit_of(read_table_with(&xlsx(data, None), "a.xlsx", &small)).0, limit::ROWS);
+        // Cells count the blanks before the last filled cell of each row.
+        let small = Limits { cells: 100, ..Limits::default() };
+        let data: String =
+            (1..=5).map(|r| format!(r#"<row r="{r}"><c r="Z{r}"><v>1</v></c></row>"#)).collect();
+        assert_eq!(limit_of(read_table_with(&xlsx(&data, None), "a.xlsx", &small)).0, limit::CELLS);
+    }
+
+    #[test]
+    fn xlsx_zip_bomb_and_huge_counts_are_refused() {
+        // 2 MiB of one repeated row deflates to a few KB; the limit counts decompressed bytes.
+        let row = r#"<row><c><v>1</v></c></row>"#;
+        let data = row.repeat((2 << 20) / row.len());
+        let bytes = xlsx(&data, None);
+        assert!(bytes.len() < 64 << 10, "{}", bytes.len());
+        let small = Limits { unzipped_bytes: 1 << 20, ..Limits::default() };
+        let (limit, at) = limit_of(read_table_with(&bytes, "a.xlsx", &small));
+        assert_eq!((limit, at.as_str()), (limit::UNZIPPED_BYTES, "xl/worksheets/sheet1.xml"));
+        // calamine reserves `uniqueCount` strings before reading one.
+        let sst = r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="99999999999999999"><si><t>a</t></si></sst>"#;
+        let bytes = xlsx(r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#, Some(sst));
+        assert_eq!(limit_of(read_table(&bytes, "a.xlsx")).0, limit::CELLS);
+        // A field longer than the limit.
+        let long = format!(r#"<row r="1"><c r="A1" t="inlineStr"><is><t>{}</t></is></c></row>"#, "长".repeat(30_000));
+        assert_eq!(limit_of(read_table(&xlsx(&long, None), "a.xlsx")).0, limit::FIELD_BYTES);
+        // A file past the file-size limit is refused before it is looked at.
+        let small = Limits { file_bytes: 100, ..Limits::default() };
+        assert_eq!(limit_of(read_table_with(&[b'a'; 101], "a.csv", &small)).0, limit::FILE_BYTES);
+    }
+
+    #[test]
+    fn xls_is_refused_by_name() {
+        let ole = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0];
+        match read_table(&ole, "a.xls") {
+            Err(FileError::Workbook { reason }) => assert!(reason.contains("XLS") && reason.contains("另存为"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Issue 9: a 100 MB CSV of commas used many GB; it now stops at the column limit of its first line.
+    #[test]
+    fn csv_of_commas_stops_at_the_column_limit() {
+        let commas = vec![b','; 100 << 20];
+        let started = std::time::Instant::now();
+        let (limit, at) = limit_of(read_table(&commas, "a.csv"));
+        assert_eq!((limit, at.as_str()), (limit::COLUMNS, "第 1 行 row 1"));
+        assert!(started.elapsed().as_secs() < 20);
+        let small = Limits { rows: 3, ..Limits::default() };
+        assert_eq!(limit_of(read_table_with(b"a\nb\nc\nd\n", "a.csv", &small)).0, limit::ROWS);
+        let small = Limits { cells: 5, ..Limits::default() };
+        assert_eq!(limit_of(read_table_with(b"a,b\nc,d\ne,f\n", "a.csv", &small)).0, limit::CELLS);
+        let long = format!("a,b\n1,{}\n", "x".repeat(70_000));
+        let (limit, at) = limit_of(read_table(long.as_bytes(), "a.csv"));
+        assert_eq!((limit, at.as_str()), (limit::FIELD_BYTES, "第 2 行第 2 列 row 2, column 2"));
+        // Within the limits nothing changes: quoted fields, blank lines, CRLF.
+        let t = read_table(b"\n\na,b\r\n\"x,\"\"y\"\"\",2\r\n\r\nz,3", "a.csv").expect("csv");
+        assert_eq!(t.headers, vec!["a", "b"]);
+        assert_eq!(t.rows, vec![vec!["x,\"y\"".to_string(), "2".into()], vec!["z".into(), "3".into()]]);
     }
 }

@@ -246,6 +246,12 @@ pub enum FileError {
         first_column: usize,
         second_column: usize,
     },
+    /// A size limit of the reader (`sheet::limit`) was hit; `at` says where (empty: the whole file).
+    Limit {
+        limit: &'static str,
+        max: u64,
+        at: String,
+    },
 }
 
 impl fmt::Display for FileError {
@@ -274,6 +280,14 @@ impl fmt::Display for FileError {
                     write!(f, "；{h}")?;
                 }
                 Ok(())
+            }
+            FileError::Limit { limit, max, at } => {
+                let at = if at.is_empty() { String::new() } else { format!("，{at}") };
+                write!(
+                    f,
+                    "文件超出读取限制：{limit} 上限 {max}{at}；请拆分文件后分批校验或导入 \
+                     (the file exceeds the reader's limit on {limit}: at most {max}; split the file)"
+                )
             }
             FileError::DuplicateColumn { name, first_column, second_column } => write!(
                 f,

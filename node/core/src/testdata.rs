@@ -482,3 +482,36 @@ pub fn to_csv(kind: Kind, rows: &[BTreeMap<String, String>]) -> Vec<u8> {
     }
     w.into_inner().unwrap_or_default()
 }
+
+/// Bundles, audits and fuzzing: a log of `n` leaves of `code` signed by `key`: `(leaf, signature, payload)` each, and signed checkpoints at the
+/// sizes `cps` (dated `2026-12-01T00:00:01Z`).
+pub fn signed_log(
+    key: &crate::crypto::SigningKey,
+    code: &str,
+    n: u64,
+    cps: &[u64],
+) -> (Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, Vec<crate::checkpoint::SignedCheckpoint>) {
+    let (mut leaves, mut checkpoints, mut f) = (Vec::new(), Vec::new(), crate::merkle::Frontier::new());
+    for i in 0..n {
+        let payload = format!("{{\"i\":{i}}}").into_bytes();
+        let leaf = crate::envelope::LeafHeader {
+            origin: code.into(),
+            index: i,
+            kind: "penalty".into(),
+            share: crate::record::ShareType::Unconditional,
+            disclosure: crate::record::Disclosure::Public,
+            recorded_at: "2026-12-01T00:00:00Z".into(),
+            decided_on: "-".into(),
+            natural_key: crate::crypto::sm3(&i.to_be_bytes()),
+            payload_digest: crate::crypto::sm3(&payload),
+        }
+        .encode();
+        f.push_leaf(&leaf);
+        if cps.contains(&(i + 1)) {
+            checkpoints
+                .push(crate::checkpoint::SignedCheckpoint::sign(&crate::checkpoint::Checkpoint::new(code, i + 1, f.root(), "2026-12-01T00:00:01Z"), key));
+        }
+        leaves.push((key.sign(&leaf), leaf, payload));
+    }
+    (leaves.into_iter().map(|(sig, leaf, payload)| (leaf, sig, payload)).collect(), checkpoints)
+}

@@ -364,6 +364,40 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
             false,
             Box::new(|b: &Path| std::fs::write(b.join("notes.txt"), b"hello").unwrap()),
         ),
+        // Issue 9: an altered script was reported "verified" and the evaluator told to run it.
+        (
+            "altered verify-openssl.sh",
+            "verify-openssl.sh",
+            false,
+            Box::new(|b: &Path| {
+                let p = b.join("verify-openssl.sh");
+                let mut sh = std::fs::read(&p).unwrap();
+                sh.extend_from_slice(b"\necho verified; exit 0\n");
+                std::fs::write(&p, sh).unwrap();
+            }),
+        ),
+        // Issue 9: links out of the bundle were followed, FIFOs read forever.
+        (
+            "key replaced by a symbolic link out of the bundle",
+            "keys/430102.pem",
+            false,
+            Box::new(|b: &Path| {
+                let p = b.join("keys/430102.pem");
+                let outside = b.with_extension("outside.pem");
+                std::fs::copy(&p, &outside).unwrap();
+                std::fs::remove_file(&p).unwrap();
+                std::os::unix::fs::symlink(&outside, &p).unwrap();
+            }),
+        ),
+        (
+            "FIFO among the leaves",
+            "entries/430102/",
+            false,
+            Box::new(|b: &Path| {
+                let st = std::process::Command::new("mkfifo").arg(b.join("entries/430102/999.bin")).status().unwrap();
+                assert!(st.success());
+            }),
+        ),
     ];
     for (what, name, openssl_too, tamper) in cases {
         let copy = tmp.path().join(format!("t-{}", what.replace(' ', "-")));

@@ -30,7 +30,7 @@ mod origin;
 use crate::audit::Report;
 use crate::checkpoint::SignedCheckpoint;
 use crate::crypto::{PublicKey, Verifier};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Top-level names of a single-node bundle.
 const SINGLE_NAMES: [&str; 6] = ["keys", "checkpoints", "entries", "payloads", "VERIFYING.md", "verify-openssl.sh"];
@@ -73,10 +73,69 @@ pub trait BundleSource {
     /// The names in directory `dir`, in any order; `None` when `dir` does not exist, an error when it is not a
     /// directory or cannot be listed.
     fn list(&self, dir: &str) -> Result<Option<Vec<Item>>, BundleError>;
-    /// The bytes of file `path`.
+    /// The bytes of file `path`. A source reading from outside refuses files longer than
+    /// [`max_file_bytes`], symbolic links and special files (FIFOs, devices) without blocking on them.
     fn read(&self, path: &str) -> Result<Vec<u8>, BundleError>;
     /// What `path` is, `None` when it does not exist.
     fn kind(&self, path: &str) -> Option<ItemKind>;
+}
+
+/// The most bytes a [`BundleSource`] reads of the file at `path` (bundle-relative), by kind: every file of a
+/// bundle is bounded before it is read, so a hostile bundle (a huge file, `/dev/zero` behind a name) cannot
+/// exhaust the evaluator's memory. Leaves, signatures, notes and keys are far smaller than these; payloads,
+/// the registry and reports are bounded well above what a node stores.
+pub fn max_file_bytes(path: &str) -> u64 {
+    let (top, name) = (path.split('/').next().unwrap_or(""), path.rsplit('/').next().unwrap_or(""));
+    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    match (top, ext) {
+        (_, "sig") => 1 << 10,
+        (_, "note") => 8 << 10,
+        ("keys", _) => 16 << 10,
+        ("entries", _) => 16 << 10,
+        ("proofs", _) => 64 << 10,
+        ("payloads", _) => 4 << 20,
+        ("registry.json", _) | ("reports", _) => 16 << 20,
+        _ => 1 << 20,
+    }
+}
+
+/// A bundle held in memory (tests, fuzzing): files by bundle-relative path; directories are the prefixes.
+#[derive(Debug, Clone, Default)]
+pub struct MemSource(pub BTreeMap<String, Vec<u8>>);
+
+impl BundleSource for MemSource {
+    fn name(&self) -> String {
+        "mem:".into()
+    }
+    fn list(&self, dir: &str) -> Result<Option<Vec<Item>>, BundleError> {
+        if self.0.contains_key(dir) {
+            return Err(berr(dir, "expected a directory"));
+        }
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let mut items: BTreeMap<String, ItemKind> = BTreeMap::new();
+        for rest in self.0.keys().filter_map(|k| k.strip_prefix(&prefix)) {
+            match rest.split_once('/') {
+                Some((d, _)) => items.insert(d.to_string(), ItemKind::Dir),
+                None => items.insert(rest.to_string(), ItemKind::File),
+            };
+        }
+        if items.is_empty() && !dir.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(items.into_iter().map(|(name, kind)| Item { name, kind }).collect()))
+    }
+    fn read(&self, path: &str) -> Result<Vec<u8>, BundleError> {
+        self.0.get(path).cloned().ok_or_else(|| berr(path, "cannot read: not found"))
+    }
+    fn kind(&self, path: &str) -> Option<ItemKind> {
+        if self.0.contains_key(path) {
+            Some(ItemKind::File)
+        } else if path.is_empty() || self.0.keys().any(|k| k.starts_with(&format!("{path}/"))) {
+            Some(ItemKind::Dir)
+        } else {
+            None
+        }
+    }
 }
 
 /// What [`verify`] checked for one origin.

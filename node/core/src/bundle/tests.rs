@@ -1,85 +1,13 @@
 //! Bundle verification over an in-memory source: the trait is all the core needs.
 
 use super::*;
-use crate::checkpoint::Checkpoint;
-use crate::crypto::{sm3, SigningKey};
-use crate::envelope::LeafHeader;
-use crate::merkle::Frontier;
-use std::collections::BTreeMap;
+use crate::crypto::SigningKey;
 
-/// Files by bundle-relative path; directories are the prefixes.
-#[derive(Clone, Default)]
-struct Mem(BTreeMap<String, Vec<u8>>);
-
-impl BundleSource for Mem {
-    fn name(&self) -> String {
-        "mem:".into()
-    }
-    fn list(&self, dir: &str) -> Result<Option<Vec<Item>>, BundleError> {
-        if self.0.contains_key(dir) {
-            return Err(berr(dir, "expected a directory"));
-        }
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        let mut items: BTreeMap<String, ItemKind> = BTreeMap::new();
-        for rest in self.0.keys().filter_map(|k| k.strip_prefix(&prefix)) {
-            match rest.split_once('/') {
-                Some((d, _)) => items.insert(d.to_string(), ItemKind::Dir),
-                None => items.insert(rest.to_string(), ItemKind::File),
-            };
-        }
-        if items.is_empty() && !dir.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(items.into_iter().map(|(name, kind)| Item { name, kind }).collect()))
-    }
-    fn read(&self, path: &str) -> Result<Vec<u8>, BundleError> {
-        self.0.get(path).cloned().ok_or_else(|| berr(path, "cannot read: not found"))
-    }
-    fn kind(&self, path: &str) -> Option<ItemKind> {
-        if self.0.contains_key(path) {
-            Some(ItemKind::File)
-        } else if path.is_empty() || self.0.keys().any(|k| k.starts_with(&format!("{path}/"))) {
-            Some(ItemKind::Dir)
-        } else {
-            None
-        }
-    }
-}
+use super::MemSource as Mem;
 
 const CODE: &str = "430102";
 
-/// A log of `n` leaves of `code` signed by `key`: `(leaf, signature, payload)` each, and signed checkpoints at the
-/// sizes `cps` (dated `2026-12-01T00:00:01Z`).
-pub(crate) fn signed_log(
-    key: &SigningKey,
-    code: &str,
-    n: u64,
-    cps: &[u64],
-) -> (Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>, Vec<SignedCheckpoint>) {
-    let (mut leaves, mut checkpoints, mut f) = (Vec::new(), Vec::new(), Frontier::new());
-    for i in 0..n {
-        let payload = format!("{{\"i\":{i}}}").into_bytes();
-        let leaf = LeafHeader {
-            origin: code.into(),
-            index: i,
-            kind: "penalty".into(),
-            share: crate::record::ShareType::Unconditional,
-            disclosure: crate::record::Disclosure::Public,
-            recorded_at: "2026-12-01T00:00:00Z".into(),
-            decided_on: "-".into(),
-            natural_key: sm3(&i.to_be_bytes()),
-            payload_digest: sm3(&payload),
-        }
-        .encode();
-        f.push_leaf(&leaf);
-        if cps.contains(&(i + 1)) {
-            checkpoints
-                .push(SignedCheckpoint::sign(&Checkpoint::new(code, i + 1, f.root(), "2026-12-01T00:00:01Z"), key));
-        }
-        leaves.push((key.sign(&leaf), leaf, payload));
-    }
-    (leaves.into_iter().map(|(sig, leaf, payload)| (leaf, sig, payload)).collect(), checkpoints)
-}
+pub(crate) use crate::testdata::signed_log;
 
 /// A single-node bundle of `n` leaves with signed checkpoints at the sizes `cps`.
 fn bundle(n: u64, cps: &[u64]) -> Mem {

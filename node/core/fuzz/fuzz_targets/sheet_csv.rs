@@ -1,0 +1,11 @@
+//! Department CSV exports: the reader never panics and stays within its limits.
+#![no_main]
+use gongxin_core::sheet;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = sheet::Limits { rows: 1_000, columns: 64, cells: 10_000, field_bytes: 4_096, ..Default::default() };
+    if let Ok(t) = sheet::read_table_with(data, "fuzz.csv", &limits) {
+        assert!(t.rows.len() < 1_000 && t.rows.iter().all(|r| r.len() <= 64));
+    }
+});
