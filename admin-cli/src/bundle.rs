@@ -454,7 +454,8 @@ mod tests {
         let r2 = root.clone();
         std::thread::spawn(move || {
             let dir = BundleDir::new(&r2);
-            let _ = tx.send((dir.list("checkpoints/430102").map(|_| ()), dir.read("checkpoints/430102/2.note").map(|_| ())));
+            let _ = tx
+                .send((dir.list("checkpoints/430102").map(|_| ()), dir.read("checkpoints/430102/2.note").map(|_| ())));
         });
         let (listed, read) = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("FIFO blocked the reader");
         assert!(listed.unwrap_err().reason.contains("special file"));

@@ -40,7 +40,11 @@ fn default_rejects_path(file: &Path) -> PathBuf {
 
 /// Writes the rejected rows as they were in the file, with a leading 行号 and a trailing 错误原因 column, in
 /// UTF-8 with BOM so Excel opens it correctly.
-pub fn write_rejects(path: &Path, table: &sheet::Table, errors: &BTreeMap<u64, Vec<pb::RowError>>) -> anyhow::Result<()> {
+pub fn write_rejects(
+    path: &Path,
+    table: &sheet::Table,
+    errors: &BTreeMap<u64, Vec<pb::RowError>>,
+) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["行号".to_string()];
     header.extend(table.headers.iter().map(|h| neutralise(h)));

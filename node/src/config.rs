@@ -212,14 +212,16 @@ fn parse(
             let tls_profile = match f.tls_profile.as_deref().unwrap_or("ecdsa") {
                 "ecdsa" => gongxin_certs::Algorithm::EcdsaP256,
                 "sm2" => gongxin_certs::Algorithm::Sm2,
-                other => return Err(invalid(
-                    "federation.tls_profile",
-                    format!(
+                other => {
+                    return Err(invalid(
+                        "federation.tls_profile",
+                        format!(
                         "是 {other:?}，只能是 \"sm2\"（国密 RFC 8998）或 \"ecdsa\"（默认）/ is {other:?}; use \"sm2\" \
                              (national cryptography, RFC 8998) or \"ecdsa\" (the default); it must match the \
                              algorithm of the federation CA certificate (`gongxin pki inspect anchor/ca.pem`)"
                     ),
-                )),
+                    ))
+                }
             };
             Some(FederationConfig {
                 tls_profile,

@@ -110,8 +110,8 @@ impl BundleSource for BundleDir {
         }
         let max = max_file_bytes(path);
         // No-follow and non-blocking even after the check above, in case the file is swapped meanwhile.
-        let f = crate::files::open_regular(&self.path(path), false)
-            .map_err(|e| berr(path, format!("cannot read: {e}")))?;
+        let f =
+            crate::files::open_regular(&self.path(path), false).map_err(|e| berr(path, format!("cannot read: {e}")))?;
         let mut out = Vec::new();
         f.take(max + 1).read_to_end(&mut out).map_err(|e| berr(path, format!("cannot read: {e}")))?;
         if out.len() as u64 > max {

@@ -186,7 +186,10 @@ fn far_cell_workbook_is_refused_with_exit_2_naming_the_limit() {
     let out = validate("license", &file, false);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("文件超出读取限制") && stderr.contains("列数 columns") && stderr.contains("上限 512"), "{stderr}");
+    assert!(
+        stderr.contains("文件超出读取限制") && stderr.contains("列数 columns") && stderr.contains("上限 512"),
+        "{stderr}"
+    );
     assert!(stderr.contains("第 1048576 行第 16384 列"), "{stderr}");
     assert!(started.elapsed().as_secs() < 30);
 }

@@ -513,8 +513,7 @@ mod tests {
         assert_eq!(limit_of(read_table_with(&xlsx(data, None), "a.xlsx", &small)).0, limit::ROWS);
         // Cells count the blanks before the last filled cell of each row.
         let small = Limits { cells: 100, ..Limits::default() };
-        let data: String =
-            (1..=5).map(|r| format!(r#"<row r="{r}"><c r="Z{r}"><v>1</v></c></row>"#)).collect();
+        let data: String = (1..=5).map(|r| format!(r#"<row r="{r}"><c r="Z{r}"><v>1</v></c></row>"#)).collect();
         assert_eq!(limit_of(read_table_with(&xlsx(&data, None), "a.xlsx", &small)).0, limit::CELLS);
     }
 
@@ -544,7 +543,9 @@ mod tests {
     fn xls_is_refused_by_name() {
         let ole = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0];
         match read_table(&ole, "a.xls") {
-            Err(FileError::Workbook { reason }) => assert!(reason.contains("XLS") && reason.contains("另存为"), "{reason}"),
+            Err(FileError::Workbook { reason }) => {
+                assert!(reason.contains("XLS") && reason.contains("另存为"), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -508,8 +508,10 @@ pub fn signed_log(
         .encode();
         f.push_leaf(&leaf);
         if cps.contains(&(i + 1)) {
-            checkpoints
-                .push(crate::checkpoint::SignedCheckpoint::sign(&crate::checkpoint::Checkpoint::new(code, i + 1, f.root(), "2026-12-01T00:00:01Z"), key));
+            checkpoints.push(crate::checkpoint::SignedCheckpoint::sign(
+                &crate::checkpoint::Checkpoint::new(code, i + 1, f.root(), "2026-12-01T00:00:01Z"),
+                key,
+            ));
         }
         leaves.push((key.sign(&leaf), leaf, payload));
     }
