@@ -353,6 +353,14 @@ impl Fed {
     }
 
     /// Polls `cond` until true or `limit` passes; on a timeout the error carries the tail of every node's log.
+    /// Waits until node `at` holds exactly `want` entries of each listed origin.
+    pub fn wait_mirrored(&self, at: &str, want: &[(&str, u64)], limit: Duration) -> Result<()> {
+        self.wait_until(&format!("{at} to mirror {want:?}"), limit, |f| {
+            let l = f.logs(at);
+            want.iter().all(|(o, n)| l.get(*o).map(|s| s.0) == Some(*n))
+        })
+    }
+
     pub fn wait_until(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Fed) -> bool) -> Result<()> {
         eventually(what, limit, || cond(self)).map_err(|e| {
             let logs: Vec<String> = self

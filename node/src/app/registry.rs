@@ -70,6 +70,8 @@ impl Federation {
         if self.me != PROVINCE {
             return Err(AppError::NotProvince { action: "apply registry changes" });
         }
+        // Held until the staging is cleared, so a change staged meanwhile is neither applied half nor lost.
+        let _s = self.staging_lock.lock().map_err(|_| AppError::Poisoned { what: "registry staging" })?;
         let staged = self.staged()?;
         if staged.is_empty() {
             return Err(AppError::NothingStaged);

@@ -1,6 +1,7 @@
 //! The province audits the sync chain of a real federation; evidence is produced by really tampering with a
 //! store or a stream, and the audit names the culprit.
 
+use crate::federation::import;
 use gongxin_certs::tls::{CaCert, TlsIdentity};
 use gongxin_certs::NodeCode;
 use gongxin_core::audit::{Report, Status};
@@ -9,21 +10,11 @@ use gongxin_core::crypto::{PublicKey, SigningKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::merkle;
 use gongxin_core::template::Kind;
-use gongxin_core::testdata;
 use gongxin_node::store::{sled::SledStore, Batch, Store, Table};
 use gongxin_proto::sync::v1 as pb;
 use gongxin_tests::fed::{mtls_channel, signed_checkpoint, signed_entries, Fed, HUNAN6};
 use gongxin_tests::{cli, text};
 use std::time::Duration;
-
-fn import(fed: &Fed, code: &str, seed: u64, n: usize) -> u64 {
-    let rows = testdata::rows(Kind::Penalty, seed, code, n);
-    let file = fed.root.join(format!("{code}-{seed}.csv"));
-    std::fs::write(&file, testdata::to_csv(Kind::Penalty, &rows)).unwrap();
-    let out = cli(&["import", "--data-dir", &fed.dir(code), "--kind", "penalty", file.to_str().unwrap(), "-o", "json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["size"].as_u64().unwrap()
-}
 
 fn audit(fed: &Fed) -> (Option<i32>, Report) {
     let out = cli(&["audit", "run", "--data-dir", &fed.dir("430000"), "-o", "json"]);
@@ -36,13 +27,9 @@ fn audit(fed: &Fed) -> (Option<i32>, Report) {
 fn clean_federation_audits_ok_then_a_tampered_store_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let mut fed = Fed::up(tmp.path(), HUNAN6).unwrap();
-    let a = import(&fed, "430102", 1, 40);
-    let b = import(&fed, "430321", 2, 25);
-    fed.wait_until("the province to mirror both counties", Duration::from_secs(90), |f| {
-        let l = f.logs("430000");
-        l.get("430102").map(|s| s.0) == Some(a) && l.get("430321").map(|s| s.0) == Some(b)
-    })
-    .unwrap();
+    let a = import(&fed, "430102", Kind::Penalty, 1, 40);
+    let b = import(&fed, "430321", Kind::Penalty, 2, 25);
+    fed.wait_mirrored("430000", &[("430102", a), ("430321", b)], Duration::from_secs(90)).unwrap();
     // Without a heartbeat of every node at the province an origin would be `stale`, not `ok`.
     fed.wait_province_has_every_checkpoint(Duration::from_secs(60)).unwrap();
     let before = fed.own_head("430000").0;
@@ -64,7 +51,7 @@ fn clean_federation_audits_ok_then_a_tampered_store_is_named() {
     assert!(text(&table.stdout).contains("正常 ok"));
 
     // More data, then somebody edits a mirrored leaf in the province's store while it is down.
-    let a2 = import(&fed, "430102", 3, 10);
+    let a2 = import(&fed, "430102", Kind::Penalty, 3, 10);
     fed.wait_until("the province to mirror the new batch", Duration::from_secs(60), |f| {
         f.logs("430000").get("430102").map(|s| s.0) == Some(a2)
     })
@@ -172,7 +159,7 @@ fn auditor_role_reads_audit_and_proofs_and_nothing_else() {
     use gongxin_proto::audit::v1 as aud;
     let tmp = tempfile::tempdir().unwrap();
     let fed = Fed::up(tmp.path(), &HUNAN6[..4]).unwrap();
-    let n = import(&fed, "430102", 9, 12);
+    let n = import(&fed, "430102", Kind::Penalty, 9, 12);
     fed.wait_until("the province to mirror 430102", Duration::from_secs(60), |f| {
         f.logs("430000").get("430102").map(|s| s.0) == Some(n)
     })

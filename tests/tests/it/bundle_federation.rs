@@ -2,40 +2,18 @@
 //! checks it offline with `gongxin verify-bundle` and with OpenSSL alone; corrupt, truncated, incomplete and
 //! mixed bundles get a verdict naming the first bad object, never a panic and never a false ok.
 
+use crate::federation::import;
 use gongxin_core::audit::{Report, Status};
 use gongxin_core::crypto::SigningKey;
 use gongxin_core::template::Kind;
-use gongxin_core::testdata;
 use gongxin_tests::fed::{Fed, HUNAN6};
-use gongxin_tests::{cli, text};
+use gongxin_tests::{cli, copy_dir, text};
 use std::path::Path;
 use std::time::Duration;
-
-fn import(fed: &Fed, code: &str, seed: u64, n: usize) -> u64 {
-    let rows = testdata::rows(Kind::Penalty, seed, code, n);
-    let file = fed.root.join(format!("{code}-{seed}.csv"));
-    std::fs::write(&file, testdata::to_csv(Kind::Penalty, &rows)).unwrap();
-    let out = cli(&["import", "--data-dir", &fed.dir(code), "--kind", "penalty", file.to_str().unwrap(), "-o", "json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["size"].as_u64().unwrap()
-}
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", text(&out.stdout), text(&out.stderr)))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), t).unwrap();
-        }
-    }
 }
 
 fn only_file(dir: &Path) -> std::path::PathBuf {
@@ -89,13 +67,9 @@ fn openssl_path(b: &Path) -> std::process::Output {
 fn federation_bundle_exports_verifies_and_refuses_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let fed = Fed::up(tmp.path(), HUNAN6).unwrap();
-    let a = import(&fed, "430102", 1, 40);
-    let b = import(&fed, "430321", 2, 25);
-    fed.wait_until("the province to mirror both counties", Duration::from_secs(90), |f| {
-        let l = f.logs("430000");
-        l.get("430102").map(|s| s.0) == Some(a) && l.get("430321").map(|s| s.0) == Some(b)
-    })
-    .unwrap();
+    let a = import(&fed, "430102", Kind::Penalty, 1, 40);
+    let b = import(&fed, "430321", Kind::Penalty, 2, 25);
+    fed.wait_mirrored("430000", &[("430102", a), ("430321", b)], Duration::from_secs(90)).unwrap();
     // Every node has a fresh heartbeat at the province, nothing was tampered with and nobody lags: the audit
     // must find all seven origins `ok` (exit 0), the two counties' mirrors checked leaf by leaf.
     fed.wait_province_has_every_checkpoint(Duration::from_secs(60)).unwrap();
@@ -105,7 +79,7 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
     assert_eq!(report.origins.len(), 7, "{report:?}");
     assert_all_ok(&report, &[("430102", a), ("430321", b)]);
     // More data after the audit, so the consistency proof from the audited checkpoint is not trivial.
-    let a2 = import(&fed, "430102", 3, 10);
+    let a2 = import(&fed, "430102", Kind::Penalty, 3, 10);
     fed.wait_until("the province to mirror the new batch", Duration::from_secs(60), |f| {
         f.logs("430000").get("430102").map(|s| s.0) == Some(a2)
     })
@@ -442,9 +416,9 @@ fn verify_bundle_throughput() {
     let topo: &[(&str, Option<&str>)] = &[("430000", None), ("430100", Some("430000")), ("430102", Some("430100"))];
     let tmp = tempfile::tempdir().unwrap();
     let fed = Fed::up(tmp.path(), topo).unwrap();
-    let county = import(&fed, "430102", 12, 2_000);
+    let county = import(&fed, "430102", Kind::Penalty, 12, 2_000);
     let t = std::time::Instant::now();
-    import(&fed, "430000", 11, n);
+    import(&fed, "430000", Kind::Penalty, 11, n);
     eprintln!("imported {n} records on the province in {:.1} s", t.elapsed().as_secs_f64());
     fed.wait_until("the province to mirror the county", Duration::from_secs(600), |f| {
         f.logs("430000").get("430102").map(|s| s.0) == Some(county)

@@ -46,6 +46,17 @@ async fn cursor_code(port: u16, server: &str, id: &TlsIdentity, ca: &CaCert, ori
     }
 }
 
+/// Waits until `code`'s peer view shows registry `version`.
+fn wait_registry(fed: &Fed, code: &str, version: u64) {
+    fed.wait_until(&format!("{code} to receive registry v{version}"), Duration::from_secs(60), |f| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&cli(&["peer", "list", "--data-dir", &f.dir(code), "-o", "json"]).stdout)
+                .unwrap_or_default();
+        v["registry_version"] == version
+    })
+    .unwrap();
+}
+
 #[test]
 fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     let tmp = tempfile::tempdir().unwrap();
@@ -53,13 +64,7 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     let ca = CaCert::from(&fed.ca);
     let changsha = fed.nodes["430100"].port.unwrap();
     let province = fed.nodes["430000"].port.unwrap();
-    fed.wait_until("长沙市 to receive the registry", Duration::from_secs(60), |f| {
-        let v: serde_json::Value =
-            serde_json::from_slice(&cli(&["peer", "list", "--data-dir", &f.dir("430100"), "-o", "json"]).stdout)
-                .unwrap_or_default();
-        v["registry_version"] == 1
-    })
-    .unwrap();
+    wait_registry(&fed, "430100", 1);
     let r = rt();
     let county = identity_of(&fed.nodes["430102"].dir);
     assert_eq!(
@@ -163,13 +168,7 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     assert!(cli(&["registry", "revoke", "--data-dir", &p, "--code", "430104"]).status.success());
     let out = cli(&["registry", "apply", "--data-dir", &p, "--version", "2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    fed.wait_until("长沙市 to receive registry v2", Duration::from_secs(60), |f| {
-        let v: serde_json::Value =
-            serde_json::from_slice(&cli(&["peer", "list", "--data-dir", &f.dir("430100"), "-o", "json"]).stdout)
-                .unwrap_or_default();
-        v["registry_version"] == 2
-    })
-    .unwrap();
+    wait_registry(&fed, "430100", 2);
     let yuelu = identity_of(&fed.nodes["430104"].dir);
     assert_eq!(
         r.block_on(cursor_code(changsha, "430100", &yuelu, &ca, "430104")),
@@ -198,13 +197,7 @@ fn forged_replayed_reordered_truncated_oversized_and_lying_batches() {
     fed.start("430000").unwrap();
     fed.register_all().unwrap();
     fed.start("430100").unwrap();
-    fed.wait_until("长沙市 to receive the registry", Duration::from_secs(60), |f| {
-        let v: serde_json::Value =
-            serde_json::from_slice(&cli(&["peer", "list", "--data-dir", &f.dir("430100"), "-o", "json"]).stdout)
-                .unwrap_or_default();
-        v["registry_version"] == 1
-    })
-    .unwrap();
+    wait_registry(&fed, "430100", 1);
     let dir = fed.nodes["430102"].dir.clone();
     let key = SigningKey::from_pkcs8_pem(&std::fs::read_to_string(dir.join("node.key")).unwrap()).unwrap();
     let city_key =

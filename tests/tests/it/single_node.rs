@@ -3,7 +3,7 @@
 
 use gongxin_core::template::Kind;
 use gongxin_core::testdata;
-use gongxin_tests::{cli, node_cmd, text, NodeProc};
+use gongxin_tests::{cli, copy_dir, node_cmd, text, NodeProc};
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,19 +133,6 @@ fn import_query_export_verify_and_tamper() {
         assert!(v["file"].as_str().unwrap().contains(name), "expected {name}, got {v}");
         let sh = std::process::Command::new("bash").arg(copy.join("verify-openssl.sh")).arg(&copy).output().unwrap();
         assert!(!sh.status.success(), "OpenSSL path accepted tampered {name}");
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), t).unwrap();
-        }
     }
 }
 
