@@ -262,3 +262,32 @@ fn evidence_is_deduplicated_and_capped_per_origin() {
     assert_eq!(city.evidence.len(), 1, "{:?}", city.evidence);
     assert!(city.evidence[0].detail.contains("256"), "{}", city.evidence[0].detail);
 }
+
+#[test]
+fn a_change_staged_during_an_apply_is_never_lost() {
+    use gongxin_core::registry::Change;
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (fed, _) = province(&pk, &ck);
+    let counties: Vec<String> = (0..40).map(|i| format!("4301{:02}", i + 2)).collect();
+    std::thread::scope(|s| {
+        let f = fed.clone();
+        let cs = counties.clone();
+        let stager = s.spawn(move || {
+            for c in &cs {
+                let mut n = node(c, Some(CITY), &SigningKey::generate());
+                n.level = "county".into();
+                f.stage(Change::Upsert(n)).unwrap();
+            }
+        });
+        while !stager.is_finished() {
+            match fed.apply_staged(0) {
+                Ok(_) | Err(super::AppError::NothingStaged) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    let _ = fed.apply_staged(0);
+    let reg = fed.registry();
+    let missing: Vec<&String> = counties.iter().filter(|c| reg.node(c).is_none()).collect();
+    assert!(missing.is_empty(), "staged but never applied: {missing:?}");
+}
