@@ -76,14 +76,27 @@ coded_enum!(
 );
 
 coded_enum!(
-    /// 名单类型.
+    /// 名单类型. Which measures each triggers is data (the measure catalogue), not code; only
+    /// [`ListType::is_positive`] is fixed here.
     ListType {
         SeriousDishonesty = "严重失信主体名单",
         AbnormalOperation = "经营异常名录",
-        SeriousIllegalDishonesty = "严重违法失信名单",
-        RedList = "守信红名单",
+        SeriousIllegalDishonesty = "严重违法失信名单" | "严重违法失信企业名单",
+        JudgmentDefaulter = "失信被执行人" | "失信被执行人名单",
+        MajorTaxViolation = "重大税收违法失信主体" | "重大税收违法失信主体名单" | "重大税收违法案件当事人",
+        ProcurementViolation = "政府采购严重违法失信行为记录名单",
+        WageArrears = "拖欠农民工工资失信联合惩戒对象名单",
+        SafetyProduction = "安全生产严重失信主体名单",
+        RedList = "守信红名单" | "红名单",
     }
 );
+
+impl ListType {
+    /// A positive list (守信激励) rather than a dishonesty list (失信惩戒).
+    pub fn is_positive(&self) -> bool {
+        matches!(self, ListType::RedList)
+    }
+}
 
 coded_enum!(
     /// What an amendment does to the earlier record.
