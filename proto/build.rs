@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/gongxin/admin/v1/admin.proto",
         "proto/gongxin/sync/v1/sync.proto",
         "proto/gongxin/audit/v1/audit.proto",
+        "proto/gongxin/check/v1/check.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use gongxin_proto::admin::v1::admin_client::AdminClient;
+use gongxin_proto::check::v1::check_client::CheckClient;
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -11,6 +12,19 @@ pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Connects to the node serving `data_dir`. The error says what to do when no node is running.
 pub async fn connect(data_dir: &Path) -> Result<AdminClient<Channel>> {
+    Ok(AdminClient::new(channel(data_dir).await?)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}
+
+/// The joint-punishment check API of the node serving `data_dir` (same socket as the admin API).
+pub async fn connect_check(data_dir: &Path) -> Result<CheckClient<Channel>> {
+    Ok(CheckClient::new(channel(data_dir).await?)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}
+
+async fn channel(data_dir: &Path) -> Result<Channel> {
     let sock: PathBuf = data_dir.join(gongxin_proto::admin::ADMIN_SOCKET_FILE);
     if !sock.exists() {
         anyhow::bail!(
@@ -28,9 +42,7 @@ pub async fn connect(data_dir: &Path) -> Result<AdminClient<Channel>> {
         }))
         .await
         .with_context(|| format!("connect to the node's admin socket in {}", data_dir.display()))?;
-    Ok(AdminClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    Ok(channel)
 }
 
 /// A current-thread runtime for one CLI command.

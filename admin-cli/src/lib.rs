@@ -2,8 +2,11 @@
 //! Unix socket in the data dir); `validate` and `verify-bundle` work offline and call the core crate
 //! (`gongxin-core`). It depends on core, proto and certs, never on the daemon (`cargo tree -p gongxin-admin-cli`).
 
+pub mod amend;
 pub mod audit;
 pub mod bundle;
+pub mod catalogue;
+pub mod check;
 pub mod client;
 pub mod files;
 pub mod import;
@@ -52,8 +55,15 @@ pub enum Command {
     /// Sign and append a list entry, commitment or amendment given as JSON.
     #[command(subcommand)]
     Record(record::Command),
-    /// Records held about one entity.
+    /// Records held about one entity, with their state after amendments (--history: every step).
     Query(query::Args),
+    /// Amend a held record: 移出名单, 信用修复, 撤销, 撤回, 更正.
+    Amend(amend::Args),
+    /// The joint-punishment check (联合惩戒核查): is this entity under a measure today? Also feedback, report.
+    Check(check::Args),
+    /// The measure catalogue (联合奖惩措施清单): publish (province), show.
+    #[command(subcommand)]
+    Catalogue(catalogue::Command),
     /// The node's log: size, root, latest signed checkpoint.
     #[command(subcommand)]
     Log(log::Command),
@@ -89,6 +99,9 @@ pub fn main_entry() -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Import(a) => import::run(a),
         Command::Query(a) => query::run(a),
+        Command::Amend(a) => amend::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Catalogue(c) => catalogue::run(c),
         Command::Record(c) => record::run(c),
         Command::Log(c) => log::run(c),
         Command::ExportBundle(a) => bundle::export(a),

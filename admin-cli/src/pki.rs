@@ -88,6 +88,9 @@ pub enum IssueCommand {
     Operator(IssueArgs),
     /// An auditor certificate: the province auditor uses code 430000.
     Auditor(IssueArgs),
+    /// A business-system certificate (e.g. --name 县财政局): may call only the joint-punishment check of the
+    /// node with this code, on its mTLS port.
+    BusinessSystem(IssueArgs),
 }
 
 #[derive(Args, Debug)]
@@ -134,6 +137,7 @@ pub fn run(c: Command) -> i32 {
         Command::Issue(IssueCommand::Node(a)) => issue(Role::Node, &a),
         Command::Issue(IssueCommand::Operator(a)) => issue(Role::Operator, &a),
         Command::Issue(IssueCommand::Auditor(a)) => issue(Role::Auditor, &a),
+        Command::Issue(IssueCommand::BusinessSystem(a)) => issue(Role::BusinessSystem, &a),
         Command::Inspect(a) => inspect_file(&a),
     };
     match result {
@@ -193,7 +197,7 @@ fn issue(role: Role, a: &IssueArgs) -> Result<i32, CertError> {
     let code = NodeCode::parse(&a.code)?;
     let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if role != Role::Node && name.is_none() {
-        eprintln!("错误 / error: {role} certificates need --name <姓名 person's name>");
+        eprintln!("错误 / error: {role} certificates need --name <姓名或系统名称 person's or system's name>");
         return Ok(exit::USAGE);
     }
     let ca = Ca::load(&a.ca_dir)?;
@@ -241,6 +245,15 @@ fn issue(role: Role, a: &IssueArgs) -> Result<i32, CertError> {
             eprintln!("  1. 将 {cert}、{key} 和 {ca_pem} 安全拷贝到节点 {code}，并在节点配置的 TLS 设置中引用它们");
             eprintln!("     copy {cert}, {key} and {ca_pem} to node {code} and point its TLS settings at them.");
             eprintln!("  2. 在名册中登记该证书指纹 / record the fingerprint in the registry entry of {code}.");
+        }
+        Role::BusinessSystem => {
+            eprintln!("  1. 通过安全渠道把 {cert}、{key} 和 {ca_pem} 交给业务系统 {} 的管理员", id.name);
+            eprintln!(
+                "     hand {cert}, {key} and {ca_pem} to the administrator of {} over a secure channel.",
+                id.name
+            );
+            eprintln!("  2. 该系统只能调用节点 {code} 的联合惩戒核查接口 gongxin.check.v1.Check（mTLS 端口）");
+            eprintln!("     it may call only gongxin.check.v1.Check on node {code}'s mTLS port.");
         }
         Role::Operator | Role::Auditor => {
             eprintln!("  1. 通过安全渠道把 {cert} 和 {key} 交给 {}（私钥只给本人）", id.name);

@@ -13,6 +13,9 @@ pub struct Args {
     /// Unified social credit code (or another subject code: registration number, ID number).
     #[arg(long)]
     pub uscc: String,
+    /// Also show every amendment of each record (更正, 撤销, 移出名单, …), in the order applied.
+    #[arg(long)]
+    pub history: bool,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -68,12 +71,24 @@ pub fn run(a: Args) -> i32 {
                 .records
                 .iter()
                 .map(|r| {
-                    serde_json::json!({
+                    let state: serde_json::Value = serde_json::from_str(&r.state_json).unwrap_or(serde_json::Value::Null);
+                    let mut v = serde_json::json!({
                         "origin": r.origin,
                         "index": r.index,
                         "kind": r.kind,
+                        "status": r.status,
                         "record": serde_json::from_str::<serde_json::Value>(&r.body_json).unwrap_or(serde_json::Value::Null),
-                    })
+                    });
+                    for k in ["void", "repaired", "removed"] {
+                        if let Some(x) = state.get(k) {
+                            v[k] = x.clone();
+                        }
+                    }
+                    if a.history {
+                        v["history"] = state.get("history").cloned().unwrap_or(serde_json::Value::Array(vec![]));
+                        v["original"] = state.get("original").cloned().unwrap_or(serde_json::Value::Null);
+                    }
+                    v
                 })
                 .collect();
             println!("{}", serde_json::json!({ "subject": a.uscc, "records": records }));
@@ -84,13 +99,43 @@ pub fn run(a: Args) -> i32 {
                 return exit::OK;
             }
             let mut t = Table::new();
-            t.set_header(vec!["来源 origin", "序号 index", "类型 kind", "摘要 summary"]);
+            t.set_header(vec!["来源 origin", "序号 index", "类型 kind", "状态 status", "摘要 summary"]);
             for r in &reply.records {
                 let body: serde_json::Value = serde_json::from_str(&r.body_json).unwrap_or(serde_json::Value::Null);
-                t.add_row(vec![r.origin.clone(), r.index.to_string(), r.kind.clone(), summary(&r.kind, &body)]);
+                t.add_row(vec![
+                    r.origin.clone(),
+                    r.index.to_string(),
+                    r.kind.clone(),
+                    r.status.clone(),
+                    summary(&r.kind, &body),
+                ]);
             }
             println!("{t}");
             println!("共 {} 条记录 {} record(s) about {}", reply.records.len(), reply.records.len(), a.uscc);
+            if a.history {
+                for r in &reply.records {
+                    let state: serde_json::Value =
+                        serde_json::from_str(&r.state_json).unwrap_or(serde_json::Value::Null);
+                    let steps = state["history"].as_array().cloned().unwrap_or_default();
+                    if steps.is_empty() {
+                        continue;
+                    }
+                    println!("\n{}/{} 修改记录 history:", r.origin, r.index);
+                    for s in steps {
+                        let by = format!("{}/{}", s["by"]["origin"].as_str().unwrap_or("?"), s["by"]["index"]);
+                        let ignored =
+                            s["ignored"].as_str().map(|w| format!("  [未采用 ignored: {w}]")).unwrap_or_default();
+                        println!(
+                            "  {} {} {} 文号 {} 原因 {} ({by}){ignored}",
+                            s["effective"].as_str().unwrap_or(""),
+                            s["action"].as_str().unwrap_or(""),
+                            s["authority"].as_str().unwrap_or(""),
+                            s["doc_no"].as_str().unwrap_or(""),
+                            s["reason"].as_str().unwrap_or(""),
+                        );
+                    }
+                }
+            }
         }
     }
     exit::OK

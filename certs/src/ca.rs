@@ -102,7 +102,7 @@ pub struct IssueOptions {
 pub fn default_days(role: Role) -> u32 {
     match role {
         Role::Node => 730,
-        Role::Operator | Role::Auditor => 365,
+        Role::Operator | Role::Auditor | Role::BusinessSystem => 365,
     }
 }
 
@@ -322,7 +322,7 @@ impl Ca {
             (_, _) => {
                 return Err(CertError::InvalidName {
                     name: String::new(),
-                    reason: "an operator or auditor certificate needs the person's name / 请提供姓名",
+                    reason: "an operator, auditor or business-system certificate needs a name / 请提供姓名或系统名称",
                 })
             }
         };
@@ -401,7 +401,7 @@ impl Ca {
                 params.subject_alt_names.push(SanType::DnsName(code.dns_name().try_into()?));
                 vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
             }
-            Role::Operator | Role::Auditor => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            Role::Operator | Role::Auditor | Role::BusinessSystem => vec![ExtendedKeyUsagePurpose::ClientAuth],
         };
         params.is_ca = IsCa::ExplicitNoCa;
         params.use_authority_key_identifier_extension = true;

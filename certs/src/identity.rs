@@ -76,16 +76,20 @@ pub enum Role {
     Operator,
     /// A person auditing on behalf of the node named by the code (the province auditor: code `430000`).
     Auditor,
+    /// A business system (县财政局's procurement system, say) asking the node named by the code the
+    /// joint-punishment check; refused on admin, sync and audit.
+    BusinessSystem,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Node, Role::Operator, Role::Auditor];
+    pub const ALL: [Role; 4] = [Role::Node, Role::Operator, Role::Auditor, Role::BusinessSystem];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Node => "node",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::BusinessSystem => "business-system",
         }
     }
 
@@ -95,6 +99,7 @@ impl Role {
             Role::Node => "节点",
             Role::Operator => "操作员",
             Role::Auditor => "审计员",
+            Role::BusinessSystem => "业务系统",
         }
     }
 

@@ -119,9 +119,10 @@ async fn serve(cfg: Config) -> Result<()> {
         })
     };
 
+    let checker = Arc::new(crate::app::check::Checker::new(ledger.clone()));
     let mut admin = AdminService::new(ledger.clone());
     if let Some(f) = &cfg.federation {
-        let fed_parts = start_federation(&cfg, f, ledger.clone()).await?;
+        let fed_parts = start_federation(&cfg, f, ledger.clone(), checker.clone()).await?;
         admin = AdminService::federated(ledger.clone(), fed_parts, f.parent.clone());
     }
 
@@ -136,6 +137,7 @@ async fn serve(cfg: Config) -> Result<()> {
     };
     tonic::transport::Server::builder()
         .add_service(admin.into_server())
+        .add_service(crate::grpc::check::CheckService::local(checker).into_server())
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("admin API server")?;
@@ -152,6 +154,7 @@ async fn start_federation(
     cfg: &Config,
     f: &crate::config::FederationConfig,
     ledger: Arc<Ledger>,
+    checker: Arc<crate::app::check::Checker>,
 ) -> Result<Arc<crate::app::federation::Federation>> {
     use gongxin_certs::tls::TlsIdentity;
     let province_pem = std::fs::read_to_string(&f.province_key)
@@ -231,6 +234,10 @@ async fn start_federation(
             .add_service(tonic::service::interceptor::InterceptedService::new(
                 crate::grpc::audit::AuditService::new(fed.clone()).into_server(),
                 crate::grpc::audit::auditor_only,
+            ))
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                crate::grpc::check::CheckService::remote(checker).into_server(),
+                crate::grpc::check::business_system_only(cfg.code.clone()),
             ));
         tokio::spawn(async move {
             if let Err(e) = router.serve_with_incoming(incoming).await {

@@ -1,31 +1,52 @@
-//! Derived indexes over the logs (DESIGN §2 `views`): today the natural-key index (duplicate detection at
-//! import) and the subject index (query by USCC, registration number or ID number); the credit-state, list and
-//! query views of the next issues belong here too.
+//! Derived indexes over the logs (DESIGN §2 `views`): the natural-key index (duplicate detection at import,
+//! amendment targets), the subject index (query by USCC, registration number or ID number), the amendment-target
+//! index (which amendments point at a record, so its state folds at read time) and the kind index (list entries
+//! and their amendments, catalogues, check feedback), over the node's own log, its mirrors and the list entries
+//! fed to it from other subtrees (`Table::FeedItem`).
 //!
-//! *Invariant:* a view row is written only by [`index_batch`], inside the same atomic store batch as the entries
-//! it derives from, for the node's own appends and for mirror ingests alike (`app::ledger`, `app::mirror` call
-//! it; nothing else writes the `NaturalKey` or `Subject` tables). [`reindex`] rebuilds every view from the
-//! logs alone; `tests::reindexed_store_equals_incremental` shows the two agree.
+//! *Invariant:* a view row is written only by [`index_batch`] (log entries) or [`feed_rows`] (fed items), inside
+//! the same atomic store batch as the entries it derives from, for the node's own appends, mirror ingests and
+//! feed ingests alike (`app::ledger`, `app::mirror`, `app::feed` call them; nothing else writes the view tables).
+//! [`reindex`] rebuilds every view from the logs and fed items alone; `tests::reindexed_store_equals_incremental`
+//! shows the two agree.
 //!
-//! | table        | key                                   | value |
-//! |--------------|---------------------------------------|-------|
-//! | `NaturalKey` | digest 32 ‖ origin u32 ‖ index u64    | empty |
-//! | `Subject`    | len u16 ‖ subject ‖ origin ‖ index    | empty |
+//! | table         | key                                                        | value |
+//! |---------------|------------------------------------------------------------|-------|
+//! | `NaturalKey`  | digest 32 ‖ origin u32 ‖ index u64                          | empty |
+//! | `Subject`     | len u16 ‖ subject ‖ origin ‖ index                          | empty |
+//! | `AmendTarget` | target natural key 32 ‖ target origin u32 ‖ origin ‖ index  | empty |
+//! | `KindIndex`   | class u8 ‖ origin ‖ index                                   | empty |
 
 use crate::store::log::{origin_code, origin_index_key, origin_index_suffix, LogError, Prepared, MAX_SUBJECT_LEN};
 use crate::store::{Batch, Store, StoreError, Table};
 use gongxin_core::crypto::Digest;
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::record::Record;
+use gongxin_core::state::PROVINCE;
 
 /// The view tables, in the order [`reindex`] clears and rebuilds them.
-pub const VIEW_TABLES: [Table; 2] = [Table::NaturalKey, Table::Subject];
+pub const VIEW_TABLES: [Table; 4] = [Table::NaturalKey, Table::Subject, Table::AmendTarget, Table::KindIndex];
+
+/// Classes of the kind index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum KindClass {
+    /// A list entry, or an amendment of one: what travels to every node and what a check reads.
+    List = 1,
+    /// A measure catalogue published by the province.
+    Catalogue = 2,
+    /// Check feedback (反馈).
+    Feedback = 3,
+}
 
 /// What the views derive from one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Derived {
     pub natural_key: Digest,
     pub subjects: Vec<Vec<u8>>,
+    /// For an amendment: its target's natural-key digest and origin.
+    pub amends: Option<(Digest, u32)>,
+    pub class: Option<KindClass>,
 }
 
 /// The one derivation: from the signed leaf header and, when held, the record body. `record` may be passed when
@@ -34,10 +55,11 @@ pub fn derive(header: &LeafHeader, payload: Option<&[u8]>, record: Option<&Recor
     let parsed;
     let record = match record {
         Some(r) => Some(r),
-        None => {
+        None if is_record_kind(&header.kind) => {
             parsed = payload.and_then(|p| Record::from_payload_json(p).ok());
             parsed.as_ref()
         }
+        None => None,
     };
     let subjects = record
         .map(|r| {
@@ -48,7 +70,30 @@ pub fn derive(header: &LeafHeader, payload: Option<&[u8]>, record: Option<&Recor
                 .collect()
         })
         .unwrap_or_default();
-    Derived { natural_key: header.natural_key, subjects }
+    let mut amends = None;
+    let mut class = None;
+    match record {
+        Some(Record::ListEntry(_)) => class = Some(KindClass::List),
+        Some(Record::Amendment(a)) => {
+            if let Ok(o) = origin_code(&a.target.origin) {
+                amends = Some((gongxin_core::crypto::sm3(a.target.natural_key.as_bytes()), o));
+            }
+            if a.target.natural_key.starts_with("list_entry|") {
+                class = Some(KindClass::List);
+            }
+        }
+        _ => {}
+    }
+    if header.kind == gongxin_core::catalogue::CATALOGUE_KIND && header.origin == PROVINCE {
+        class = Some(KindClass::Catalogue);
+    } else if header.kind == gongxin_core::check::FEEDBACK_KIND {
+        class = Some(KindClass::Feedback);
+    }
+    Derived { natural_key: header.natural_key, subjects, amends, class }
+}
+
+fn is_record_kind(kind: &str) -> bool {
+    matches!(kind, "license" | "penalty" | "list_entry" | "commitment" | "amendment")
 }
 
 fn subject_prefix(subject: &[u8]) -> Vec<u8> {
@@ -58,7 +103,8 @@ fn subject_prefix(subject: &[u8]) -> Vec<u8> {
     k
 }
 
-fn put_rows(batch: &mut Batch, key: &[u8], d: &Derived) {
+fn put_rows(batch: &mut Batch, key: &[u8], d: &Derived) -> u64 {
+    let mut rows = 1 + d.subjects.len() as u64;
     let mut nk = d.natural_key.to_vec();
     nk.extend_from_slice(key);
     batch.put(Table::NaturalKey, nk, Vec::new());
@@ -67,6 +113,27 @@ fn put_rows(batch: &mut Batch, key: &[u8], d: &Derived) {
         sk.extend_from_slice(key);
         batch.put(Table::Subject, sk, Vec::new());
     }
+    if let Some((target, o)) = d.amends {
+        let mut k = target.to_vec();
+        k.extend_from_slice(&o.to_be_bytes());
+        k.extend_from_slice(key);
+        batch.put(Table::AmendTarget, k, Vec::new());
+        rows += 1;
+    }
+    if let Some(c) = d.class {
+        let mut k = vec![c as u8];
+        k.extend_from_slice(key);
+        batch.put(Table::KindIndex, k, Vec::new());
+        rows += 1;
+    }
+    rows
+}
+
+/// Adds the view rows of one fed item (an entry of an origin this node does not mirror) to `batch`, the batch
+/// that stores the item.
+pub fn feed_rows(batch: &mut Batch, origin: &str, index: u64, d: &Derived) -> Result<(), LogError> {
+    put_rows(batch, &origin_index_key(origin_code(origin)?, index), d);
+    Ok(())
 }
 
 /// Adds the view rows of the prepared entries (`derived[i]` belongs to entry `old_size + i`) to the prepared
@@ -79,6 +146,48 @@ pub fn index_batch(prepared: &mut Prepared, derived: &[Derived]) -> Result<(), L
         put_rows(batch, &origin_index_key(o, first + i as u64), d);
     }
     Ok(())
+}
+
+/// Entries with this natural key held for `origin`, ascending by index.
+pub fn natural_key_in(store: &impl Store, natural_key: &Digest, origin: &str) -> Result<Vec<u64>, LogError> {
+    let mut prefix = natural_key.to_vec();
+    prefix.extend_from_slice(&origin_code(origin)?.to_be_bytes());
+    let rows = store.scan_prefix(Table::NaturalKey, &prefix, 64)?;
+    Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::NaturalKey, k).map(|x| x.1)).collect::<Result<_, _>>()?)
+}
+
+/// The amendments (origin, index) that target the record with this natural key at `origin`. At most `limit`.
+pub fn amendments_of(
+    store: &impl Store,
+    natural_key: &Digest,
+    origin: &str,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, LogError> {
+    let mut prefix = natural_key.to_vec();
+    prefix.extend_from_slice(&origin_code(origin)?.to_be_bytes());
+    let rows = store.scan_prefix(Table::AmendTarget, &prefix, limit)?;
+    Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::AmendTarget, k)).collect::<Result<_, _>>()?)
+}
+
+/// Entries of one kind class, across origins, in (origin, index) order; `after` continues a previous page.
+pub fn by_class(
+    store: &impl Store,
+    class: KindClass,
+    from: Option<(&str, u64)>,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, LogError> {
+    let prefix = [class as u8];
+    let start = match from {
+        Some((o, i)) => {
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(&origin_index_key(origin_code(o)?, i));
+            k
+        }
+        None => prefix.to_vec(),
+    };
+    let end = [class as u8 + 1];
+    let rows = store.scan(Table::KindIndex, &start, Some(&end), limit, false)?;
+    Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::KindIndex, k)).collect::<Result<_, _>>()?)
 }
 
 /// The first stored entry with this natural key, across all origins.
@@ -136,13 +245,33 @@ pub fn reindex<S: Store>(log: &crate::store::log::Log<S>) -> Result<Reindexed, L
                 let h = LeafHeader::decode_at(&e.leaf, &origin, e.index)
                     .map_err(|err| LogError::Corrupt { origin: origin.clone(), reason: err.to_string() })?;
                 let d = derive(&h, e.payload.as_ref().map(|p| p.0.as_slice()), None);
-                out.rows_written += 1 + d.subjects.len() as u64;
-                put_rows(&mut b, &origin_index_key(o, e.index), &d);
+                out.rows_written += put_rows(&mut b, &origin_index_key(o, e.index), &d);
                 out.entries += 1;
             }
             store.apply(b)?;
             at = upto;
         }
+    }
+    // Fed items (list entries of origins this node does not mirror) carry their own leaf and payload.
+    let mut after: Vec<u8> = Vec::new();
+    loop {
+        let rows = store.scan(Table::FeedItem, &after, None, PAGE, false)?;
+        let Some((last, _)) = rows.last() else { break };
+        after = last.clone();
+        after.push(0);
+        let mut b = Batch::new();
+        for (k, v) in &rows {
+            let (origin, index) = origin_index_suffix(Table::FeedItem, k)?;
+            let Ok(item) = crate::app::feed::FeedItem::decode(v) else {
+                return Err(LogError::Corrupt { origin, reason: format!("fed item {index} does not decode") });
+            };
+            let h = LeafHeader::decode_at(&item.leaf, &origin, index)
+                .map_err(|err| LogError::Corrupt { origin: origin.clone(), reason: err.to_string() })?;
+            let d = derive(&h, Some(&item.payload), None);
+            out.rows_written += put_rows(&mut b, k, &d);
+            out.entries += 1;
+        }
+        store.apply(b)?;
     }
     store.flush()?;
     Ok(out)

@@ -30,3 +30,9 @@ pub mod audit {
         pub use crate::common::v1::SignedNote;
     }
 }
+
+pub mod check {
+    pub mod v1 {
+        tonic::include_proto!("gongxin.check.v1");
+    }
+}

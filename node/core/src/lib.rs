@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod backoff;
 pub mod bundle;
+pub mod catalogue;
+pub mod check;
 pub mod checkpoint;
 pub mod crypto;
 pub mod date;
@@ -16,6 +18,7 @@ pub mod merkle;
 pub mod record;
 pub mod registry;
 pub mod sheet;
+pub mod state;
 pub mod sync;
 pub mod template;
 #[cfg(feature = "testdata")]

@@ -226,6 +226,9 @@ impl Ledger {
         if !problems.is_empty() {
             return Err(AppError::Invalid { field: "record", reason: problems.join("; ") });
         }
+        if let Record::Amendment(a) = &record {
+            self.check_amendment(a)?;
+        }
         self.append_records(vec![(1, record)], share)
     }
 

@@ -9,6 +9,9 @@
 //! | `evidence`    | evidence kept forever, one writer |
 //! | `audit`       | the audit of the sync chain over the store, its signed report and marks |
 //! | `export`      | what leaves through the admin and audit APIs: origin exports, proofs, the peer view |
+//! | `credit`      | record state over everything held (amendment targets, folding), catalogues, writing amendments |
+//! | `check`       | the joint-punishment check: signed verdicts with proofs, feedback, the feedback report |
+//! | `feed`        | list entries of origins the node does not mirror, each with its own proof |
 //!
 //! *Invariant:* one writer per log. The own log is written under `Ledger`'s writer lock, every mirror under
 //! `Federation`'s mirror lock, evidence under the evidence lock; every read-modify-write (next index, next
@@ -17,9 +20,12 @@
 //! *Invariant:* gRPC handlers hold no store handle of their own: they convert and call these use cases.
 
 pub mod audit;
+pub mod check;
+pub mod credit;
 pub mod evidence;
 pub mod export;
 pub mod federation;
+pub mod feed;
 pub mod ledger;
 pub mod mirror;
 pub mod registry;
@@ -48,6 +54,12 @@ pub enum AppError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Format(#[from] gongxin_core::format::FormatError),
+    /// An amendment that does not apply to its target (names the target).
+    #[error(transparent)]
+    Amend(#[from] gongxin_core::state::AmendRefusal),
+    /// A check that cannot be answered (no catalogue, unknown measure).
+    #[error(transparent)]
+    Check(#[from] gongxin_core::check::CheckError),
     /// The request itself is wrong: `field` names what, `reason` why.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },

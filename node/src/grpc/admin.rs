@@ -55,7 +55,10 @@ impl AdminService {
 
 fn status_of(e: AppError) -> Status {
     match e {
-        AppError::Invalid { .. } | AppError::Registry(_) => Status::invalid_argument(e.to_string()),
+        AppError::Invalid { .. } | AppError::Registry(_) | AppError::Amend(_) => {
+            Status::invalid_argument(e.to_string())
+        }
+        AppError::Check(_) => Status::failed_precondition(e.to_string()),
         AppError::NotProvince { .. } | AppError::NothingStaged | AppError::RegistryVersion { .. } => {
             Status::failed_precondition(e.to_string())
         }
@@ -120,15 +123,37 @@ impl pb::admin_server::Admin for AdminService {
     }
 
     async fn query(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
-        let key = req.into_inner().uscc;
+        let key = crate::app::check::normalise_subject(&req.into_inner().uscc);
         let l = self.ledger.clone();
-        let hits = blocking(move || l.query(&key)).await?;
+        let hits = blocking(move || l.states_about(&key)).await?;
+        let today = crate::app::check::today_in_china();
         Ok(Response::new(pb::QueryReply {
-            records: hits
-                .into_iter()
-                .map(|h| pb::QueryRecord { origin: h.origin, index: h.index, kind: h.kind, body_json: h.body_json })
-                .collect(),
+            records: hits.into_iter().map(|h| convert::query_record(h, today)).collect(),
         }))
+    }
+
+    async fn amend(&self, req: Request<pb::AmendRequest>) -> Result<Response<pb::ImportReply>, Status> {
+        let spec = convert::amend_spec(req.into_inner(), crate::app::check::today_in_china())?;
+        let l = self.ledger.clone();
+        let out = blocking(move || l.amend(spec)).await?;
+        Ok(Response::new(convert::import_reply(out)))
+    }
+
+    async fn publish_catalogue(
+        &self,
+        req: Request<pb::PublishCatalogueRequest>,
+    ) -> Result<Response<pb::PublishCatalogueReply>, Status> {
+        let json = req.into_inner().catalogue_json;
+        let json = if json.trim().is_empty() { gongxin_core::catalogue::EMBEDDED.to_string() } else { json };
+        let l = self.ledger.clone();
+        let (index, version) = blocking(move || l.publish_catalogue(json.as_bytes())).await?;
+        Ok(Response::new(pb::PublishCatalogueReply { index, version }))
+    }
+
+    async fn catalogues(&self, _req: Request<pb::CataloguesRequest>) -> Result<Response<pb::CataloguesReply>, Status> {
+        let l = self.ledger.clone();
+        let all = blocking(move || l.catalogues()).await?;
+        Ok(Response::new(pb::CataloguesReply { catalogues_json: serde_json::to_string(&all).unwrap_or_default() }))
     }
 
     type EntriesStream = EntryStream;

@@ -121,6 +121,69 @@ pub mod admin {
         rows.into_iter().map(|r| (r.row, r.fields.into_iter().collect())).collect()
     }
 
+    /// A record with its state, for `gongxin query`.
+    pub fn query_record(h: crate::app::credit::StateHit, today: gongxin_core::date::Day) -> pb::QueryRecord {
+        let st = &h.state;
+        pb::QueryRecord {
+            origin: st.id.origin.clone(),
+            index: st.id.index,
+            kind: h.kind.clone(),
+            body_json: String::from_utf8(st.current.to_payload_json()).unwrap_or_default(),
+            state_json: serde_json::to_string(st).unwrap_or_default(),
+            status: st.status_on(today).to_string(),
+        }
+    }
+
+    /// `gongxin amend`'s request.
+    pub fn amend_spec(
+        r: pb::AmendRequest,
+        today: gongxin_core::date::Day,
+    ) -> Result<crate::app::credit::AmendSpec, ConvertError> {
+        use gongxin_core::record::{AmendmentAction, Record};
+        let origin = super::sync::origin("target_origin", &r.target_origin)?;
+        let action: AmendmentAction = r.action.parse().map_err(|e: String| ConvertError::new("action", e))?;
+        let non_empty = |field: &'static str, v: String| {
+            if v.trim().is_empty() {
+                Err(ConvertError::new(field, "不能为空 (required)"))
+            } else if v.chars().count() > 2000 {
+                Err(ConvertError::new(field, "过长 (too long)"))
+            } else {
+                Ok(v.trim().to_string())
+            }
+        };
+        let effective = if r.effective.trim().is_empty() {
+            today
+        } else {
+            gongxin_core::date::parse(&r.effective).map_err(|e| ConvertError::new("effective", e.to_string()))?
+        };
+        let corrected = if r.corrected_json.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str::<Record>(&r.corrected_json)
+                    .map_err(|e| ConvertError::new("corrected_json", e.to_string()))?,
+            )
+        };
+        let authority = match (r.authority.trim().is_empty(), r.authority_uscc.trim().is_empty()) {
+            (true, true) => None,
+            (false, false) => {
+                gongxin_core::uscc::validate(r.authority_uscc.trim())
+                    .map_err(|e| ConvertError::new("authority_uscc", e.to_string()))?;
+                Some((r.authority.trim().to_string(), r.authority_uscc.trim().to_string()))
+            }
+            _ => return Err(ConvertError::new("authority", "须同时给出 --authority 与 --authority-uscc (give both)")),
+        };
+        Ok(crate::app::credit::AmendSpec {
+            target: gongxin_core::state::EntryId::new(&origin, r.target_index),
+            action,
+            doc_no: non_empty("doc_no", r.doc_no)?,
+            reason: non_empty("reason", r.reason)?,
+            effective,
+            authority,
+            corrected,
+        })
+    }
+
     pub fn import_reply(out: ImportOutcome) -> pb::ImportReply {
         let row_errors = |v: Vec<RowError>| -> Vec<pb::RowError> {
             v.into_iter().map(|e| pb::RowError { row: e.row, field: e.field, reason: e.reason }).collect()
@@ -212,5 +275,69 @@ mod tests {
         assert!(!e.reason.contains('\n') && !e.reason.contains('\x1b') && e.reason.len() < 120, "{e}");
         let s: tonic::Status = super::sync::checkpoint(None).unwrap_err().into();
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
+    }
+}
+
+/// `gongxin.check.v1`.
+pub mod check {
+    use super::ConvertError;
+    use crate::app::check::{normalise_subject, CheckQuery, SignedVerdict};
+    use gongxin_core::check::FeedbackAction;
+    use gongxin_core::date::Day;
+    use gongxin_proto::check::v1 as pb;
+
+    /// Longest subject code or measure accepted.
+    const MAX_FIELD: usize = 128;
+
+    fn day(field: &'static str, s: &str) -> Result<Option<Day>, ConvertError> {
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        gongxin_core::date::parse(s).map(Some).map_err(|e| ConvertError::new(field, e.to_string()))
+    }
+
+    pub fn query(r: pb::CheckRequest) -> Result<CheckQuery, ConvertError> {
+        let subject = match (r.uscc.trim().is_empty(), r.id_no.trim().is_empty()) {
+            (false, true) => r.uscc,
+            (true, false) => {
+                if !r.id_type.trim().is_empty() {
+                    r.id_type.parse::<gongxin_core::record::IdType>().map_err(|e| ConvertError::new("id_type", e))?;
+                }
+                r.id_no
+            }
+            (false, false) => {
+                return Err(ConvertError::new("uscc", "只能给出 uscc 或 id_no 之一 (give uscc or id_no, not both)"))
+            }
+            (true, true) => return Err(ConvertError::new("uscc", "须给出 uscc 或 id_no (give uscc or id_no)")),
+        };
+        if subject.len() > MAX_FIELD || r.measure.len() > MAX_FIELD {
+            return Err(ConvertError::new("uscc", format!("超过 {MAX_FIELD} 字节 (too long)")));
+        }
+        if r.measure.trim().is_empty() {
+            return Err(ConvertError::new("measure", "须给出措施，如 政府采购 (measure required)"));
+        }
+        Ok(CheckQuery {
+            subject: normalise_subject(&subject),
+            measure: r.measure.trim().to_string(),
+            day: day("as_of", &r.as_of)?,
+        })
+    }
+
+    pub fn reply(v: SignedVerdict, key_pem: String) -> pb::CheckReply {
+        pb::CheckReply {
+            verdict: v.bytes,
+            signature: v.signature,
+            signer: v.signer,
+            verdict_id: v.id,
+            signer_key_pem: key_pem,
+        }
+    }
+
+    pub fn action(s: &str) -> Result<FeedbackAction, ConvertError> {
+        s.parse().map_err(|e: String| ConvertError::new("action", e))
+    }
+
+    pub fn since(s: &str) -> Result<Option<Day>, ConvertError> {
+        day("since", s)
     }
 }

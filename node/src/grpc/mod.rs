@@ -2,5 +2,6 @@
 //! types are mapped to core types here, never leaking protobuf further in.
 pub mod admin;
 pub mod audit;
+pub mod check;
 pub mod convert;
 pub mod sync;

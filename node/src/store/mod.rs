@@ -48,10 +48,16 @@ pub enum Table {
     OriginMeta = 10,
     /// Evidence kept forever (equivocation and the like); keys chosen by the writer.
     Evidence = 11,
+    /// View: (target natural key digest, target origin, amending origin, index) → empty.
+    AmendTarget = 12,
+    /// View: (kind class, origin, index) → empty: list entries and their amendments, catalogues, feedback.
+    KindIndex = 13,
+    /// (origin, index) → a list-relevant entry of an origin this node does not mirror, with its own proof.
+    FeedItem = 14,
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 14] = [
         Table::Meta,
         Table::Head,
         Table::Leaf,
@@ -63,6 +69,9 @@ impl Table {
         Table::Checkpoint,
         Table::OriginMeta,
         Table::Evidence,
+        Table::AmendTarget,
+        Table::KindIndex,
+        Table::FeedItem,
     ];
 
     pub fn tag(self) -> u8 {
