@@ -30,6 +30,8 @@ pub mod ledger;
 pub mod mirror;
 pub mod registry;
 #[cfg(test)]
+mod credit_tests;
+#[cfg(test)]
 mod tests;
 
 pub use federation::{Federation, PROVINCE};
