@@ -146,6 +146,8 @@ impl Uplink {
             }
         }
 
+        self.pull_lists(client).await?;
+
         let reg = fed.registry();
         // This node's own log (also when still empty: its heartbeat says it is alive) and every registered
         // node of its subtree (the mirrors it relays, heartbeats included).
@@ -165,6 +167,39 @@ impl Uplink {
             };
             if has_checkpoint {
                 self.upload_origin(client, &origin, held, sent).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The list feed: list entries of other subtrees, each verified on its own, until the parent has no more.
+    async fn pull_lists(&self, client: &mut SyncClient<Channel>) -> Result<()> {
+        for _ in 0..1000 {
+            let cursors = {
+                let f = self.fed.clone();
+                tokio::task::spawn_blocking(move || f.feed_cursors()).await??
+            };
+            let req = pb::PullListsRequest { cursors: crate::grpc::convert::feed::cursors_to_pb(&cursors) };
+            let reply = match client.pull_lists(req).await {
+                Ok(r) => r.into_inner(),
+                Err(s) if s.code() == tonic::Code::Unimplemented => {
+                    tracing::warn!(parent = %self.parent_code, "parent serves no list feed (older version)");
+                    return Ok(());
+                }
+                Err(s) => return Err(s.into()),
+            };
+            let batch = crate::grpc::convert::feed::batch(reply).map_err(|e| anyhow!("list feed from the parent: {e}"))?;
+            let more = batch.more;
+            let f = self.fed.clone();
+            let p = self.parent_code.clone();
+            let new = tokio::task::spawn_blocking(move || f.apply_feed(&p, batch))
+                .await?
+                .map_err(|e| anyhow!("list feed from {} refused: {e}", self.parent_code))?;
+            if new > 0 {
+                tracing::info!(parent = %self.parent_code, new, "list feed applied");
+            }
+            if !more {
+                break;
             }
         }
         Ok(())

@@ -190,6 +190,25 @@ pub fn by_class(
     Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::KindIndex, k)).collect::<Result<_, _>>()?)
 }
 
+/// Indices of one origin's entries of `class` in `[from, to)`, ascending, at most `limit`.
+pub fn class_in_origin(
+    store: &impl Store,
+    class: KindClass,
+    origin: &str,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> Result<Vec<u64>, LogError> {
+    let o = origin_code(origin)?;
+    let key = |i: u64| {
+        let mut k = vec![class as u8];
+        k.extend_from_slice(&origin_index_key(o, i));
+        k
+    };
+    let rows = store.scan(Table::KindIndex, &key(from), Some(&key(to)), limit, false)?;
+    Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::KindIndex, k).map(|x| x.1)).collect::<Result<_, _>>()?)
+}
+
 /// The first stored entry with this natural key, across all origins.
 pub fn find_natural_key(store: &impl Store, natural_key: &Digest) -> Result<Option<(String, u64)>, StoreError> {
     let rows = store.scan_prefix(Table::NaturalKey, natural_key, 1)?;

@@ -97,6 +97,99 @@ pub mod sync {
     }
 }
 
+/// `gongxin.sync.v1` list feed.
+pub mod feed {
+    use super::ConvertError;
+    use crate::app::feed::{FeedBatch, FeedItem, FeedWire, MAX_ITEMS, MAX_PART, MAX_PROOF};
+    use gongxin_core::checkpoint::SignedCheckpoint;
+    use gongxin_proto::sync::v1 as pb;
+    use std::collections::BTreeMap;
+
+    /// Most cursors a request or reply may carry (one per registered node is far below).
+    pub const MAX_CURSORS: usize = 4096;
+
+    pub fn cursors(v: Vec<pb::ListCursor>) -> Result<BTreeMap<String, u64>, ConvertError> {
+        if v.len() > MAX_CURSORS {
+            return Err(ConvertError::new("cursors", format!("{} cursors; at most {MAX_CURSORS}", v.len())));
+        }
+        let mut out = BTreeMap::new();
+        for (i, c) in v.into_iter().enumerate() {
+            let origin = super::sync::origin(&format!("cursors[{i}].origin"), &c.origin)?;
+            out.insert(origin, c.covered);
+        }
+        Ok(out)
+    }
+
+    pub fn cursors_to_pb(m: &BTreeMap<String, u64>) -> Vec<pb::ListCursor> {
+        m.iter().map(|(o, c)| pb::ListCursor { origin: o.clone(), covered: *c }).collect()
+    }
+
+    pub fn batch_to_pb(b: FeedBatch) -> pb::PullListsReply {
+        pb::PullListsReply {
+            covered: cursors_to_pb(&b.covered),
+            more: b.more,
+            items: b
+                .items
+                .into_iter()
+                .map(|w| pb::ListItem {
+                    origin: w.origin,
+                    index: w.index,
+                    leaf: w.item.leaf,
+                    signature: w.item.signature,
+                    payload: w.item.payload,
+                    checkpoint: Some(pb::SignedNote {
+                        note: w.item.checkpoint.note,
+                        signature: w.item.checkpoint.signature,
+                    }),
+                    inclusion: w.item.inclusion.iter().map(|h| h.to_vec()).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A reply from the parent, checked for shape and sizes before any verification.
+    pub fn batch(r: pb::PullListsReply) -> Result<FeedBatch, ConvertError> {
+        if r.items.len() > MAX_ITEMS {
+            return Err(ConvertError::new("items", format!("{} items; at most {MAX_ITEMS}", r.items.len())));
+        }
+        let mut items = Vec::with_capacity(r.items.len());
+        for (i, it) in r.items.into_iter().enumerate() {
+            let f = |x: &str| format!("items[{i}].{x}");
+            let origin = super::sync::origin(&f("origin"), &it.origin)?;
+            for (name, len) in [("leaf", it.leaf.len()), ("signature", it.signature.len()), ("payload", it.payload.len())] {
+                if len > MAX_PART {
+                    return Err(ConvertError::new(f(name), format!("{len} bytes; at most {MAX_PART}")));
+                }
+            }
+            let cp = it.checkpoint.ok_or_else(|| ConvertError::new(f("checkpoint"), "missing"))?;
+            if cp.note.len() > MAX_PART || cp.signature.len() > MAX_PART {
+                return Err(ConvertError::new(f("checkpoint"), "too long"));
+            }
+            if it.inclusion.len() > MAX_PROOF {
+                return Err(ConvertError::new(f("inclusion"), format!("{} hashes; at most {MAX_PROOF}", it.inclusion.len())));
+            }
+            let mut inclusion = Vec::with_capacity(it.inclusion.len());
+            for (j, h) in it.inclusion.into_iter().enumerate() {
+                let d: [u8; 32] =
+                    h.try_into().map_err(|_| ConvertError::new(format!("items[{i}].inclusion[{j}]"), "not 32 bytes"))?;
+                inclusion.push(d);
+            }
+            items.push(FeedWire {
+                origin,
+                index: it.index,
+                item: FeedItem {
+                    leaf: it.leaf,
+                    signature: it.signature,
+                    payload: it.payload,
+                    checkpoint: SignedCheckpoint { note: cp.note, signature: cp.signature },
+                    inclusion,
+                },
+            });
+        }
+        Ok(FeedBatch { items, covered: cursors(r.covered)?, more: r.more })
+    }
+}
+
 /// `gongxin.admin.v1`.
 pub mod admin {
     use super::ConvertError;

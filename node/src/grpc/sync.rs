@@ -126,4 +126,13 @@ impl pb::sync_server::Sync for SyncService {
             checkpoint: Some(convert::checkpoint_to_pb(cp)),
         }))
     }
+
+    async fn pull_lists(&self, req: Request<pb::PullListsRequest>) -> Result<Response<pb::PullListsReply>, Status> {
+        let sender = self.sender(&req, "PullLists")?;
+        let cursors = super::convert::feed::cursors(req.into_inner().cursors)?;
+        let fed = self.fed.clone();
+        let s = sender.clone();
+        let batch = blocking(sender, move || fed.serve_feed(&s, &cursors)).await?;
+        Ok(Response::new(super::convert::feed::batch_to_pb(batch)))
+    }
 }
