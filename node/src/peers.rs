@@ -188,7 +188,8 @@ impl Uplink {
                 }
                 Err(s) => return Err(s.into()),
             };
-            let batch = crate::grpc::convert::feed::batch(reply).map_err(|e| anyhow!("list feed from the parent: {e}"))?;
+            let batch =
+                crate::grpc::convert::feed::batch(reply).map_err(|e| anyhow!("list feed from the parent: {e}"))?;
             let more = batch.more;
             let f = self.fed.clone();
             let p = self.parent_code.clone();

@@ -97,7 +97,8 @@ fn setup() -> (SharedStore, Arc<Ledger>, Arc<Ledger>) {
 fn a_list_entry_restricts_until_removed_and_its_hit_verifies_offline() {
     let (_, _, county) = setup();
     let uscc = company();
-    let i = publish(&county, &entry(&uscc, ListType::SeriousDishonesty, "长发改〔2026〕1号", "2026-01-10", "2029-01-09"));
+    let i =
+        publish(&county, &entry(&uscc, ListType::SeriousDishonesty, "长发改〔2026〕1号", "2026-01-10", "2029-01-09"));
     let c = Checker::new(county.clone());
 
     let v = ask(&c, &uscc, "政府采购", "2026-06-01");
@@ -155,7 +156,12 @@ fn entries_expire_repair_correct_and_revoke() {
 
     let states = county.states_about(&uscc).unwrap();
     let status: Vec<&str> = states.iter().map(|s| s.state.status_on(day("2026-08-01"))).collect();
-    assert_eq!(status, ["已到期", "已修复", "已到期", "已撤销"], "{:?}", states.iter().map(|s| &s.state.id).collect::<Vec<_>>());
+    assert_eq!(
+        status,
+        ["已到期", "已修复", "已到期", "已撤销"],
+        "{:?}",
+        states.iter().map(|s| &s.state.id).collect::<Vec<_>>()
+    );
     let _ = a;
 }
 
@@ -163,7 +169,8 @@ fn entries_expire_repair_correct_and_revoke() {
 fn wrong_targets_and_wrong_amending_nodes_are_refused_naming_the_target() {
     let (store, province, county) = setup();
     let uscc = company();
-    let i = publish(&county, &entry(&uscc, ListType::SeriousDishonesty, "长发改〔2026〕9号", "2026-01-10", "2099-12-31"));
+    let i =
+        publish(&county, &entry(&uscc, ListType::SeriousDishonesty, "长发改〔2026〕9号", "2026-01-10", "2099-12-31"));
     let size_before = county.status().unwrap().size;
 
     // Another county holding the record may not amend it.
@@ -174,7 +181,8 @@ fn wrong_targets_and_wrong_amending_nodes_are_refused_naming_the_target() {
     assert!(msg.contains(&format!("{COUNTY}/{i}")) && msg.contains(OTHER_COUNTY), "{msg}");
 
     // A wrong index is refused even with the right natural key.
-    let Record::ListEntry(l) = entry(&uscc, ListType::SeriousDishonesty, "长发改〔2026〕9号", "2026-01-10", "2099-12-31")
+    let Record::ListEntry(l) =
+        entry(&uscc, ListType::SeriousDishonesty, "长发改〔2026〕9号", "2026-01-10", "2099-12-31")
     else {
         unreachable!()
     };

@@ -152,7 +152,9 @@ impl Federation {
                 continue;
             }
             if reg.node(origin).is_none() {
-                return Err(SyncError::Forbidden(Refusal::NotRegistered { node: origin.into(), version: reg.version }).into());
+                return Err(
+                    SyncError::Forbidden(Refusal::NotRegistered { node: origin.into(), version: reg.version }).into()
+                );
             }
             let keys = self.keys_for(origin);
             let item = &w.item;

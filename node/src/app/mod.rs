@@ -22,6 +22,8 @@
 pub mod audit;
 pub mod check;
 pub mod credit;
+#[cfg(test)]
+mod credit_tests;
 pub mod evidence;
 pub mod export;
 pub mod federation;
@@ -29,8 +31,6 @@ pub mod feed;
 pub mod ledger;
 pub mod mirror;
 pub mod registry;
-#[cfg(test)]
-mod credit_tests;
 #[cfg(test)]
 mod tests;
 

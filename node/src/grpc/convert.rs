@@ -156,7 +156,9 @@ pub mod feed {
         for (i, it) in r.items.into_iter().enumerate() {
             let f = |x: &str| format!("items[{i}].{x}");
             let origin = super::sync::origin(&f("origin"), &it.origin)?;
-            for (name, len) in [("leaf", it.leaf.len()), ("signature", it.signature.len()), ("payload", it.payload.len())] {
+            for (name, len) in
+                [("leaf", it.leaf.len()), ("signature", it.signature.len()), ("payload", it.payload.len())]
+            {
                 if len > MAX_PART {
                     return Err(ConvertError::new(f(name), format!("{len} bytes; at most {MAX_PART}")));
                 }
@@ -166,12 +168,16 @@ pub mod feed {
                 return Err(ConvertError::new(f("checkpoint"), "too long"));
             }
             if it.inclusion.len() > MAX_PROOF {
-                return Err(ConvertError::new(f("inclusion"), format!("{} hashes; at most {MAX_PROOF}", it.inclusion.len())));
+                return Err(ConvertError::new(
+                    f("inclusion"),
+                    format!("{} hashes; at most {MAX_PROOF}", it.inclusion.len()),
+                ));
             }
             let mut inclusion = Vec::with_capacity(it.inclusion.len());
             for (j, h) in it.inclusion.into_iter().enumerate() {
-                let d: [u8; 32] =
-                    h.try_into().map_err(|_| ConvertError::new(format!("items[{i}].inclusion[{j}]"), "not 32 bytes"))?;
+                let d: [u8; 32] = h
+                    .try_into()
+                    .map_err(|_| ConvertError::new(format!("items[{i}].inclusion[{j}]"), "not 32 bytes"))?;
                 inclusion.push(d);
             }
             items.push(FeedWire {

@@ -7,6 +7,7 @@
 mod audit;
 mod boundaries;
 mod bundle_federation;
+mod credit;
 mod deploy_scripts;
 mod federation;
 mod federation_security;
