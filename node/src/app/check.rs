@@ -64,9 +64,13 @@ pub struct CheckReport {
     pub rows: Vec<ReportRow>,
 }
 
+/// Parsed catalogues and the entries they were parsed from.
+type CatalogueCache = Option<(Vec<(String, u64)>, Arc<Vec<Catalogue>>)>;
+
 pub struct Checker {
     ledger: Arc<Ledger>,
     recent: Mutex<(HashMap<String, Arc<Verdict>>, VecDeque<String>)>,
+    catalogues: Mutex<CatalogueCache>,
 }
 
 /// Today in China (UTC+8), the default day a check asks about.
@@ -83,7 +87,21 @@ pub fn normalise_subject(s: &str) -> String {
 
 impl Checker {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, recent: Mutex::new((HashMap::new(), VecDeque::new())) }
+        Self { ledger, recent: Mutex::new((HashMap::new(), VecDeque::new())), catalogues: Mutex::new(None) }
+    }
+
+    /// The catalogues held, parsed once per set of catalogue entries.
+    fn catalogues(&self) -> Result<Arc<Vec<Catalogue>>, AppError> {
+        let ids = self.ledger.catalogue_ids()?;
+        let mut g = self.catalogues.lock().map_err(|_| AppError::Poisoned { what: "catalogue cache" })?;
+        if let Some((held, parsed)) = g.as_ref() {
+            if *held == ids {
+                return Ok(parsed.clone());
+            }
+        }
+        let parsed = Arc::new(self.ledger.catalogues()?);
+        *g = Some((ids, parsed.clone()));
+        Ok(parsed)
     }
 
     pub fn ledger(&self) -> &Arc<Ledger> {
@@ -131,7 +149,7 @@ impl Checker {
     pub fn check(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
         let subject = normalise_subject(&q.subject);
         let day = q.day.unwrap_or_else(today_in_china);
-        let catalogues = self.ledger.catalogues()?;
+        let catalogues = self.catalogues()?;
         let Some(catalogue) = Catalogue::in_force(&catalogues, day) else {
             return Err(core_check::CheckError::NoCatalogue(day).into());
         };

@@ -226,10 +226,15 @@ impl Ledger {
         self.publish(&json, None)
     }
 
+    /// Where the catalogue entries held here are (cheap: one index scan), to tell whether a cache is current.
+    pub fn catalogue_ids(&self) -> Result<Vec<(String, u64)>, AppError> {
+        Ok(views::by_class(self.log().store(), KindClass::Catalogue, None, 1024)?)
+    }
+
     /// Every measure catalogue the province published that this node holds, by version.
     pub fn catalogues(&self) -> Result<Vec<Catalogue>, AppError> {
         let mut out: Vec<Catalogue> = Vec::new();
-        for (origin, index) in views::by_class(self.log().store(), KindClass::Catalogue, None, 1024)? {
+        for (origin, index) in self.catalogue_ids()? {
             let Some(l) = self.load(&origin, index)? else { continue };
             if origin != PROVINCE || l.header.kind != CATALOGUE_KIND {
                 continue;

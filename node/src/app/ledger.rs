@@ -234,7 +234,11 @@ impl Ledger {
 
     /// Signs `records` (skipping natural keys already held) and appends them as one atomic, flushed batch
     /// ending in a signed checkpoint. Returns only after the batch is durable.
-    fn append_records(&self, records: Vec<(u64, Record)>, share: Option<ShareType>) -> Result<ImportOutcome, AppError> {
+    pub(crate) fn append_records(
+        &self,
+        records: Vec<(u64, Record)>,
+        share: Option<ShareType>,
+    ) -> Result<ImportOutcome, AppError> {
         let _w = self.lock_writer()?;
         let head = self.log.head(&self.code)?;
         let mut out = ImportOutcome::default();

@@ -5,6 +5,7 @@ use gongxin_core::crypto::{self, PublicKey, SigningKey, Verifier};
 use std::time::{Duration, Instant};
 
 pub mod audit;
+pub mod check;
 pub mod import;
 pub mod tls;
 
@@ -62,6 +63,22 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         records: u64,
     },
+    /// Joint-punishment checks/s over mTLS gRPC with N list entries held, next to an empty unary handler on the
+    /// same TLS in the same run; p50/p99 latency at half the peak; view bytes and memory per million entries.
+    /// 持有 N 条名单时经 mTLS gRPC 的核查次数/秒，与同次运行的空处理函数对比；半峰值时的 p50/p99 延迟；每百万条的视图字节与内存。
+    Check {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent callers (over four connections).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Mutual-TLS handshakes/s and bulk MB/s of both TLS profiles (ecdsa, sm2) over loopback sockets in one
     /// run, with their ratios and one JSON line.
     /// 两种 TLS 配置（ecdsa、sm2）在本机回环上的双向认证握手次数/秒与批量吞吐 MB/s，并给出比值与一行 JSON。
@@ -93,6 +110,7 @@ pub fn run(c: Command) -> anyhow::Result<()> {
         Command::Import { output, rows, chunk, dir, no_openssl } => import::run(output, rows, chunk, dir, no_openssl),
         Command::Audit { output, records } => audit::run(records, output == Output::Json),
         Command::Tls { seconds, mb, json } => tls::run(seconds, mb, json),
+        Command::Check { entries, seconds, concurrency, json } => check::run(entries, seconds, concurrency, json),
     }
 }
 
