@@ -142,7 +142,7 @@ prepare_dir() {
         [[ -n "$(node_pid "$DIR" "$c")" ]] && running+=" $c"
     done
     [[ -z "$running" ]] || die "$DIR 中仍有节点在运行 nodes of $DIR are still running:$running; run: $0 down $DIR"
-    local known=(pki rejects "$MARKER" "${CODES[@]}") leftover
+    local known=(pki rejects lists "$MARKER" "${CODES[@]}") leftover
     leftover="$(cd "$DIR" && ls -A | grep -vxF "$(printf '%s\n' "${known[@]}")" || true)"
     [[ -z "$leftover" ]] || die "$DIR 含有不属于联邦的文件，拒绝清理 (holds files this script did not create, refusing to clean it): $(echo $leftover)"
     info "清理上次的联邦 removing the previous federation in $DIR"
@@ -353,10 +353,38 @@ cmd_demo() {
     step "8. 在省级节点查询湘潭县的主体 Query, at the province, an entity of 湘潭县 430321: $uscc"
     gx query --data-dir "$DIR/$PROVINCE" --uscc "$uscc"
 
+    step "9. 联合惩戒核查：省级发布措施清单，芙蓉区认定名单，湘潭县核查 Joint punishment: the province publishes the measure catalogue, 芙蓉区 430102 lists $uscc, 湘潭县 430321 checks it"
+    gx catalogue publish --data-dir "$DIR/$PROVINCE"
+    local authority
+    authority="$(pick_uscc 430102)"
+    mkdir -p "$DIR/lists"
+    python3 - "$uscc" "$authority" >"$DIR/lists/430102.json" <<'PY'
+import json, sys
+print(json.dumps({
+    "kind": "list_entry",
+    "subject": {"name": "样例主体", "category": "法人及非法人组织", "uscc": sys.argv[1]},
+    "list_type": "严重失信主体名单",
+    "reason": "拒不履行生效判决（演示）",
+    "basis": "国发〔2016〕33号",
+    "decision_doc_no": "芙发改信用〔2026〕1号（演示）",
+    "start": "2026-01-01",
+    "end": "2099-12-31",
+    "authority": "长沙市芙蓉区发展和改革局",
+    "authority_uscc": sys.argv[2],
+}, ensure_ascii=False))
+PY
+    gx record add --data-dir "$DIR/430102" "$DIR/lists/430102.json"
+    local check_deadline=$((SECONDS + limit))
+    until gx check --data-dir "$DIR/430321" --uscc "$uscc" --measure 政府采购 -o json 2>/dev/null | grep -q '"decision":"restrict"'; do
+        ((SECONDS < check_deadline)) || die "湘潭县 ${limit} 秒内未收到芙蓉区的名单 430321 did not receive 430102's list entry within ${limit} s"
+        sleep 1
+    done
+    gx check --data-dir "$DIR/430321" --uscc "$uscc" --measure 政府采购
+
     if [[ "$KEEP" == 1 ]]; then
         step "联邦保持运行 Federation left running (--keep). 停止 stop: $0 down $DIR"
     else
-        step "9. 停止联邦 Stop the federation"
+        step "10. 停止联邦 Stop the federation"
         stop_nodes "$DIR" "${COUNTIES[@]}" "${CITIES[@]}" "$PROVINCE"
     fi
     step "完成 Done in $((SECONDS - t0)) s"
