@@ -5,7 +5,7 @@
 //! *Invariant:* a verdict never says `none` silently for a subject this node knows nothing about, nor hides that
 //! its province view is stale: both are [`Verdict::notes`] and in [`Basis`] (`subject_known`, `stale_seconds`).
 
-use super::credit::StateHit;
+use super::credit::{Loaded, StateHit};
 use super::ledger::Ledger;
 use super::{now_rfc3339, AppError};
 use crate::views::{self, KindClass};
@@ -121,11 +121,8 @@ impl Checker {
     }
 
     /// The proof of a held entry: the fed proof, or an inclusion proof to the newest checkpoint of its origin.
-    fn proof_of(&self, origin: &str, index: u64) -> Result<HitProof, AppError> {
-        let l = self
-            .ledger
-            .load(origin, index)?
-            .ok_or_else(|| AppError::corrupt("check hit", format!("{origin}/{index} vanished")))?;
+    fn proof_of(&self, l: &Loaded) -> Result<HitProof, AppError> {
+        let (origin, index) = (l.id.origin.as_str(), l.id.index);
         let payload = l.payload.clone().unwrap_or_default();
         if let Some((cp, inclusion)) = &l.fed {
             return Ok(HitProof::new(&l.leaf, &l.signature, &payload, cp, inclusion));
@@ -155,12 +152,16 @@ impl Checker {
         };
         let states = self.ledger.states_about(&subject)?;
         let subject_known = !states.is_empty();
-        let lists: Vec<_> =
-            states.into_iter().filter(|h: &StateHit| h.state.list_entry().is_some()).map(|h| h.state).collect();
+        let (lists, entries): (Vec<_>, Vec<_>) = states
+            .into_iter()
+            .filter(|h: &StateHit| h.state.list_entry().is_some())
+            .map(|h| (h.state, h.entry))
+            .unzip();
         let (decision, found) = core_check::evaluate(&lists, &q.measure, day, catalogue)?;
         let mut hits = Vec::with_capacity(found.len());
         for (st, basis) in found {
-            let proof = self.proof_of(&st.id.origin, st.id.index)?;
+            let Some(loaded) = entries.iter().find(|e| e.id == st.id) else { continue };
+            let proof = self.proof_of(loaded)?;
             if let Some(h) = core_check::hit(st, &q.measure, basis, proof) {
                 hits.push(h);
             }

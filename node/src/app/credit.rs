@@ -50,11 +50,12 @@ pub struct AmendSpec {
     pub corrected: Option<Record>,
 }
 
-/// A record with its state, for queries.
+/// A record with its state, for queries and checks (with the entry it was loaded from, for proofs).
 #[derive(Debug, Clone)]
 pub struct StateHit {
     pub state: RecordState,
     pub kind: String,
+    pub entry: Loaded,
 }
 
 impl Ledger {
@@ -116,10 +117,20 @@ impl Ledger {
 
     /// The state of the (non-amendment) record at `id`, folded with every held amendment that targets it.
     pub fn state_of(&self, id: &EntryId) -> Result<Option<RecordState>, AppError> {
+        Ok(self.hit_at(id)?.map(|h| h.state))
+    }
+
+    fn hit_at(&self, id: &EntryId) -> Result<Option<StateHit>, AppError> {
         let Some((loaded, record)) = self.load_record(&id.origin, id.index)? else { return Ok(None) };
         if matches!(record, Record::Amendment(_)) {
             return Ok(None);
         }
+        Ok(Some(self.fold(loaded, record)?))
+    }
+
+    /// Folds a loaded record with its amendments.
+    fn fold(&self, loaded: Loaded, record: Record) -> Result<StateHit, AppError> {
+        let id = loaded.id.clone();
         let mut st = RecordState::new(id.clone(), record);
         let rows =
             views::amendments_of(self.log().store(), &loaded.header.natural_key, &id.origin, MAX_AMENDMENTS + 1)?;
@@ -133,7 +144,7 @@ impl Ledger {
         for (by, _, a) in amendments {
             st.apply(by, &a);
         }
-        Ok(Some(st))
+        Ok(StateHit { kind: st.current.kind_str().to_string(), state: st, entry: loaded })
     }
 
     /// Every record held about `subject` (any code), folded with its amendments, whose current content is still
@@ -145,30 +156,32 @@ impl Ledger {
                 field: "subject", reason: "主体代码为空 (empty subject code)".into()
             });
         }
-        let mut ids: Vec<EntryId> = Vec::new();
-        for (origin, index) in
-            views::by_subject(self.log().store(), subject.as_bytes())?.into_iter().take(MAX_RECORDS_PER_SUBJECT)
-        {
-            let Some((_, r)) = self.load_record(&origin, index)? else { continue };
-            let id = match &r {
-                Record::Amendment(a) => match self.resolve_target(&a.target)? {
-                    Some(t) => t,
-                    None => continue,
-                },
-                _ => EntryId::new(&origin, index),
-            };
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
+        let mut seen: Vec<EntryId> = Vec::new();
         let mut out = Vec::new();
-        for id in ids {
-            if let Some(st) = self.state_of(&id)? {
-                if st.current.subject_keys().iter().any(|k| k == subject) {
-                    out.push(StateHit { kind: st.current.kind_str().to_string(), state: st });
+        let rows = views::by_subject(self.log().store(), subject.as_bytes())?;
+        for (origin, index) in rows.into_iter().take(MAX_RECORDS_PER_SUBJECT) {
+            let Some((loaded, r)) = self.load_record(&origin, index)? else { continue };
+            let hit = match &r {
+                Record::Amendment(a) => match self.resolve_target(&a.target)? {
+                    Some(t) if !seen.contains(&t) => {
+                        seen.push(t.clone());
+                        self.hit_at(&t)?
+                    }
+                    _ => None,
+                },
+                _ if seen.contains(&loaded.id) => None,
+                _ => {
+                    seen.push(loaded.id.clone());
+                    Some(self.fold(loaded, r)?)
+                }
+            };
+            if let Some(h) = hit {
+                if h.state.current.subject_keys().iter().any(|k| k == subject) {
+                    out.push(h);
                 }
             }
         }
+        out.sort_by(|a, b| a.state.id.cmp(&b.state.id));
         Ok(out)
     }
 
