@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod backoff;
 pub mod bundle;
+pub mod calendar;
 pub mod catalogue;
 pub mod check;
 pub mod checkpoint;
@@ -14,6 +15,7 @@ pub mod division;
 pub mod envelope;
 pub mod format;
 pub mod idcard;
+pub mod mask;
 pub mod merkle;
 pub mod record;
 pub mod registry;

@@ -299,15 +299,16 @@ impl Subject {
         self.category == SubjectCategory::NaturalPerson
     }
 
-    /// A copy fit for public output: a natural person's name and ID number masked, and every legal
-    /// representative's ID number masked.
+    /// A copy fit for public output: a natural person's name and document number masked, and every legal
+    /// representative's document number masked (`crate::mask`).
     pub fn masked(&self) -> Subject {
         let mut s = self.clone();
         if s.is_natural_person() {
             s.name = mask_name(&s.name);
-            s.id_no = s.id_no.as_deref().map(mask_id);
+            s.id_no = s.id_no.as_deref().map(|id| crate::mask::mask_document(s.id_type.as_ref(), id));
         }
-        s.legal_rep_id_no = s.legal_rep_id_no.as_deref().map(mask_id);
+        s.legal_rep_id_no =
+            s.legal_rep_id_no.as_deref().map(|id| crate::mask::mask_document(s.legal_rep_id_type.as_ref(), id));
         s
     }
 }
@@ -617,31 +618,15 @@ impl Record {
     }
 }
 
-/// Masks an ID number for public output: first 4 and last 4 characters kept (`4301**********1234`);
-/// shorter numbers keep only their first and last character.
+/// Masks an ID number for public output (the policy is `crate::mask`): a resident ID keeps its first 4 and last 4
+/// characters (`4301**********1234`); other numbers at most their first and last one or two.
 pub fn mask_id(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    let n = chars.len();
-    let (head, tail) = if n > 8 {
-        (4, 4)
-    } else if n > 2 {
-        (1, 1)
-    } else {
-        (0, 0)
-    };
-    let mut out: String = chars[..head].iter().collect();
-    out.extend(std::iter::repeat_n('*', n - head - tail));
-    out.extend(&chars[n - tail..]);
-    out
+    crate::mask::mask_document(None, id)
 }
 
-/// Masks a person's name for public output: the first character kept (`张*`, `欧阳**` → `欧**`).
+/// Masks a person's name for public output (the policy is `crate::mask`): `张*`, `欧阳*`.
 pub fn mask_name(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        None => String::new(),
-        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
-    }
+    crate::mask::mask_person_name(name)
 }
 
 #[cfg(test)]
@@ -653,7 +638,7 @@ mod tests {
         assert_eq!(mask_id("430102199001011234"), "4301**********1234");
         assert_eq!(mask_id("E1234567"), "E******7");
         assert_eq!(mask_name("张三"), "张*");
-        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+        assert_eq!(mask_name("欧阳娜娜"), "欧阳*");
     }
 
     #[test]

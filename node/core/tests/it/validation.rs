@@ -432,7 +432,7 @@ mod records {
         assert_eq!((p.share_type(), p.disclosure()), (ShareType::Conditional, Disclosure::OnAuthorisedQuery));
         let masked = p.masked_for_public();
         let subject = masked.subject().cloned();
-        assert_eq!(subject.as_ref().map(|s| s.name.as_str()), Some("李**"));
+        assert_eq!(subject.as_ref().map(|s| s.name.as_str()), Some("李*"));
         assert_eq!(subject.and_then(|s| s.id_no), Some("1101**********002X".to_string()));
 
         let mut row = license_base();
