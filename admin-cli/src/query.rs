@@ -1,4 +1,5 @@
-//! `gongxin query --data-dir DIR --uscc CODE [-o json]`: the records a node holds about one entity.
+//! `gongxin query --data-dir DIR --uscc CODE | --name TEXT [filters] [--public] [-o json]`: the one-stop query
+//! over what the node holds, each record with its current state (and, with `--history`, every step).
 
 use crate::{client, exit, Output};
 use clap::Args as ClapArgs;
@@ -10,9 +11,36 @@ use std::path::PathBuf;
 pub struct Args {
     #[arg(long, env = "GONGXIN_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// Unified social credit code (or another subject code: registration number, ID number).
+    /// Unified social credit code (or another subject code: 工商注册号, 组织机构代码, ID number).
+    #[arg(long, required_unless_present = "name", conflicts_with = "name")]
+    pub uscc: Option<String>,
+    /// Name prefix: the whole name or the part after its division names (湘江餐饮 finds 长沙市湘江餐饮管理有限公司).
     #[arg(long)]
-    pub uscc: String,
+    pub name: Option<String>,
+    /// Only this kind: license, penalty, list_entry, commitment.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only records of this origin (division code).
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Decision date from / to (YYYY-MM-DD, inclusive).
+    #[arg(long)]
+    pub from: Option<String>,
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only records in this state today: 有效, 在列, 已移出, 已修复, 已撤销, 已撤回, 已到期, 已更正.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// The public view (as 信用湖南 shows it): names and numbers masked, natural persons' penalties and minors
+    /// withheld, 公示 records in their publicity window only.
+    #[arg(long)]
+    pub public: bool,
+    /// Skip this many matches (paging).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Page size (at most 200).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
     /// Also show every amendment of each record (更正, 撤销, 移出名单, …), in the order applied.
     #[arg(long)]
     pub history: bool,
@@ -56,7 +84,19 @@ pub fn run(a: Args) -> i32 {
     };
     let reply = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
-        anyhow::Ok(c.query(pb::QueryRequest { uscc: a.uscc.clone() }).await?.into_inner())
+        let req = pb::QueryRequest {
+            uscc: a.uscc.clone().unwrap_or_default(),
+            name: a.name.clone().unwrap_or_default(),
+            kind: a.kind.clone().unwrap_or_default(),
+            origin: a.origin.clone().unwrap_or_default(),
+            from: a.from.clone().unwrap_or_default(),
+            to: a.to.clone().unwrap_or_default(),
+            status: a.status.clone().unwrap_or_default(),
+            public: a.public,
+            offset: a.offset,
+            limit: a.limit,
+        };
+        anyhow::Ok(c.query(req).await?.into_inner())
     });
     let reply = match reply {
         Ok(r) => r,
@@ -65,6 +105,7 @@ pub fn run(a: Args) -> i32 {
             return exit::NODE;
         }
     };
+    let what = a.uscc.clone().or_else(|| a.name.clone()).unwrap_or_default();
     match a.output {
         Output::Json => {
             let records: Vec<serde_json::Value> = reply
@@ -91,11 +132,14 @@ pub fn run(a: Args) -> i32 {
                     v
                 })
                 .collect();
-            println!("{}", serde_json::json!({ "subject": a.uscc, "records": records }));
+            println!(
+                "{}",
+                serde_json::json!({ "subject": what, "public": a.public, "records": records, "matched": reply.matched, "more": reply.more })
+            );
         }
         Output::Table => {
             if reply.records.is_empty() {
-                println!("未找到记录 no records held about {}", a.uscc);
+                println!("未找到记录 no records held about {what}");
                 return exit::OK;
             }
             let mut t = Table::new();
@@ -111,7 +155,13 @@ pub fn run(a: Args) -> i32 {
                 ]);
             }
             println!("{t}");
-            println!("共 {} 条记录 {} record(s) about {}", reply.records.len(), reply.records.len(), a.uscc);
+            println!("共 {} 条记录 {} record(s) about {what}", reply.records.len(), reply.records.len());
+            if reply.more {
+                println!(
+                    "还有更多，用 --offset {} 查看下一页 (more: next page with --offset {})",
+                    reply.matched, reply.matched
+                );
+            }
             if a.history {
                 for r in &reply.records {
                     let state: serde_json::Value =

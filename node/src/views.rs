@@ -16,6 +16,7 @@
 //! | `Subject`     | len u16 ‖ subject ‖ origin ‖ index                          | empty |
 //! | `AmendTarget` | target natural key 32 ‖ target origin u32 ‖ origin ‖ index  | empty |
 //! | `KindIndex`   | class u8 ‖ origin ‖ index                                   | empty |
+//! | `Name`        | normalised name key ‖ 0 ‖ origin ‖ index                    | empty |
 
 use crate::store::log::{origin_code, origin_index_key, origin_index_suffix, LogError, Prepared, MAX_SUBJECT_LEN};
 use crate::store::{Batch, Store, StoreError, Table};
@@ -25,7 +26,8 @@ use gongxin_core::record::Record;
 use gongxin_core::state::PROVINCE;
 
 /// The view tables, in the order [`reindex`] clears and rebuilds them.
-pub const VIEW_TABLES: [Table; 4] = [Table::NaturalKey, Table::Subject, Table::AmendTarget, Table::KindIndex];
+pub const VIEW_TABLES: [Table; 5] =
+    [Table::NaturalKey, Table::Subject, Table::AmendTarget, Table::KindIndex, Table::Name];
 
 /// Classes of the kind index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,8 @@ pub struct Derived {
     /// For an amendment: its target's natural-key digest and origin.
     pub amends: Option<(Digest, u32)>,
     pub class: Option<KindClass>,
+    /// Name search keys of the subject (`core::names::index_keys`).
+    pub names: Vec<String>,
 }
 
 /// The one derivation: from the signed leaf header and, when held, the record body. `record` may be passed when
@@ -89,7 +93,8 @@ pub fn derive(header: &LeafHeader, payload: Option<&[u8]>, record: Option<&Recor
     } else if header.kind == gongxin_core::check::FEEDBACK_KIND {
         class = Some(KindClass::Feedback);
     }
-    Derived { natural_key: header.natural_key, subjects, amends, class }
+    let names = record.and_then(Record::subject).map(|s| gongxin_core::names::index_keys(&s.name)).unwrap_or_default();
+    Derived { natural_key: header.natural_key, subjects, amends, class, names }
 }
 
 fn is_record_kind(kind: &str) -> bool {
@@ -126,7 +131,24 @@ fn put_rows(batch: &mut Batch, key: &[u8], d: &Derived) -> u64 {
         batch.put(Table::KindIndex, k, Vec::new());
         rows += 1;
     }
+    for n in &d.names {
+        let mut k = n.as_bytes().to_vec();
+        k.push(0);
+        k.extend_from_slice(key);
+        batch.put(Table::Name, k, Vec::new());
+        rows += 1;
+    }
     rows
+}
+
+/// Entries whose subject's name (or its part after the leading division names) starts with `prefix` (already
+/// normalised), at most `limit` rows, in name order.
+pub fn by_name_prefix(store: &impl Store, prefix: &str, limit: usize) -> Result<Vec<(String, u64)>, LogError> {
+    if prefix.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = store.scan_prefix(Table::Name, prefix.as_bytes(), limit)?;
+    Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::Name, k)).collect::<Result<_, _>>()?)
 }
 
 /// Adds the view rows of one fed item (an entry of an origin this node does not mirror) to `batch`, the batch

@@ -61,7 +61,13 @@ fn new_entry(i: u64) -> NewEntry {
 }
 
 fn derived(i: u64) -> views::Derived {
-    views::Derived { natural_key: natural_key(i), subjects: vec![subject(i)], amends: None, class: None }
+    views::Derived {
+        natural_key: natural_key(i),
+        subjects: vec![subject(i)],
+        amends: None,
+        class: None,
+        names: Vec::new(),
+    }
 }
 
 /// Writer mode: append batches forever, printing `ACK <size>` after each durable commit.

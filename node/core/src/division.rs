@@ -177,6 +177,11 @@ impl DivisionTable {
         self.current.values().filter(move |d| d.level == level)
     }
 
+    /// Names of every current division (湖南省, 长沙市, 芙蓉区, …).
+    pub fn current_names(&self) -> impl Iterator<Item = &str> {
+        self.current.values().map(|d| d.name.as_str())
+    }
+
     /// Current children of a current division.
     pub fn children<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a Division> + 'a {
         self.current.values().filter(move |d| d.parent.as_deref() == Some(code))

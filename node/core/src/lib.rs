@@ -17,6 +17,7 @@ pub mod format;
 pub mod idcard;
 pub mod mask;
 pub mod merkle;
+pub mod names;
 pub mod record;
 pub mod registry;
 pub mod sheet;

@@ -120,6 +120,18 @@ impl Ledger {
         Ok(self.hit_at(id)?.map(|h| h.state))
     }
 
+    /// The state of the record at `id`; for an amendment, the state of its target.
+    pub fn state_hit(&self, id: &EntryId) -> Result<Option<StateHit>, AppError> {
+        match self.load_record(&id.origin, id.index)? {
+            Some((_, Record::Amendment(a))) => match self.resolve_target(&a.target)? {
+                Some(t) => self.hit_at(&t),
+                None => Ok(None),
+            },
+            Some((loaded, r)) => Ok(Some(self.fold(loaded, r)?)),
+            None => Ok(None),
+        }
+    }
+
     fn hit_at(&self, id: &EntryId) -> Result<Option<StateHit>, AppError> {
         let Some((loaded, record)) = self.load_record(&id.origin, id.index)? else { return Ok(None) };
         if matches!(record, Record::Amendment(_)) {

@@ -11,6 +11,7 @@
 //! | `export`      | what leaves through the admin and audit APIs: origin exports, proofs, the peer view |
 //! | `credit`      | record state over everything held (amendment targets, folding), catalogues, writing amendments |
 //! | `check`       | the joint-punishment check: signed verdicts with proofs, feedback, the feedback report |
+//! | `query`       | the one-stop query: by code or name prefix, filters, paging, the public (masked) view |
 //! | `feed`        | list entries of origins the node does not mirror, each with its own proof |
 //!
 //! *Invariant:* one writer per log. The own log is written under `Ledger`'s writer lock, every mirror under
@@ -30,6 +31,9 @@ pub mod federation;
 pub mod feed;
 pub mod ledger;
 pub mod mirror;
+pub mod query;
+#[cfg(test)]
+mod query_tests;
 pub mod registry;
 #[cfg(test)]
 mod tests;

@@ -123,12 +123,14 @@ impl pb::admin_server::Admin for AdminService {
     }
 
     async fn query(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
-        let key = crate::app::check::normalise_subject(&req.into_inner().uscc);
+        let search = convert::search(req.into_inner())?;
         let l = self.ledger.clone();
-        let hits = blocking(move || l.states_about(&key)).await?;
         let today = crate::app::check::today_in_china();
+        let page = blocking(move || l.search(&search, today)).await?;
         Ok(Response::new(pb::QueryReply {
-            records: hits.into_iter().map(|h| convert::query_record(h, today)).collect(),
+            matched: page.matched as u64,
+            more: page.more,
+            records: page.hits.into_iter().map(|h| convert::query_record(h, today)).collect(),
         }))
     }
 

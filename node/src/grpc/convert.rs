@@ -233,6 +233,38 @@ pub mod admin {
         }
     }
 
+    /// `gongxin query`'s request.
+    pub fn search(r: pb::QueryRequest) -> Result<crate::app::query::Search, ConvertError> {
+        let opt = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let day = |field: &'static str, s: &str| -> Result<Option<gongxin_core::date::Day>, ConvertError> {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            gongxin_core::date::parse(s).map(Some).map_err(|e| ConvertError::new(field, e.to_string()))
+        };
+        for (field, v) in [("uscc", &r.uscc), ("name", &r.name), ("kind", &r.kind), ("status", &r.status)] {
+            if v.len() > 256 {
+                return Err(ConvertError::new(field, "超过 256 字节 (too long)"));
+            }
+        }
+        let origin = match opt(r.origin) {
+            None => None,
+            Some(o) => Some(super::sync::origin("origin", &o)?),
+        };
+        Ok(crate::app::query::Search {
+            from: day("from", &r.from)?,
+            to: day("to", &r.to)?,
+            code: opt(r.uscc),
+            name: opt(r.name),
+            kind: opt(r.kind),
+            origin,
+            status: opt(r.status),
+            public: r.public,
+            offset: r.offset as usize,
+            limit: if r.limit == 0 { 50 } else { r.limit as usize },
+        })
+    }
+
     /// `gongxin amend`'s request.
     pub fn amend_spec(
         r: pb::AmendRequest,

@@ -54,10 +54,12 @@ pub enum Table {
     KindIndex = 13,
     /// (origin, index) → a list-relevant entry of an origin this node does not mirror, with its own proof.
     FeedItem = 14,
+    /// View: (normalised name key, 0, origin, index) → empty: search by name prefix (`core::names`).
+    Name = 15,
 }
 
 impl Table {
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Head,
         Table::Leaf,
@@ -72,6 +74,7 @@ impl Table {
         Table::AmendTarget,
         Table::KindIndex,
         Table::FeedItem,
+        Table::Name,
     ];
 
     pub fn tag(self) -> u8 {

@@ -1,0 +1,159 @@
+//! The one-stop query (一站式查询, 信用湖南) over everything the node holds: by code (USCC, ID number, 工商注册号,
+//! 组织机构代码) or by name prefix (the name index, `core::names`), with filters and paging, in the operator's
+//! full view or the public view (`core::mask::public_view`, 公示 records only, within their publicity window).
+
+use super::credit::StateHit;
+use super::ledger::Ledger;
+use super::AppError;
+use crate::views;
+use gongxin_core::date::Day;
+use gongxin_core::record::{Disclosure, Record};
+use gongxin_core::state::EntryId;
+
+/// Most results one page returns.
+pub const MAX_PAGE: usize = 200;
+/// Most index rows a name search reads (a prefix of one character can match many names).
+pub const MAX_NAME_ROWS: usize = 20_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// A subject code, or
+    pub code: Option<String>,
+    /// a name prefix (the whole name or the part after its division names).
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub origin: Option<String>,
+    /// Decision date range, inclusive.
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+    /// Only records whose state on `today` is this word (有效, 在列, 已移出, …).
+    pub status: Option<String>,
+    /// The public view: masked, 公示 records only, within their publicity window.
+    pub public: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub hits: Vec<StateHit>,
+    /// Matching records skipped by `offset` plus those returned.
+    pub matched: usize,
+    /// More matches exist after this page.
+    pub more: bool,
+}
+
+/// Normalises a subject code for lookup: trimmed, upper case (`x` → `X`), the hyphen of an 组织机构代码 removed.
+pub fn normalise_code(s: &str) -> String {
+    let t: String = s.trim().chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+    if t.len() == 10 && t.as_bytes().get(8) == Some(&b'-') {
+        t.replace('-', "")
+    } else {
+        t
+    }
+}
+
+/// Whether a record is in its publicity window on `today`: not void or repaired, and before its 公示截止期 (a
+/// penalty's stated one, else three years after the decision); licences while valid; list entries while listed.
+pub fn in_publicity(h: &StateHit, today: Day) -> bool {
+    let st = &h.state;
+    if st.ended_on().is_some_and(|d| today >= d) {
+        return false;
+    }
+    match &st.current {
+        Record::Penalty(p) => {
+            let end = p.publicity_until.unwrap_or_else(|| three_years_after(p.decision_date));
+            today <= end
+        }
+        Record::License(l) => today <= l.valid_to,
+        Record::ListEntry(_) => st.listed_on(today),
+        Record::Commitment(_) => true,
+        Record::Amendment(_) => false,
+    }
+}
+
+fn three_years_after(d: Day) -> Day {
+    let date = d.date();
+    Day::from_ymd(date.year() + 3, date.month() as u8, date.day())
+        .or_else(|| Day::from_ymd(date.year() + 3, date.month() as u8, 28))
+        .unwrap_or(gongxin_core::date::LONG_TERM)
+}
+
+impl Ledger {
+    /// Records matching `q`, folded with their amendments, filtered and paged. The public view masks and
+    /// withholds as `core::mask` says.
+    pub fn search(&self, q: &Search, today: Day) -> Result<Page, AppError> {
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let candidates: Vec<StateHit> = match (&q.code, &q.name) {
+            (Some(code), None) => self.states_about(&normalise_code(code))?,
+            (None, Some(name)) => {
+                let prefix = gongxin_core::names::normalise(name);
+                if prefix.chars().count() < 2 {
+                    return Err(AppError::Invalid {
+                        field: "name",
+                        reason: "名称至少两个字 (give at least two characters of the name)".into(),
+                    });
+                }
+                let mut ids: Vec<EntryId> = Vec::new();
+                for (o, i) in views::by_name_prefix(self.log().store(), &prefix, MAX_NAME_ROWS)? {
+                    let id = EntryId::new(&o, i);
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                ids.sort();
+                let mut out: Vec<StateHit> = Vec::new();
+                for id in ids {
+                    if let Some(h) = self.state_hit(&id)? {
+                        if !out.iter().any(|x| x.state.id == h.state.id) {
+                            out.push(h);
+                        }
+                    }
+                }
+                out
+            }
+            _ => {
+                return Err(AppError::Invalid {
+                    field: "query",
+                    reason: "请给出 --uscc 代码 或 --name 名称 之一 (give a code or a name)".into(),
+                })
+            }
+        };
+        let mut page = Page::default();
+        for mut h in candidates {
+            if q.kind.as_deref().is_some_and(|k| k != h.kind)
+                || q.origin.as_deref().is_some_and(|o| o != h.state.id.origin)
+            {
+                continue;
+            }
+            let decided = h.state.current.decision_date();
+            if q.from.is_some_and(|f| decided < f) || q.to.is_some_and(|t| decided > t) {
+                continue;
+            }
+            if q.status.as_deref().is_some_and(|s| s != h.state.status_on(today)) {
+                continue;
+            }
+            if q.public {
+                if h.entry.header.disclosure != Disclosure::Public || !in_publicity(&h, today) {
+                    continue;
+                }
+                let Some(masked) = gongxin_core::mask::public_view(&h.state.current, today) else { continue };
+                h.state.current = masked;
+                // The public sees what stands, not earlier versions or the reasons of ignored steps.
+                h.state.original = None;
+                h.state.history.retain(|s| s.ignored.is_none());
+            }
+            page.matched += 1;
+            if page.matched <= q.offset {
+                continue;
+            }
+            if page.hits.len() == limit {
+                page.more = true;
+                page.matched -= 1;
+                break;
+            }
+            page.hits.push(h);
+        }
+        Ok(page)
+    }
+}
