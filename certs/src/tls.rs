@@ -396,6 +396,9 @@ pub fn incoming(
             if tx.is_closed() {
                 return;
             }
+            // Replies go out at once: without this, a reply split over segments waits for the peer's delayed ACK
+            // (Nagle), some 40 ms per call.
+            let _ = tcp.set_nodelay(true);
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;

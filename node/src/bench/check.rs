@@ -28,6 +28,8 @@ pub struct CheckFigures {
     pub build_seconds: f64,
     pub concurrency: usize,
     pub seconds: u64,
+    /// `Checker::check` called directly, one thread: what the use case costs without gRPC and TLS.
+    pub in_process_per_s: f64,
     pub empty_per_s: f64,
     pub check_per_s: f64,
     pub ratio_to_empty: f64,
@@ -219,6 +221,20 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
         }
     }
     let rss_after_build = rss_mib("VmRSS:");
+    let in_process_per_s = {
+        let c = Checker::new(ledger.clone());
+        let start = Instant::now();
+        let mut n = 0u64;
+        let mut i = 0u64;
+        while start.elapsed() < Duration::from_secs(seconds.max(1)) {
+            i = (i + 104_729) % entries;
+            let q =
+                crate::app::check::CheckQuery { subject: subject_uscc(i), measure: "政府采购".into(), day: None };
+            c.check(q)?;
+            n += 1;
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    };
 
     let ca = Ca::create_with(&CaOptions::default(), Algorithm::EcdsaP256)?;
     let issue = |role, code: &str| -> Result<TlsIdentity> {
@@ -265,6 +281,7 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
             build_seconds,
             concurrency,
             seconds,
+            in_process_per_s,
             empty_per_s,
             check_per_s,
             ratio_to_empty: check_per_s / empty_per_s,
@@ -287,6 +304,7 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
             fig.build_seconds,
             fig.entries as f64 / fig.build_seconds
         );
+        println!("  Checker::check in process, one thread: {:>9.0} checks/s", fig.in_process_per_s);
         println!("  empty unary handler: {:>9.0} calls/s", fig.empty_per_s);
         println!(
             "  check (hit, proof, signed verdict): {:>9.0} calls/s = {:.2} of empty",
