@@ -16,6 +16,7 @@ pub mod pki;
 pub mod query;
 pub mod record;
 pub mod registry;
+pub mod report;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -64,6 +65,9 @@ pub enum Command {
     /// The measure catalogue (联合奖惩措施清单): publish (province), show.
     #[command(subcommand)]
     Catalogue(catalogue::Command),
+    /// Reports over what the node holds: publication (7-working-day compliance).
+    #[command(subcommand)]
+    Report(report::Command),
     /// The node's log: size, root, latest signed checkpoint.
     #[command(subcommand)]
     Log(log::Command),
@@ -102,6 +106,7 @@ pub fn main_entry() -> i32 {
         Command::Amend(a) => amend::run(a),
         Command::Check(a) => check::run(a),
         Command::Catalogue(c) => catalogue::run(c),
+        Command::Report(c) => report::run(c),
         Command::Record(c) => record::run(c),
         Command::Log(c) => log::run(c),
         Command::ExportBundle(a) => bundle::export(a),

@@ -11,6 +11,7 @@
 //! | `export`      | what leaves through the admin and audit APIs: origin exports, proofs, the peer view |
 //! | `credit`      | record state over everything held (amendment targets, folding), catalogues, writing amendments |
 //! | `check`       | the joint-punishment check: signed verdicts with proofs, feedback, the feedback report |
+//! | `publication` | 7-working-day compliance: late publications and late withdrawals per authority and origin |
 //! | `query`       | the one-stop query: by code or name prefix, filters, paging, the public (masked) view |
 //! | `feed`        | list entries of origins the node does not mirror, each with its own proof |
 //!
@@ -31,6 +32,7 @@ pub mod federation;
 pub mod feed;
 pub mod ledger;
 pub mod mirror;
+pub mod publication;
 pub mod query;
 #[cfg(test)]
 mod query_tests;

@@ -152,6 +152,21 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::PublishCatalogueReply { index, version }))
     }
 
+    async fn report_publication(
+        &self,
+        req: Request<pb::ReportPublicationRequest>,
+    ) -> Result<Response<pb::ReportPublicationReply>, Status> {
+        let since = req.into_inner().since;
+        let since = if since.trim().is_empty() {
+            None
+        } else {
+            Some(gongxin_core::date::parse(&since).map_err(|e| Status::invalid_argument(format!("since: {e}")))?)
+        };
+        let l = self.ledger.clone();
+        let r = blocking(move || l.publication_report(since, gongxin_core::calendar::WorkCalendar::embedded())).await?;
+        Ok(Response::new(pb::ReportPublicationReply { report_json: serde_json::to_string(&r).unwrap_or_default() }))
+    }
+
     async fn catalogues(&self, _req: Request<pb::CataloguesRequest>) -> Result<Response<pb::CataloguesReply>, Status> {
         let l = self.ledger.clone();
         let all = blocking(move || l.catalogues()).await?;
