@@ -12,6 +12,7 @@ pub mod division;
 pub mod envelope;
 pub mod format;
 pub mod idcard;
+pub mod layout;
 pub mod merkle;
 pub mod record;
 pub mod registry;
