@@ -62,7 +62,7 @@ fn list_import_changes_duplicates_dry_run_and_foreign_rows() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let recs = json(&out)["records"].as_array().unwrap().clone();
     let entry = recs.iter().find(|r| r["kind"] == "list_entry").unwrap_or_else(|| panic!("{recs:?}"));
-    let body: serde_json::Value = serde_json::from_str(entry["body_json"].as_str().unwrap()).unwrap();
+    let body = &entry["record"];
     assert_eq!(body["measures"], serde_json::json!(["政府采购", "财政资金", "行政许可"]), "{body}");
     assert_eq!(body["list_type"], "严重失信主体名单");
 

@@ -657,7 +657,12 @@ fn publicity_end_must_be_3_months_to_3_years_after_the_decision() {
         if ok {
             check_ok(P, &[s], As::Both, 1);
         } else {
-            check_one_error(P, &[s], As::Both, 1, f::P_PUBLICITY_UNTIL, "公示截止期 ");
+            let shown = until.replace('/', "-");
+            let why = format!(
+                "公示截止期 {shown} 不在处罚决定日期 2024-03-05 后 3 个月至 3 年之间（2024-06-05 至 2027-03-05）\
+                 (publicity end must be 3 months to 3 years after the decision)"
+            );
+            check_one_error(P, &[s], As::Both, 1, f::P_PUBLICITY_UNTIL, &why);
         }
     }
 }
