@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// Rows per import call (the node caps a call at 5 000).
 const CHUNK_ROWS: usize = 1_000;
 
+/// Changed rows listed one per line before the rest are summarised.
+const SHOW_CHANGES: usize = 20;
+
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     #[arg(long, env = "GONGXIN_DATA_DIR")]
@@ -298,10 +301,20 @@ pub fn run(a: Args) -> i32 {
                 for e in &o.warnings {
                     eprintln!("提示 warning: {p}第 {} 行 row {}: {}: {}", e.row, e.row, e.field, e.reason);
                 }
-                for e in &o.changed {
+                for e in o.changed.iter().take(SHOW_CHANGES) {
                     eprintln!(
                         "变更 changed: {p}第 {} 行 row {}: 不同的字段 differing fields [{}]: {}",
                         e.row, e.row, e.field, e.reason
+                    );
+                }
+                if o.changed.len() > SHOW_CHANGES {
+                    let rest: Vec<String> =
+                        o.changed.iter().skip(SHOW_CHANGES).map(|e| format!("第 {} 行", e.row)).collect();
+                    eprintln!(
+                        "变更 changed: {p}另有 {} 行内容与已有记录不同，未导入：{}；完整列表见 -o json ({} more changed rows)",
+                        rest.len(),
+                        summarise_rows(&rest),
+                        rest.len()
                     );
                 }
                 if !o.skipped.is_empty() {
