@@ -264,9 +264,17 @@ fn is_notes_row(cells: &[String]) -> bool {
     noted * 2 > filled.len()
 }
 
-/// A row that holds nothing but a 序号 (or nothing: cells with borders only read as blank).
+/// A row that holds nothing but a 序号 (or nothing: cells with borders only read as blank): only the 序号 column
+/// is filled, or, without a 序号 column, only the first cell, with a row number.
 fn only_serial(cells: &[String], serial_col: Option<usize>) -> bool {
-    cells.iter().enumerate().all(|(i, c)| c.trim().is_empty() || Some(i) == serial_col)
+    let filled: Vec<(usize, &str)> =
+        cells.iter().enumerate().map(|(i, c)| (i, c.trim())).filter(|(_, c)| !c.is_empty()).collect();
+    match (filled.as_slice(), serial_col) {
+        ([], _) => true,
+        ([(i, _)], Some(col)) => *i == col,
+        ([(0, v)], None) => (1..=7).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 /// Reads one sheet as data of `kind`: `Ok(None)` when no header row of the template is found.

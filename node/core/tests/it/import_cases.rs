@@ -338,6 +338,17 @@ fn title_rows_notes_row_serial_column_and_trailing_serial_rows() {
         // Row numbers count from the line under the header (the notes row is row 1).
         assert_eq!(o.accepted.iter().map(|(_, r, _)| *r).collect::<Vec<_>>(), vec![2, 3], "{name}");
     }
+    // Without a 序号 column, trailing rows with a bare row number in the first cell are the same thing.
+    let s = sheet("许可", vec![header(L), row(L, 1, &[]), vec![C::N(2.0)], vec![t("3")]]);
+    for (name, bytes) in files(&[s], As::Both) {
+        let o = run(L, &bytes, name, &ReadOptions::default(), &checks()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((o.accepted.len(), o.errors.len()), (1, 0), "{name}: {:?}", o.errors);
+        assert_eq!(
+            o.export.data[0].notes,
+            vec!["2 行只有序号（或只有边框）没有数据，已跳过 (2 rows holding nothing but a 序号 skipped)"],
+            "{name}"
+        );
+    }
 }
 
 #[test]
