@@ -336,6 +336,19 @@ impl Ledger {
         Ok(e.payload.and_then(|(p, _)| Record::from_payload_json(&p).ok()))
     }
 
+    /// Records appended before the natural key named the subject (`kind|authority|文书号`, issue 12) are indexed
+    /// under that shorter key: the stored record is this one when its key, as computed now, is `nk`.
+    fn stored_under_legacy_key(&self, nk: &str) -> Result<Option<(String, Record)>, AppError> {
+        let Some((legacy, _subject)) = nk.rsplit_once('|') else { return Ok(None) };
+        let Some(at) = views::find_natural_key(self.log.store(), &crypto::sm3(legacy.as_bytes()))? else {
+            return Ok(None);
+        };
+        Ok(self
+            .stored_record(&at)?
+            .filter(|r| r.natural_key() == nk)
+            .map(|r| (format!("日志 {} 第 {} 条 log {} index {}", at.0, at.1, at.0, at.1), r)))
+    }
+
     /// [`Ledger::append_records`]; a known natural key with the same content is a duplicate, with different
     /// content a change (reported with the differing fields, never appended); `dry_run` writes nothing.
     fn append_records_with(
@@ -361,7 +374,7 @@ impl Ledger {
                         .stored_record(&at)?
                         .map(|r| (format!("日志 {} 第 {} 条 log {} index {}", at.0, at.1, at.0, at.1), r))
                         .or_else(|| Some((format!("log {} index {}", at.0, at.1), record.clone()))),
-                    None => None,
+                    None => self.stored_under_legacy_key(&nk)?,
                 },
             };
             if let Some((where_, old)) = earlier {
@@ -455,5 +468,61 @@ impl Ledger {
 
     pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, AppError> {
         Ok(self.log.checkpoints(&self.code)?)
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use gongxin_core::testdata;
+
+    fn ledger() -> Ledger {
+        Ledger::new("430102", "芙蓉区", "county", SigningKey::generate(), Arc::new(MemoryStore::new()))
+    }
+
+    fn rows(seed: u64, n: usize) -> Vec<ImportRow> {
+        testdata::rows(Kind::License, seed, "430102", n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, fields)| ImportRow { row: i as u64 + 1, fields, notes: BTreeMap::new() })
+            .collect()
+    }
+
+    /// A store written before the natural key named the subject: its records are indexed under
+    /// `kind|authority|文书号`. Re-importing them is a duplicate (or a change), never a second copy.
+    #[test]
+    fn records_under_the_legacy_key_are_recognised() {
+        let l = ledger();
+        let batch = rows(3, 4);
+        for r in &batch {
+            let rec = template::validate_row(Kind::License, r.row, &r.fields, l.refs).unwrap();
+            let nk = rec.natural_key();
+            let (legacy, _) = nk.rsplit_once('|').unwrap();
+            l.append_system("license", legacy, rec.to_payload_json(), |_| Vec::new()).unwrap();
+        }
+        let out = l.import_with(Kind::License, "t", batch.clone(), &ImportOptions::default()).unwrap();
+        assert_eq!((out.accepted, out.duplicates, out.changed.len(), out.size), (0, 4, 0, 4), "{:?}", out.errors);
+        let mut changed = batch;
+        changed[1].fields.insert(template::f::L_CONTENT.into(), "更正后的许可内容".into());
+        let out = l.import_with(Kind::License, "t", changed, &ImportOptions::default()).unwrap();
+        assert_eq!((out.accepted, out.duplicates, out.size), (0, 3, 4));
+        assert_eq!((out.changed[0].row, out.changed[0].field.as_str()), (2, "content"));
+    }
+
+    #[test]
+    fn dry_run_writes_nothing_and_a_change_lists_its_fields() {
+        let l = ledger();
+        let dry = ImportOptions { dry_run: true, ..ImportOptions::default() };
+        let out = l.import_with(Kind::License, "t", rows(5, 6), &dry).unwrap();
+        assert_eq!((out.accepted, out.size), (6, 0));
+        assert_eq!(l.status().unwrap().size, 0);
+        l.import_with(Kind::License, "t", rows(5, 6), &ImportOptions::default()).unwrap();
+        let mut changed = rows(5, 6);
+        changed[0].fields.insert(template::f::L_CONTENT.into(), "新内容".into());
+        changed[0].fields.insert(template::f::NAME.into(), "长沙新名称有限公司".into());
+        let out = l.import_with(Kind::License, "t", changed, &dry).unwrap();
+        assert_eq!(out.changed[0].field, "content,subject.name");
+        assert_eq!((out.accepted, out.duplicates, out.size), (0, 5, 6));
     }
 }
