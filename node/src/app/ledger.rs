@@ -321,7 +321,12 @@ impl Ledger {
         if !problems.is_empty() {
             return Err(AppError::Invalid { field: "record", reason: problems.join("; ") });
         }
-        self.append_records(vec![(1, record)], share)
+        let out = self.append_records(vec![(1, record)], share)?;
+        // A record whose key is held with other content is not appended: say so instead of "0 accepted".
+        if let Some(c) = out.changed.first() {
+            return Err(AppError::Invalid { field: "record", reason: format!("{} [{}]", c.reason, c.field) });
+        }
+        Ok(out)
     }
 
     /// Signs `records` (skipping natural keys already held) and appends them as one atomic, flushed batch
@@ -508,6 +513,23 @@ mod import_tests {
         let out = l.import_with(Kind::License, "t", changed, &ImportOptions::default()).unwrap();
         assert_eq!((out.accepted, out.duplicates, out.size), (0, 3, 4));
         assert_eq!((out.changed[0].row, out.changed[0].field.as_str()), (2, "content"));
+    }
+
+    /// `record publish` of a list entry whose key is held with another reason is refused, naming the field.
+    #[test]
+    fn a_changed_published_record_is_refused_not_counted_as_zero() {
+        let l = ledger();
+        let row = testdata::Generator::new(9, "430102").list_row();
+        let rec = template::validate_row(Kind::List, 1, &row, l.refs).unwrap();
+        assert_eq!(l.publish(&rec.to_payload_json(), None).unwrap().accepted, 1);
+        assert_eq!(l.publish(&rec.to_payload_json(), None).unwrap().duplicates, 1);
+        let Record::ListEntry(mut e) = rec else { panic!("not a list entry") };
+        e.reason = "另一个原因".into();
+        match l.publish(&Record::ListEntry(e).to_payload_json(), None) {
+            Err(AppError::Invalid { reason, .. }) => assert!(reason.ends_with("[reason]"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.status().unwrap().size, 1);
     }
 
     #[test]
