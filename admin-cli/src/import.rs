@@ -172,6 +172,9 @@ pub fn run(a: Args) -> i32 {
         }
     }
     for d in &export.data {
+        if !multi && d.map.layout != template::Layout::Template {
+            eprintln!("提示 note: 表头格式 layout: {}", d.map.layout.describe(a.kind));
+        }
         for w in d.map.warnings() {
             eprintln!("提示 warning: {}{w}", prefix(d));
         }

@@ -125,6 +125,9 @@ pub fn check_bytes_with(
     let mut repeats: Vec<String> = Vec::new();
     for d in &export.data {
         let at = |row: u64| if multi { format!("\"{}\" 第 {row} 行", d.name) } else { format!("第 {row} 行") };
+        if !multi && d.map.layout != template::Layout::Template {
+            warnings.push(format!("表头格式 layout: {}", d.map.layout.describe(kind)));
+        }
         for w in d.map.warnings() {
             warnings.push(if multi { format!("工作表 \"{}\"：{w}", d.name) } else { w });
         }

@@ -286,3 +286,24 @@ fn workbook_sheets_are_reported_and_chosen() {
         "{err}"
     );
 }
+
+/// Issue 12: a CSV with the national field-code header (`CF_XDR_MC`, `CF_WSH`, …) is read, and the layout named.
+#[test]
+fn field_code_headers_are_read_and_the_layout_named() {
+    let rows = testdata::rows(Kind::Penalty, 4, "430102", 6);
+    let csv = text(&testdata::to_csv(Kind::Penalty, &rows));
+    let (header, rest) = csv.split_once("\r\n").unwrap();
+    let codes: std::collections::BTreeMap<&str, &str> = gongxin_core::template::FIELD_CODES
+        .iter()
+        .filter(|(c, _)| !c.starts_with("XK_"))
+        .map(|(c, n)| (*n, *c))
+        .collect();
+    let coded: Vec<&str> = header.split(',').map(|h| codes.get(h).copied().unwrap_or(h)).collect();
+    assert!(coded.contains(&"CF_WSH") && coded.contains(&"CF_XDR_MC"), "{coded:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("codes.csv");
+    std::fs::write(&path, format!("{}\r\n{rest}", coded.join(","))).unwrap();
+    assert_eq!(json_report("penalty", &path), (0, 6, 0, vec![]));
+    let err = text(&validate("penalty", &path, false).stderr);
+    assert!(err.contains("表头格式 layout: 信用中国数据交换格式（字段代码表头，如 XK_XDR_MC、CF_WSH）"), "{err}");
+}
