@@ -37,7 +37,8 @@ fn json_report(kind: &str, file: &Path) -> (i32, u64, u64, Vec<(u64, String)>) {
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     let obj = v.as_object().cloned().unwrap_or_default();
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 3, "{stdout}");
+    // `sheets` (what happened to each worksheet) only for workbooks.
+    assert_eq!(keys.len(), if obj.contains_key("sheets") { 4 } else { 3 }, "{stdout}");
     for k in ["accepted", "rejected", "errors"] {
         assert!(obj.contains_key(k), "{stdout}");
     }
@@ -48,7 +49,7 @@ fn json_report(kind: &str, file: &Path) -> (i32, u64, u64, Vec<(u64, String)>) {
         .iter()
         .map(|e| {
             let o = e.as_object().cloned().unwrap_or_default();
-            assert_eq!(o.len(), 3, "error entry {e}");
+            assert_eq!(o.len(), if o.contains_key("sheet") { 4 } else { 3 }, "error entry {e}");
             assert!(!e["reason"].as_str().unwrap_or("").is_empty());
             (e["row"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or("").to_string())
         })
@@ -174,7 +175,12 @@ fn warnings_go_to_stderr_and_json_stays_clean() {
     std::fs::write(&path, with_unknown).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json_report("license", &path), (0, 5, 0, vec![]));
     let err = text(&validate("license", &path, true).stderr);
-    assert!(err.contains("经办人") && err.contains("第 5 行与第 1 行"), "{err}");
+    assert!(
+        err.contains("经办人")
+            && err.contains("1 行与前面的行机关、决定文书号和主体相同")
+            && err.contains("第 5 行（同第 1 行）"),
+        "{err}"
+    );
 }
 
 /// Issue 9: a 2.4 KB workbook with one cell at XFD1048576 aborted `validate` (a 512 GiB allocation, exit 134).
@@ -204,4 +210,100 @@ fn csv_of_commas_is_refused_with_exit_2() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("列数 columns") && stderr.contains("第 1 行 row 1"), "{stderr}");
+}
+
+/// Issue 12: a workbook with an instructions tab, a hidden stale tab and two data tabs. Every sheet is reported;
+/// the data tabs are read (errors name their sheet), the hidden one only with `--sheet`.
+#[test]
+fn workbook_sheets_are_reported_and_chosen() {
+    use rust_xlsxwriter::Workbook;
+    let names: Vec<&str> = gongxin_core::template::fields(Kind::Penalty).iter().map(|s| s.name).collect();
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("填报说明").unwrap();
+    ws.write_string(0, 0, "填写说明").unwrap();
+    for (sheet, seed, hidden, bad_row) in
+        [("旧表", 1u64, true, None), ("一月", 2, false, Some(2usize)), ("二月", 3, false, None)]
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name(sheet).unwrap();
+        ws.set_hidden(hidden);
+        ws.write_string(0, 0, format!("{sheet}行政处罚公示")).unwrap();
+        for (c, h) in names.iter().enumerate() {
+            ws.write_string(1, c as u16, *h).unwrap();
+        }
+        for (i, mut r) in testdata::rows(Kind::Penalty, seed, "430102", 3).into_iter().enumerate() {
+            if bad_row == Some(i + 1) {
+                r.insert(f::P_DATE.into(), "2099/01/01".into());
+            }
+            for (c, h) in names.iter().enumerate() {
+                if let Some(v) = r.get(*h) {
+                    ws.write_string(2 + i as u32, c as u16, v).unwrap();
+                }
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("处罚.xlsx");
+    std::fs::write(&path, wb.save_to_buffer().unwrap()).unwrap();
+    let p = path.to_string_lossy().into_owned();
+
+    let out = gongxin(&["validate", "--kind", "penalty", &p, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64()), (Some(5), Some(1)), "{v}");
+    let read: Vec<(String, bool)> = v["sheets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["read"].as_bool().unwrap()))
+        .collect();
+    let want = [("填报说明", false), ("旧表", false), ("一月", true), ("二月", true)];
+    assert_eq!(read, want.map(|(n, r)| (n.to_string(), r)));
+    let e = &v["errors"][0];
+    assert_eq!((e["sheet"].as_str(), e["row"].as_u64(), e["field"].as_str()), (Some("一月"), Some(2), Some(f::P_DATE)));
+    assert!(e["reason"].as_str().unwrap().contains("晚于今天"), "{e}");
+    let err = text(&out.stderr);
+    assert!(err.contains("工作表 \"旧表\" 未读取 (sheet not read)：隐藏工作表，已跳过"), "{err}");
+    assert!(err.contains("工作表 \"一月\"：表头上方 1 行标题（如 \"一月行政处罚公示\"）已跳过"), "{err}");
+
+    // The hidden sheet alone, by name or by number.
+    for choice in ["旧表", "2"] {
+        let out = gongxin(&["validate", "--kind", "penalty", &p, "--sheet", choice, "-o", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["accepted"], 3, "{v}");
+    }
+    let out = gongxin(&["validate", "--kind", "penalty", &p, "--sheet", "三月"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("工作簿中没有工作表 \"三月\"；现有工作表：填报说明，旧表，一月，二月"));
+    // As a licence file: no sheet holds licence data, and each says why.
+    let out = gongxin(&["validate", "--kind", "license", &p]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("工作簿中没有行政许可模板的数据工作表") && err.contains("请用 --kind penalty 单独导入"),
+        "{err}"
+    );
+}
+
+/// Issue 12: a CSV with the national field-code header (`CF_XDR_MC`, `CF_WSH`, …) is read, and the layout named.
+#[test]
+fn field_code_headers_are_read_and_the_layout_named() {
+    let rows = testdata::rows(Kind::Penalty, 4, "430102", 6);
+    let csv = text(&testdata::to_csv(Kind::Penalty, &rows));
+    let (header, rest) = csv.split_once("\r\n").unwrap();
+    let codes: std::collections::BTreeMap<&str, &str> = gongxin_core::template::FIELD_CODES
+        .iter()
+        .filter(|(c, _)| !c.starts_with("XK_"))
+        .map(|(c, n)| (*n, *c))
+        .collect();
+    let coded: Vec<&str> = header.split(',').map(|h| codes.get(h).copied().unwrap_or(h)).collect();
+    assert!(coded.contains(&"CF_WSH") && coded.contains(&"CF_XDR_MC"), "{coded:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("codes.csv");
+    std::fs::write(&path, format!("{}\r\n{rest}", coded.join(","))).unwrap();
+    assert_eq!(json_report("penalty", &path), (0, 6, 0, vec![]));
+    let err = text(&validate("penalty", &path, false).stderr);
+    assert!(err.contains("表头格式 layout: 信用中国数据交换格式（字段代码表头，如 XK_XDR_MC、CF_WSH）"), "{err}");
 }

@@ -41,9 +41,24 @@ impl fmt::Display for Day {
 /// Why a cell is not a date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DateError {
-    Format { text: String },
-    NotReal { text: String },
-    OutOfRange { text: String },
+    Format {
+        text: String,
+    },
+    NotReal {
+        text: String,
+    },
+    OutOfRange {
+        text: String,
+    },
+    /// A date-time whose time of day is not midnight, on a field that holds a date.
+    HasTime {
+        text: String,
+    },
+    /// A bare number that reads as an Excel date serial (days since 1899-12-30).
+    Serial {
+        text: String,
+        day: Option<Day>,
+    },
 }
 
 impl fmt::Display for DateError {
@@ -56,6 +71,19 @@ impl fmt::Display for DateError {
             DateError::OutOfRange { text } => {
                 write!(f, "日期 '{text}' 超出 1949–2099 年范围 (year must be between 1949 and 2099)")
             }
+            DateError::HasTime { text } => write!(
+                f,
+                "日期 '{text}' 带有非零的时刻，此字段只填日期 (the date has a time of day that is not 00:00; this field holds a date only)"
+            ),
+            DateError::Serial { text, day } => {
+                let as_day = day.map(|d| format!("，即 {d}")).unwrap_or_default();
+                let en = day.map(|d| format!(" = {d}")).unwrap_or_default();
+                write!(
+                    f,
+                    "日期 '{text}' 是 Excel 日期序列号{as_day}：请将该列设为日期格式或按 YYYY/MM/DD 填写 \
+                     (an Excel date serial number{en}: format the column as a date or write YYYY/MM/DD)"
+                )
+            }
         }
     }
 }
@@ -63,10 +91,59 @@ impl fmt::Display for DateError {
 impl std::error::Error for DateError {}
 
 /// Parses `YYYY/MM/DD`, `YYYY-MM-DD` (one separator kind, 1–2 digit month and day). Years 1949–2099.
-/// A trailing midnight time (`2024-03-05 00:00:00`, as some exports append) is tolerated.
+/// A trailing time of day that is midnight is tolerated, in the forms Excel, Java and Oracle systems write
+/// (`2024/3/5 0:00`, `2024-03-05 00:00:00`, `2024-03-05 00:00:00.0`, `2024-03-05T00:00:00`); any other time
+/// is [`DateError::HasTime`]. A bare 5-digit number is [`DateError::Serial`] (an Excel date serial).
 pub fn parse(text: &str) -> Result<Day, DateError> {
     let t = text.trim();
-    let t = t.strip_suffix(" 00:00:00").or_else(|| t.strip_suffix("T00:00:00")).unwrap_or(t);
+    let fmt_err = || DateError::Format { text: text.to_string() };
+    if t.len() == 5 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DateError::Serial { text: text.to_string(), day: t.parse().ok().and_then(from_serial) });
+    }
+    let (t, time) = match t.split_once([' ', 'T']) {
+        Some((d, rest)) => (d, Some(rest.trim())),
+        None => (t, None),
+    };
+    if let Some(time) = time {
+        match midnight(time) {
+            Some(true) => {}
+            Some(false) => {
+                // Only a well-formed date with a real time is "has a time"; anything else is a format error.
+                parse_date_part(t, text)?;
+                return Err(DateError::HasTime { text: text.to_string() });
+            }
+            None => return Err(fmt_err()),
+        }
+    }
+    parse_date_part(t, text)
+}
+
+/// `Some(true)` for a midnight time of day (`0:00`, `00:00:00`, `00:00:00.000`), `Some(false)` for another
+/// well-formed time, `None` when it is not a time at all.
+fn midnight(time: &str) -> Option<bool> {
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (time, None),
+    };
+    let parts: Vec<&str> = hms.split(':').collect();
+    if !(2..=3).contains(&parts.len())
+        || !parts.iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let nums: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+    if nums.len() != parts.len() || nums[0] > 23 || nums[1..].iter().any(|n| *n > 59) {
+        return None;
+    }
+    let frac_zero = match frac {
+        None => true,
+        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => f.bytes().all(|b| b == b'0'),
+        Some(_) => return None,
+    };
+    Some(nums.iter().all(|n| *n == 0) && frac_zero)
+}
+
+fn parse_date_part(t: &str, text: &str) -> Result<Day, DateError> {
     let fmt_err = || DateError::Format { text: text.to_string() };
     let sep = if t.contains('/') { '/' } else { '-' };
     let parts: Vec<&str> = t.split(sep).collect();
@@ -85,6 +162,27 @@ pub fn parse(text: &str) -> Result<Day, DateError> {
         return Err(DateError::OutOfRange { text: text.to_string() });
     }
     Day::from_ymd(y, m, d).ok_or(DateError::NotReal { text: text.to_string() })
+}
+
+/// The day of an Excel (1900 system) date serial, for hints; `None` outside 1949–2099.
+pub fn from_serial(serial: i64) -> Option<Day> {
+    let epoch = time::macros::date!(1899 - 12 - 30);
+    let d = epoch.checked_add(time::Duration::days(serial))?;
+    (1949..=2099).contains(&d.year()).then_some(Day(d))
+}
+
+/// `长期`, `长期有效`, `永久`, `无期限`: the long-term marker of a validity end, as departments write it.
+pub fn is_long_term_text(text: &str) -> bool {
+    matches!(text.trim(), "长期" | "长期有效" | "永久" | "永久有效" | "无期限")
+}
+
+/// Adds whole months (clamping the day to the month's end), for plausibility windows.
+pub fn add_months(d: Day, months: i32) -> Option<Day> {
+    let total = d.0.year() * 12 + (d.0.month() as i32 - 1) + months;
+    let (y, m) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
+    let month = Month::try_from(m).ok()?;
+    let last = time::util::days_in_month(month, y);
+    Date::from_calendar_date(y, month, d.0.day().min(last)).ok().map(Day)
 }
 
 impl Serialize for Day {
@@ -132,5 +230,31 @@ mod tests {
         assert!(matches!(parse("2024/03-05"), Err(DateError::Format { .. })));
         assert!(matches!(parse("20240305"), Err(DateError::Format { .. })));
         assert!(matches!(parse("1900/01/01"), Err(DateError::OutOfRange { .. })));
+    }
+
+    #[test]
+    fn date_times_with_a_zero_time_are_dates() {
+        for text in [
+            "2024/3/5 0:00",
+            "2024-03-05 00:00:00.0",
+            "2024-03-05 00:00:00",
+            "2024-03-05T00:00:00",
+            "2024/03/05 00:00",
+            "2024-03-05 00:00:00.000",
+        ] {
+            assert_eq!(parse(text).map(|d| d.to_string()), Ok("2024-03-05".to_string()), "{text}");
+        }
+        for text in ["2024/3/5 8:30", "2024-03-05 00:00:01", "2024-03-05 00:00:00.5"] {
+            assert_eq!(parse(text), Err(DateError::HasTime { text: text.into() }), "{text}");
+        }
+        for text in ["2024/3/5 25:00", "2024-03-05 noon", "2024/02/30 0:00x"] {
+            assert!(matches!(parse(text), Err(DateError::Format { .. })), "{text}");
+        }
+        assert_eq!(parse("45356"), Err(DateError::Serial { text: "45356".into(), day: Day::from_ymd(2024, 3, 5) }));
+        let msg = parse("45356").unwrap_err().to_string();
+        assert!(msg.starts_with("日期 '45356' 是 Excel 日期序列号，即 2024-03-05"), "{msg}");
+        assert_eq!(add_months(Day::from_ymd(2024, 1, 31).unwrap(), 1), Day::from_ymd(2024, 2, 29));
+        assert_eq!(add_months(Day::from_ymd(2024, 3, 5).unwrap(), 36), Day::from_ymd(2027, 3, 5));
+        assert!(is_long_term_text(" 长期 ") && !is_long_term_text("短期"));
     }
 }

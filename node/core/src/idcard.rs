@@ -84,6 +84,17 @@ pub fn validate(id: &str) -> Result<String, IdCardError> {
     Ok(norm)
 }
 
+/// The birth date embedded in a number that passed [`validate`].
+pub fn embedded_birth_date(id: &str) -> Option<time::Date> {
+    birth_date(id.get(6..14)?)
+}
+
+/// Province-level codes of GB/T 2260 (positions 1–2 of an address code), 71/81/82 included.
+pub const PROVINCE_PREFIXES: &[&str] = &[
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44",
+    "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+];
+
 /// Parses `YYYYMMDD` as a real calendar date from 1800 on.
 fn birth_date(s: &str) -> Option<time::Date> {
     let y: i32 = s.get(0..4)?.parse().ok()?;

@@ -15,6 +15,7 @@ pub mod division;
 pub mod envelope;
 pub mod format;
 pub mod idcard;
+pub mod layout;
 pub mod mask;
 pub mod merkle;
 pub mod names;

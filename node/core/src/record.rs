@@ -511,7 +511,9 @@ impl Record {
         }
     }
 
-    /// `kind|authority USCC|decision document number`: one decision of one authority is one record.
+    /// `kind|authority USCC|decision document number|subject`: one decision of one authority about one subject
+    /// is one record (four companies sharing a placeholder 文书号 such as `无` are four records). The subject is
+    /// its first identifying code ([`Subject::keys`]), else its name; amendments have none.
     pub fn natural_key(&self) -> String {
         let (uscc, doc) = match self {
             Record::License(r) => (&r.authority_uscc, &r.decision_doc_no),
@@ -520,7 +522,14 @@ impl Record {
             Record::Commitment(r) => (&r.authority_uscc, &r.doc_no),
             Record::Amendment(r) => (&r.authority_uscc, &r.doc_no),
         };
-        format!("{}|{}|{}", self.kind_str(), uscc, doc)
+        let subject = match self {
+            Record::Amendment(_) => None,
+            other => other.subject().map(|s| s.keys().into_iter().next().unwrap_or_else(|| s.name.clone())),
+        };
+        match subject {
+            Some(s) => format!("{}|{}|{}|{}", self.kind_str(), uscc, doc, s),
+            None => format!("{}|{}|{}", self.kind_str(), uscc, doc),
+        }
     }
 
     /// The subject, if the record is about one (an amendment is about its target; see `corrected`).

@@ -86,8 +86,16 @@ pub fn read_table(bytes: &[u8], file_name: &str) -> Result<Table, FileError> {
     read_table_with(bytes, file_name, &Limits::default())
 }
 
-/// [`read_table`] with explicit limits.
+/// [`read_table`] with explicit limits: the first worksheet, its first non-blank row as the header.
 pub fn read_table_with(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Table, FileError> {
+    let wb = read_sheets_with(bytes, file_name, limits)?;
+    let format = wb.source_format.clone();
+    let first = wb.sheets.into_iter().next().map(|s| s.rows).unwrap_or_default();
+    into_table(first, &format)
+}
+
+/// Checks the size and the kind of file; returns the lower-cased name.
+fn sniff(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<String, FileError> {
     if bytes.len() as u64 > limits.file_bytes {
         return Err(over(limit::FILE_BYTES, limits.file_bytes, ""));
     }
@@ -105,15 +113,12 @@ pub fn read_table_with(bytes: &[u8], file_name: &str, limits: &Limits) -> Result
             ),
         });
     }
-    if is_zip {
-        return read_workbook(bytes, limits);
-    }
-    if lower.ends_with(".xlsx") || lower.ends_with(".xls") {
+    if !is_zip && (lower.ends_with(".xlsx") || lower.ends_with(".xls")) {
         return Err(FileError::Workbook {
             reason: format!("{file_name} 的扩展名是 Excel，但内容不是 Excel 工作簿 (extension says Excel, content is not a workbook)"),
         });
     }
-    read_csv(bytes, &lower, limits)
+    Ok(lower)
 }
 
 fn decode_text(bytes: &[u8]) -> Result<(String, &'static str), FileError> {
@@ -189,7 +194,11 @@ impl Budget<'_> {
 
 /// CSV through `csv_core`, one field at a time into a buffer of the field limit: no record, field or row
 /// grows past its limit before it is refused (a 100 MB line of commas stops at the column limit).
-fn read_csv(bytes: &[u8], lower_name: &str, limits: &Limits) -> Result<Table, FileError> {
+fn read_csv_rows(
+    bytes: &[u8],
+    lower_name: &str,
+    limits: &Limits,
+) -> Result<(Vec<Vec<String>>, &'static str), FileError> {
     let (text, format) = decode_text(bytes)?;
     let first_line = text.lines().next().unwrap_or("");
     let delimiter = if lower_name.ends_with(".tsv")
@@ -237,7 +246,7 @@ fn read_csv(bytes: &[u8], lower_name: &str, limits: &Limits) -> Result<Table, Fi
             csv_core::ReadFieldResult::End => break,
         }
     }
-    into_table(all, format)
+    Ok((all, format))
 }
 
 fn into_table(mut all: Vec<Vec<String>>, format: &str) -> Result<Table, FileError> {
@@ -316,7 +325,77 @@ fn check_unique_count(xml: &[u8], limits: &Limits) -> Result<(), FileError> {
     Ok(())
 }
 
-fn read_workbook(bytes: &[u8], limits: &Limits) -> Result<Table, FileError> {
+/// What kind of workbook cell a value came from, where it matters for validation (codes typed into number
+/// cells, dates, merged ranges). CSV cells are plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CellKind {
+    /// A number cell. `exact`: the text is exactly the number typed (an integer below 2^53, or a decimal
+    /// within Excel's 15 significant digits); otherwise the digits of a long code are already lost.
+    Number { exact: bool },
+    /// A date (or date-time) cell, rendered `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`.
+    Date,
+}
+
+/// A merged range of a worksheet, 0-based inclusive (row, column) corners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merge {
+    pub first: (u32, u32),
+    pub last: (u32, u32),
+}
+
+/// One worksheet (or the one table of a CSV file) as read: every row from line 1, nothing skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sheet {
+    /// The worksheet's name (empty for CSV).
+    pub name: String,
+    /// False for hidden and very hidden worksheets.
+    pub visible: bool,
+    /// Rows from line 1 (`rows[0]` is line 1), each as wide as its last filled cell.
+    pub rows: Vec<Vec<String>>,
+    /// Kinds of the cells that are not text, by 0-based (row, column).
+    pub kinds: BTreeMap<(usize, usize), CellKind>,
+    /// Merged ranges.
+    pub merged: Vec<Merge>,
+}
+
+impl Sheet {
+    /// The top-left cell of the merged range that covers (row, col), when (row, col) is covered but is
+    /// not itself the top-left cell (where the range's value is).
+    pub fn merged_into(&self, row: usize, col: usize) -> Option<(usize, usize)> {
+        let (r, c) = (u32::try_from(row).ok()?, u32::try_from(col).ok()?);
+        self.merged
+            .iter()
+            .find(|m| (m.first.0..=m.last.0).contains(&r) && (m.first.1..=m.last.1).contains(&c) && m.first != (r, c))
+            .map(|m| (m.first.0 as usize, m.first.1 as usize))
+    }
+}
+
+/// A whole file: its worksheets in workbook order (one for CSV).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workbook {
+    pub sheets: Vec<Sheet>,
+    /// `UTF-8`, `UTF-8 (BOM)`, `GB18030`, `UTF-16LE`, `XLSX`, …
+    pub source_format: String,
+    /// True for an XLSX workbook.
+    pub is_workbook: bool,
+}
+
+/// Reads every worksheet of a department export (or its one CSV table), bounded by `limits` (the cell
+/// budget is shared by all worksheets).
+pub fn read_sheets_with(bytes: &[u8], file_name: &str, limits: &Limits) -> Result<Workbook, FileError> {
+    let lower = sniff(bytes, file_name, limits)?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        return read_workbook(bytes, limits);
+    }
+    let (rows, format) = read_csv_rows(bytes, &lower, limits)?;
+    Ok(Workbook {
+        sheets: vec![Sheet { name: String::new(), visible: true, rows, ..Sheet::default() }],
+        source_format: format.to_string(),
+        is_workbook: false,
+    })
+}
+
+fn read_workbook(bytes: &[u8], limits: &Limits) -> Result<Workbook, FileError> {
     check_zip(bytes, limits)?;
     let bad = |e: &dyn std::fmt::Display| FileError::Workbook { reason: e.to_string() };
     let mut wb: calamine::Xlsx<_> = match calamine::open_workbook_from_rs(Cursor::new(bytes)) {
@@ -330,87 +409,112 @@ fn read_workbook(bytes: &[u8], limits: &Limits) -> Result<Table, FileError> {
             })
         }
     };
-    let Some(first) = wb.sheet_names().first().cloned() else {
+    let metas: Vec<(String, bool)> = wb
+        .sheets_metadata()
+        .iter()
+        .filter(|m| m.typ == calamine::SheetType::WorkSheet)
+        .map(|m| (m.name.clone(), m.visible == calamine::SheetVisible::Visible))
+        .collect();
+    if metas.is_empty() {
         return Err(FileError::Workbook { reason: "工作簿没有工作表 (no worksheet)".to_string() });
-    };
-    let mut cells: BTreeMap<(u32, u32), String> = BTreeMap::new();
-    {
-        let mut reader = wb.worksheet_cells_reader(&first).map_err(|e| bad(&e))?;
-        while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
-            let (row, col) = cell.get_position();
-            let value: Data = cell.get_value().clone().into();
-            if value == Data::Empty {
-                continue;
-            }
-            let (r1, c1) = (u64::from(row) + 1, u64::from(col) + 1);
-            if r1 > limits.rows {
-                return Err(over(limit::ROWS, limits.rows, at_cell(r1, c1)));
-            }
-            if c1 > limits.columns {
-                return Err(over(limit::COLUMNS, limits.columns, at_cell(r1, c1)));
-            }
-            let text = cell_text(&value);
-            if text.len() as u64 > limits.field_bytes {
-                return Err(over(limit::FIELD_BYTES, limits.field_bytes, at_cell(r1, c1)));
-            }
-            if text.is_empty() {
-                continue;
-            }
-            cells.insert((row, col), text);
-            if cells.len() as u64 > limits.cells {
-                return Err(over(limit::CELLS, limits.cells, at_cell(r1, c1)));
-            }
-        }
-    }
-    // Rows are laid out from A1, so that column numbers match what the operator sees; each row is as wide
-    // as its last filled cell, and that width is what the cell budget counts.
-    let mut widths: BTreeMap<u32, u32> = BTreeMap::new();
-    for &(r, c) in cells.keys() {
-        widths.insert(r, c + 1);
     }
     let mut budget = Budget { limits, cells: 0 };
-    for (&r, &w) in &widths {
-        budget.row(u64::from(r) + 1, u64::from(w))?;
-    }
-    let height = widths.keys().next_back().map_or(0, |r| *r as usize + 1);
-    let mut all: Vec<Vec<String>> = Vec::with_capacity(height);
-    for r in 0..height as u32 {
-        let w = widths.get(&r).copied().unwrap_or(0) as usize;
-        all.push(vec![String::new(); w]);
-    }
-    for ((r, c), text) in cells {
-        if let Some(slot) = all.get_mut(r as usize).and_then(|row| row.get_mut(c as usize)) {
-            *slot = text;
-        }
-    }
-    into_table(all, "XLSX")
-}
-
-/// The text of one workbook cell as an operator would read it: dates as `YYYY-MM-DD`, integral numbers
-/// without `.0`, other numbers in their shortest exact decimal form.
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        Data::Int(i) => i.to_string(),
-        Data::Float(x) => {
-            if x.fract() == 0.0 && x.abs() < 1e21 {
-                format!("{x:.0}")
-            } else {
-                x.to_string()
+    let mut sheets = Vec::with_capacity(metas.len());
+    for (name, visible) in metas {
+        let mut cells: BTreeMap<(u32, u32), (String, Option<CellKind>)> = BTreeMap::new();
+        {
+            let mut reader = wb.worksheet_cells_reader(&name).map_err(|e| bad(&e))?;
+            while let Some(cell) = reader.next_cell().map_err(|e| bad(&e))? {
+                let (row, col) = cell.get_position();
+                let value: Data = cell.get_value().clone().into();
+                if value == Data::Empty {
+                    continue;
+                }
+                let (r1, c1) = (u64::from(row) + 1, u64::from(col) + 1);
+                if r1 > limits.rows {
+                    return Err(over(limit::ROWS, limits.rows, at_cell(r1, c1)));
+                }
+                if c1 > limits.columns {
+                    return Err(over(limit::COLUMNS, limits.columns, at_cell(r1, c1)));
+                }
+                let (text, kind) = cell_text(&value);
+                if text.len() as u64 > limits.field_bytes {
+                    return Err(over(limit::FIELD_BYTES, limits.field_bytes, at_cell(r1, c1)));
+                }
+                if text.is_empty() {
+                    continue;
+                }
+                cells.insert((row, col), (text, kind));
+                if budget.cells.saturating_add(cells.len() as u64) > limits.cells {
+                    return Err(over(limit::CELLS, limits.cells, at_cell(r1, c1)));
+                }
             }
         }
-        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        let mut merged = Vec::new();
+        if let Ok(dims) = wb.merge_cells_by_sheet_name(&name) {
+            for d in dims.into_iter().take(usize::try_from(limits.cells).unwrap_or(usize::MAX)) {
+                merged.push(Merge { first: d.start, last: d.end });
+            }
+        }
+        // Rows are laid out from A1, so that column numbers match what the operator sees; each row is as wide
+        // as its last filled cell, and that width is what the cell budget counts.
+        let mut widths: BTreeMap<u32, u32> = BTreeMap::new();
+        for &(r, c) in cells.keys() {
+            widths.insert(r, c + 1);
+        }
+        for (&r, &w) in &widths {
+            budget.row(u64::from(r) + 1, u64::from(w))?;
+        }
+        let height = widths.keys().next_back().map_or(0, |r| *r as usize + 1);
+        let mut rows: Vec<Vec<String>> = Vec::with_capacity(height);
+        for r in 0..height as u32 {
+            let w = widths.get(&r).copied().unwrap_or(0) as usize;
+            rows.push(vec![String::new(); w]);
+        }
+        let mut kinds = BTreeMap::new();
+        for ((r, c), (text, kind)) in cells {
+            if let Some(slot) = rows.get_mut(r as usize).and_then(|row| row.get_mut(c as usize)) {
+                *slot = text;
+            }
+            if let Some(k) = kind {
+                kinds.insert((r as usize, c as usize), k);
+            }
+        }
+        sheets.push(Sheet { name, visible, rows, kinds, merged });
+    }
+    Ok(Workbook { sheets, source_format: "XLSX".to_string(), is_workbook: true })
+}
+
+/// Largest integer an `f64` holds exactly (2^53).
+const EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+/// The text of one workbook cell as an operator would read it: dates as `YYYY-MM-DD` (with the time when it
+/// is not midnight), integral numbers without `.0`, other numbers rounded to Excel's 15 significant digits.
+fn cell_text(d: &Data) -> (String, Option<CellKind>) {
+    match d {
+        Data::Empty => (String::new(), None),
+        Data::String(s) => (s.clone(), None),
+        Data::Int(i) => (i.to_string(), Some(CellKind::Number { exact: true })),
+        Data::Float(x) => {
+            if x.fract() == 0.0 && x.abs() < 1e21 {
+                (format!("{x:.0}"), Some(CellKind::Number { exact: x.abs() < EXACT_INT }))
+            } else {
+                let rounded: f64 = format!("{x:.14e}").parse().unwrap_or(*x);
+                (rounded.to_string(), Some(CellKind::Number { exact: true }))
+            }
+        }
+        Data::Bool(b) => (if *b { "TRUE" } else { "FALSE" }.to_string(), None),
         Data::DateTime(dt) => {
             let (y, m, day, h, min, s, ms) = dt.to_ymd_hms_milli();
-            if (h, min, s, ms) == (0, 0, 0, 0) {
+            let text = if (h, min, s, ms) == (0, 0, 0, 0) {
                 format!("{y:04}-{m:02}-{day:02}")
             } else {
                 format!("{y:04}-{m:02}-{day:02} {h:02}:{min:02}:{s:02}")
-            }
+            };
+            (text, Some(CellKind::Date))
         }
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => (s.clone(), None),
+        Data::Error(e) => (format!("#{e:?}"), None),
     }
 }
 

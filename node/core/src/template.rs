@@ -1,11 +1,15 @@
-//! The national 双公示 templates for 行政许可 and 行政处罚: canonical column names, header matching
-//! (full-width parentheses, bare names such as 统一社会信用代码), and row validation with every
-//! conditional rule of the template. Errors name the row, the field and the reason.
+//! The national 双公示 templates for 行政许可 and 行政处罚, and the 名单 (list) template: canonical column
+//! names, header matching (full-width parentheses, bare names such as 统一社会信用代码, the national field
+//! codes `XK_*`/`CF_*` of the 信用中国 exchange format), and row validation with every conditional rule of the
+//! template and the plausibility checks of issue 12. Errors name the row, the field and the reason.
 
 use crate::date::{self, Day, LONG_TERM};
 use crate::division::DivisionTable;
 use crate::idcard;
-use crate::record::{IdType, License, LicenseCategory, LicenseStatus, Penalty, Record, Subject, SubjectCategory};
+use crate::record::{
+    IdType, License, LicenseCategory, LicenseStatus, ListEntry, ListType, Penalty, Record, Subject, SubjectCategory,
+};
+use crate::sheet::CellKind;
 use crate::uscc;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -62,6 +66,24 @@ pub mod f {
     pub const REMARKS: &str = "备注";
     /// Optional provincial extension: GB/T 2260 division code of the record.
     pub const DIVISION: &str = "地方编码";
+
+    // 名单 (list) template.
+    pub const LS_NAME: &str = "主体名称";
+    pub const LS_USCC: &str = "统一社会信用代码";
+    pub const LS_ID_TYPE: &str = "证件类型";
+    pub const LS_ID_NO: &str = "证件号码";
+    pub const LS_TYPE: &str = "名单类型";
+    pub const LS_REASON: &str = "列入原因";
+    pub const LS_BASIS: &str = "列入依据";
+    pub const LS_DOC_NO: &str = "列入决定文书号";
+    pub const LS_START: &str = "列入日期";
+    pub const LS_END: &str = "有效期至";
+    pub const LS_AUTHORITY: &str = "认定部门";
+    pub const LS_AUTHORITY_USCC: &str = "认定部门统一社会信用代码";
+    pub const LS_MEASURES: &str = "惩戒措施";
+
+    /// The row-number column many exports carry; recognised and ignored.
+    pub const SERIAL: &str = "序号";
 }
 
 /// Pseudo-field used when a row has more non-empty cells than the header has columns.
@@ -72,6 +94,8 @@ pub const EXTRA_CELLS_KEY: &str = "(整行)";
 pub enum Kind {
     License,
     Penalty,
+    /// 名单: list entries set by a list-setting authority (`Record::ListEntry`).
+    List,
 }
 
 impl Kind {
@@ -79,19 +103,19 @@ impl Kind {
         match self {
             Kind::License => "license",
             Kind::Penalty => "penalty",
+            Kind::List => "list",
         }
     }
     pub fn chinese(&self) -> &'static str {
         match self {
             Kind::License => "行政许可",
             Kind::Penalty => "行政处罚",
+            Kind::List => "名单",
         }
     }
-    fn other(&self) -> Kind {
-        match self {
-            Kind::License => Kind::Penalty,
-            Kind::Penalty => Kind::License,
-        }
+    pub const ALL: [Kind; 3] = [Kind::License, Kind::Penalty, Kind::List];
+    fn others(&self) -> impl Iterator<Item = Kind> + '_ {
+        Kind::ALL.into_iter().filter(move |k| *k != *self)
     }
 }
 
@@ -107,7 +131,8 @@ impl FromStr for Kind {
         match s.trim() {
             "license" | "行政许可" => Ok(Kind::License),
             "penalty" | "行政处罚" => Ok(Kind::Penalty),
-            other => Err(format!("unknown kind '{other}' (expected license or penalty)")),
+            "list" | "list_entry" | "名单" => Ok(Kind::List),
+            other => Err(format!("unknown kind '{other}' (expected license, penalty or list)")),
         }
     }
 }
@@ -183,16 +208,115 @@ const PENALTY_FIELDS: [FieldSpec; 14] = [
     spec(f::P_AUTHORITY_USCC, &["行政处罚机关统一社会信用代码"], true, 18),
 ];
 
+/// The 名单 template. 统一社会信用代码 or 证件类型 + 证件号码 identify the subject (one of the two per file, checked
+/// by [`map_headers`]).
+const LIST_FIELDS: [FieldSpec; 13] = [
+    spec(f::LS_NAME, &["市场主体名称", "当事人名称", "主体名称(姓名)", "名称", "企业名称"], true, 200),
+    spec(f::LS_USCC, &["主体统一社会信用代码", "主体代码"], false, 18),
+    spec(f::LS_ID_TYPE, &["主体证件类型"], false, 64),
+    spec(f::LS_ID_NO, &["主体证件号码", "身份证号码"], false, 64),
+    spec(f::LS_TYPE, &["名单类别", "名单名称"], true, 64),
+    spec(f::LS_REASON, &["列入事由", "列入名单原因", "认定原因"], true, 2000),
+    spec(f::LS_BASIS, &["列入名单依据", "认定依据"], true, 2000),
+    spec(f::LS_DOC_NO, &["列入决定书文号", "认定文书号", "决定文书号"], true, 128),
+    spec(f::LS_START, &["列入名单日期", "认定日期"], true, 32),
+    spec(f::LS_END, &["有效期截止", "移出日期"], true, 32),
+    spec(f::LS_AUTHORITY, &["认定单位", "列入部门", "作出决定机关"], true, 200),
+    spec(f::LS_AUTHORITY_USCC, &["认定单位统一社会信用代码", "列入部门统一社会信用代码"], true, 18),
+    spec(f::LS_MEASURES, &["联合惩戒措施", "惩戒措施(多项)"], false, 2000),
+];
+
+/// The national field codes of the 信用中国 双公示 exchange format and the column each stands for.
+pub const FIELD_CODES: &[(&str, &str)] = &[
+    ("XK_XDR_MC", f::NAME),
+    ("XK_XDR_LB", f::CATEGORY),
+    ("XK_XDR_SHXYM", f::CODE1_USCC),
+    ("XK_XDR_GSZC", f::CODE2_REG_NO),
+    ("XK_XDR_ZZJG", f::CODE3_ORG_CODE),
+    ("XK_XDR_SWDJ", f::CODE4_TAX_NO),
+    ("XK_XDR_SYDW", f::CODE5_INSTITUTION),
+    ("XK_XDR_SHZZ", f::CODE6_SOCIAL_ORG),
+    ("XK_FRDB", f::LEGAL_REP),
+    ("XK_FR_ZJLX", f::LEGAL_REP_ID_TYPE),
+    ("XK_FR_ZJHM", f::LEGAL_REP_ID_NO),
+    ("XK_XDR_ZJLX", f::ID_TYPE),
+    ("XK_XDR_ZJHM", f::ID_NO),
+    ("XK_XKWS", f::L_DOC_NAME),
+    ("XK_WSH", f::L_DOC_NO),
+    ("XK_XKLB", f::L_CATEGORY),
+    ("XK_XKZS", f::L_CERT_NAME),
+    ("XK_XKBH", f::L_NO),
+    ("XK_NR", f::L_CONTENT),
+    ("XK_JDRQ", f::L_DATE),
+    ("XK_YXQZ", f::L_FROM),
+    ("XK_YXQZI", f::L_TO),
+    ("XK_XKJG", f::L_AUTHORITY),
+    ("XK_XKJGDM", f::L_AUTHORITY_USCC),
+    ("XK_ZT", f::L_STATUS),
+    ("XK_LYDW", f::SOURCE),
+    ("XK_LYDWDM", f::SOURCE_USCC),
+    ("CF_XDR_MC", f::NAME),
+    ("CF_XDR_LB", f::CATEGORY),
+    ("CF_XDR_SHXYM", f::CODE1_USCC),
+    ("CF_XDR_GSZC", f::CODE2_REG_NO),
+    ("CF_XDR_ZZJG", f::CODE3_ORG_CODE),
+    ("CF_XDR_SWDJ", f::CODE4_TAX_NO),
+    ("CF_XDR_SYDW", f::CODE5_INSTITUTION),
+    ("CF_XDR_SHZZ", f::CODE6_SOCIAL_ORG),
+    ("CF_FRDB", f::LEGAL_REP),
+    ("CF_FR_ZJLX", f::LEGAL_REP_ID_TYPE),
+    ("CF_FR_ZJHM", f::LEGAL_REP_ID_NO),
+    ("CF_XDR_ZJLX", f::ID_TYPE),
+    ("CF_XDR_ZJHM", f::ID_NO),
+    ("CF_WSH", f::P_DOC_NO),
+    ("CF_WFXW", f::P_VIOLATION_TYPE),
+    ("CF_SY", f::P_FACTS),
+    ("CF_YJ", f::P_BASIS),
+    ("CF_CFLB", f::P_CATEGORY),
+    ("CF_NR", f::P_CONTENT),
+    ("CF_NR_FK", f::P_FINE),
+    ("CF_NR_WFFF", f::P_CONFISCATION),
+    ("CF_NR_ZKDX", f::P_SUSPENDED),
+    ("CF_JDRQ", f::P_DATE),
+    ("CF_YXQ", f::P_VALID_UNTIL),
+    ("CF_GSJZQ", f::P_PUBLICITY_UNTIL),
+    ("CF_CFJG", f::P_AUTHORITY),
+    ("CF_CFJGDM", f::P_AUTHORITY_USCC),
+    ("CF_SJLY", f::SOURCE),
+    ("CF_SJLYDM", f::SOURCE_USCC),
+    ("BZ", f::REMARKS),
+    ("DFBM", f::DIVISION),
+];
+
+/// Columns only the 2016 双公示 templates have (项目名称, 审批类别, 许可截止期, 案件名称, 处罚类别1, 处罚事由,
+/// 处罚结果, 数据更新时间戳). Their 行政相对人代码_2/_3/_5 mean other codes than today's, and they have no
+/// 行政相对人类别, so a 2016 file cannot be mapped column by column.
+pub const LAYOUT_2016_MARKERS: &[&str] = &[
+    "项目名称",
+    "审批类别",
+    "许可截止期",
+    "案件名称",
+    "处罚类别1",
+    "处罚类别2",
+    "处罚事由",
+    "处罚结果",
+    "数据更新时间戳",
+];
+
 /// All columns of a template, in template order.
 pub fn fields(kind: Kind) -> &'static [FieldSpec] {
     static L: OnceLock<Vec<FieldSpec>> = OnceLock::new();
     static P: OnceLock<Vec<FieldSpec>> = OnceLock::new();
+    if kind == Kind::List {
+        return &LIST_FIELDS;
+    }
     let build = |own: &[FieldSpec]| -> Vec<FieldSpec> {
         SUBJECT_FIELDS.iter().chain(own).chain(COMMON_TAIL.iter()).copied().collect()
     };
     match kind {
         Kind::License => L.get_or_init(|| build(&LICENSE_FIELDS)),
         Kind::Penalty => P.get_or_init(|| build(&PENALTY_FIELDS)),
+        Kind::List => &LIST_FIELDS,
     }
 }
 
@@ -209,7 +333,7 @@ pub fn normalize_header(h: &str) -> String {
         .map(|c| match c {
             '（' => '(',
             '）' => ')',
-            other => other,
+            other => other.to_ascii_uppercase(),
         })
         .collect();
     for note in ["(必填)", "(选填)", "(必填项)", "(选填项)"] {
@@ -252,6 +376,26 @@ pub enum FileError {
         max: u64,
         at: String,
     },
+    /// The header is in a layout that cannot be mapped onto today's template (the 2016 templates).
+    Unmappable {
+        layout: String,
+        hint: String,
+    },
+    /// `--sheet` named a worksheet the workbook does not have.
+    NoSuchSheet {
+        wanted: String,
+        available: Vec<String>,
+    },
+    /// No worksheet of the workbook holds data in the template; each sheet with why it was skipped.
+    NoDataSheet {
+        kind: Kind,
+        sheets: Vec<(String, String)>,
+    },
+    /// A problem of one worksheet of a workbook.
+    InSheet {
+        sheet: String,
+        error: Box<FileError>,
+    },
 }
 
 impl fmt::Display for FileError {
@@ -293,6 +437,22 @@ impl fmt::Display for FileError {
                 f,
                 "列 {name} 出现两次（第 {first_column} 列和第 {second_column} 列）(column appears twice)"
             ),
+            FileError::Unmappable { layout, hint } => {
+                write!(f, "表头是{layout}，无法对应到现行模板：{hint}")
+            }
+            FileError::NoSuchSheet { wanted, available } => write!(
+                f,
+                "工作簿中没有工作表 \"{wanted}\"；现有工作表：{} (no worksheet named or numbered {wanted})",
+                available.join("，")
+            ),
+            FileError::NoDataSheet { kind, sheets } => {
+                write!(f, "工作簿中没有{}模板的数据工作表 (no worksheet holds {kind} data)", kind.chinese())?;
+                for (name, why) in sheets {
+                    write!(f, "；工作表 \"{name}\"：{why}")?;
+                }
+                Ok(())
+            }
+            FileError::InSheet { sheet, error } => write!(f, "工作表 \"{sheet}\"：{error}"),
         }
     }
 }
@@ -309,6 +469,28 @@ pub struct HeaderMap {
     pub unknown: Vec<(usize, String)>,
     /// Optional template columns the file does not have.
     pub absent_optional: Vec<&'static str>,
+    /// The layout the header is in.
+    pub layout: Layout,
+}
+
+/// Which header layout a file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Chinese column names of the current national template.
+    Template,
+    /// The national field codes (`XK_XDR_MC`, `CF_WSH`, …) of the 信用中国 exchange format.
+    FieldCodes,
+}
+
+impl Layout {
+    pub fn describe(&self, kind: Kind) -> String {
+        match self {
+            Layout::Template => format!("{}模板（中文表头）({kind} template, Chinese headers)", kind.chinese()),
+            Layout::FieldCodes => format!(
+                "信用中国数据交换格式（字段代码表头，如 XK_XDR_MC、CF_WSH）({kind}, 信用中国 exchange format field codes)"
+            ),
+        }
+    }
 }
 
 impl HeaderMap {
@@ -339,34 +521,94 @@ impl HeaderMap {
     }
 }
 
-fn match_header(kind: Kind, header: &str) -> Option<&'static str> {
+/// How a header cell matched: the canonical column, and whether through a national field code.
+fn match_header_how(kind: Kind, header: &str) -> Option<(&'static str, bool)> {
     let n = normalize_header(header);
     if n.is_empty() {
         return None;
     }
-    fields(kind)
+    let by_name = fields(kind)
         .iter()
         .find(|s| normalize_header(s.name) == n || s.aliases.iter().any(|a| normalize_header(a) == n))
-        .map(|s| s.name)
+        .map(|s| s.name);
+    if let Some(name) = by_name {
+        return Some((name, false));
+    }
+    FIELD_CODES
+        .iter()
+        .find(|(code, name)| normalize_header(code) == n && fields(kind).iter().any(|s| s.name == *name))
+        .map(|(_, name)| (*name, true))
+}
+
+pub(crate) fn match_header(kind: Kind, header: &str) -> Option<&'static str> {
+    match_header_how(kind, header).map(|(n, _)| n)
+}
+
+/// True for the 序号 (row number) column header.
+pub fn is_serial_header(header: &str) -> bool {
+    matches!(normalize_header(header).as_str(), "序号" | "编号" | "NO." | "NO" | "行号")
+}
+
+/// How many distinct template columns a row of header candidates names.
+pub fn header_score(kind: Kind, cells: &[String]) -> usize {
+    let mut found: Vec<&str> = cells.iter().filter_map(|h| match_header(kind, h)).collect();
+    found.sort_unstable();
+    found.dedup();
+    found.len()
+}
+
+/// The 2016 layout's marker columns a header row has.
+pub fn layout_2016_markers(cells: &[String]) -> Vec<String> {
+    cells
+        .iter()
+        .map(|c| normalize_header(c))
+        .filter(|n| LAYOUT_2016_MARKERS.iter().any(|m| normalize_header(m) == *n))
+        .collect()
 }
 
 fn missing_required(kind: Kind, headers: &[String]) -> Vec<String> {
     let found: Vec<&str> = headers.iter().filter_map(|h| match_header(kind, h)).collect();
-    fields(kind).iter().filter(|s| s.required_column && !found.contains(&s.name)).map(|s| s.name.to_string()).collect()
+    let mut missing: Vec<String> = fields(kind)
+        .iter()
+        .filter(|s| s.required_column && !found.contains(&s.name))
+        .map(|s| s.name.to_string())
+        .collect();
+    if kind == Kind::List
+        && !found.contains(&f::LS_USCC)
+        && !(found.contains(&f::LS_ID_TYPE) && found.contains(&f::LS_ID_NO))
+    {
+        missing.push(format!("{}（或 {} + {}）", f::LS_USCC, f::LS_ID_TYPE, f::LS_ID_NO));
+    }
+    missing
 }
 
 /// Maps a header row onto the template of `kind`. A missing required column or a column given twice
-/// rejects the file; unknown columns are listed in the result.
+/// rejects the file; unknown columns are listed in the result; a 序号 column is ignored. A 2016-layout
+/// header is [`FileError::Unmappable`].
 pub fn map_headers(kind: Kind, headers: &[String]) -> Result<HeaderMap, FileError> {
     if headers.iter().all(|h| h.trim().is_empty()) {
         return Err(FileError::Empty);
     }
+    let markers = layout_2016_markers(headers);
+    if markers.len() >= 2 {
+        return Err(FileError::Unmappable {
+            layout: "2016 版双公示模板".to_string(),
+            hint: format!(
+                "表头含 {}，2016 版的行政相对人代码_2/_3/_5 含义与现行模板不同且没有行政相对人类别，不能逐列对应；\
+                 请按现行{}模板重新导出 (the header is the 2016 双公示 layout, which cannot be mapped column by \
+                 column: export the data again in the current template)",
+                markers.join("、"),
+                kind.chinese()
+            ),
+        });
+    }
     let mut columns = Vec::with_capacity(headers.len());
     let mut unknown = Vec::new();
     let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let (mut by_code, mut by_name) = (0usize, 0usize);
     for (i, h) in headers.iter().enumerate() {
-        match match_header(kind, h) {
-            Some(name) => {
+        match match_header_how(kind, h) {
+            Some((name, code)) => {
                 if let Some(first) = seen.insert(name, i + 1) {
                     return Err(FileError::DuplicateColumn {
                         name: name.to_string(),
@@ -374,10 +616,15 @@ pub fn map_headers(kind: Kind, headers: &[String]) -> Result<HeaderMap, FileErro
                         second_column: i + 1,
                     });
                 }
+                if code {
+                    by_code += 1;
+                } else {
+                    by_name += 1;
+                }
                 columns.push(Some(name));
             }
             None => {
-                if !h.trim().is_empty() {
+                if !h.trim().is_empty() && !is_serial_header(h) {
                     unknown.push((i + 1, h.trim().to_string()));
                 }
                 columns.push(None);
@@ -386,15 +633,15 @@ pub fn map_headers(kind: Kind, headers: &[String]) -> Result<HeaderMap, FileErro
     }
     let missing = missing_required(kind, headers);
     if !missing.is_empty() {
-        let other = kind.other();
-        let hint = missing_required(other, headers).is_empty().then(|| {
+        let hint = kind.others().find(|o| missing_required(*o, headers).is_empty()).map(|other| {
             format!("表头像是{}文件，请使用 --kind {other} (the header looks like a {other} file)", other.chinese())
         });
         return Err(FileError::MissingColumns { kind, missing, hint });
     }
     let absent_optional =
         fields(kind).iter().filter(|s| !s.required_column && !seen.contains_key(s.name)).map(|s| s.name).collect();
-    Ok(HeaderMap { kind, columns, unknown, absent_optional })
+    let layout = if by_code > by_name { Layout::FieldCodes } else { Layout::Template };
+    Ok(HeaderMap { kind, columns, unknown, absent_optional, layout })
 }
 
 /// One problem with one row.
@@ -434,6 +681,65 @@ impl RefData {
             RefData { divisions }
         })
     }
+}
+
+/// True when division `code` lies in the subtree of the node `node` (a province, city or county code): by the
+/// code's prefix, or, for a retired code, through one of its successors.
+pub fn in_subtree(node: &str, code: &str, refs: &RefData) -> bool {
+    let prefix = if node.ends_with("0000") {
+        node.get(0..2)
+    } else if node.ends_with("00") {
+        node.get(0..4)
+    } else {
+        Some(node)
+    };
+    let Some(prefix) = prefix else { return false };
+    if code.starts_with(prefix) {
+        return true;
+    }
+    refs.divisions.historical(code).iter().flat_map(|h| h.successors.iter()).any(|s| s.starts_with(prefix))
+}
+
+/// Checks that a record belongs to node `node`: its 地方编码 must be in the node's subtree; without one, the
+/// division in its authority's unified code (positions 3–8) must be in the subtree or above the node (a city or
+/// province authority acting in the county), when it is a known Hunan code at all. `Err` names the field.
+pub fn belongs_to(record: &Record, node: &str, refs: &RefData) -> Result<(), (String, String)> {
+    let (division, authority_field, authority_uscc) = match record {
+        Record::License(r) => (r.division_code.as_deref(), f::L_AUTHORITY_USCC, r.authority_uscc.as_str()),
+        Record::Penalty(r) => (r.division_code.as_deref(), f::P_AUTHORITY_USCC, r.authority_uscc.as_str()),
+        Record::ListEntry(r) => (None, f::LS_AUTHORITY_USCC, r.authority_uscc.as_str()),
+        _ => return Ok(()),
+    };
+    let name = |c: &str| refs.divisions.name(c).unwrap_or("").to_string();
+    if let Some(d) = division {
+        if !in_subtree(node, d, refs) {
+            return Err((
+                f::DIVISION.to_string(),
+                format!(
+                    "地方编码 {d}（{}）不属于本节点 {node}（{}）的辖区：请在该地节点导入，或确有理由时加 --foreign 原因 \
+                     (the record belongs to {d}, outside this node's subtree; import it there, or pass --foreign REASON)",
+                    name(d),
+                    name(node)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let Some(d) = authority_uscc.get(2..8) else { return Ok(()) };
+    let above =
+        node.starts_with(d.trim_end_matches("00").trim_end_matches("00")) && (d.ends_with("0000") || d.ends_with("00"));
+    if refs.divisions.is_known(d) && !in_subtree(node, d, refs) && !above {
+        return Err((
+            authority_field.to_string(),
+            format!(
+                "机关统一社会信用代码第 3–8 位 {d}（{}）不属于本节点 {node}（{}）的辖区：请在该地节点导入，或确有理由时加 \
+                 --foreign 原因 (the authority is registered in {d}, outside this node's subtree; pass --foreign REASON)",
+                name(d),
+                name(node)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// 处罚类别 values of the template (2021 行政处罚法 art. 9 and the older template wording). `其他-…` is also
@@ -494,12 +800,130 @@ pub fn parse_money(s: &str) -> Result<Decimal, String> {
     Ok(d)
 }
 
+/// What a row's cell was in the workbook, where it matters (by canonical field name). Travels with the row
+/// to the node as a tag (`number`, `number-inexact`, `date`, `merged:ROW`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellNote {
+    Number {
+        exact: bool,
+    },
+    Date,
+    /// Covered by a merged range whose value is in data row `row` (0: above the data, e.g. the header).
+    Merged {
+        row: u64,
+    },
+}
+
+impl CellNote {
+    pub fn tag(&self) -> String {
+        match self {
+            CellNote::Number { exact: true } => "number".into(),
+            CellNote::Number { exact: false } => "number-inexact".into(),
+            CellNote::Date => "date".into(),
+            CellNote::Merged { row } => format!("merged:{row}"),
+        }
+    }
+
+    /// Parses a tag; unknown tags are `None` (ignored).
+    pub fn from_tag(tag: &str) -> Option<CellNote> {
+        match tag {
+            "number" => Some(CellNote::Number { exact: true }),
+            "number-inexact" => Some(CellNote::Number { exact: false }),
+            "date" => Some(CellNote::Date),
+            t => t.strip_prefix("merged:").and_then(|r| r.parse().ok()).map(|row| CellNote::Merged { row }),
+        }
+    }
+
+    pub fn from_cell(kind: CellKind) -> CellNote {
+        match kind {
+            CellKind::Number { exact } => CellNote::Number { exact },
+            CellKind::Date => CellNote::Date,
+        }
+    }
+}
+
+/// Checks that depend on the caller (the core reads no clock).
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    /// Today: decision dates after it are refused. `None`: not checked.
+    pub today: Option<Day>,
+    /// A 地方编码 retired before the decision date is a warning instead of an error (old records).
+    pub allow_retired_division: bool,
+}
+
+/// Invisible characters that make a value look right and compare wrong, with their names.
+const INVISIBLE: &[(char, &str, &str)] = &[
+    ('\u{200B}', "零宽空格", "ZERO WIDTH SPACE"),
+    ('\u{200C}', "零宽非连接符", "ZERO WIDTH NON-JOINER"),
+    ('\u{200D}', "零宽连接符", "ZERO WIDTH JOINER"),
+    ('\u{2060}', "零宽不换行符", "WORD JOINER"),
+    ('\u{FEFF}', "字节顺序标记 BOM", "ZERO WIDTH NO-BREAK SPACE / BOM"),
+    ('\u{00AD}', "软连字符", "SOFT HYPHEN"),
+    ('\u{00A0}', "不换行空格", "NO-BREAK SPACE"),
+    ('\u{3000}', "全角空格", "IDEOGRAPHIC SPACE"),
+    ('\u{202F}', "窄不换行空格", "NARROW NO-BREAK SPACE"),
+];
+
+/// Fields that hold codes, numbers or dates: any invisible or space character inside is an error, and a
+/// number cell is reported as such.
+fn is_code_field(field: &str) -> bool {
+    matches!(
+        field,
+        f::CODE1_USCC
+            | f::CODE2_REG_NO
+            | f::CODE3_ORG_CODE
+            | f::CODE4_TAX_NO
+            | f::LEGAL_REP_ID_NO
+            | f::ID_NO
+            | f::L_AUTHORITY_USCC
+            | f::P_AUTHORITY_USCC
+            | f::SOURCE_USCC
+            | f::DIVISION
+            | f::LS_USCC
+            | f::LS_AUTHORITY_USCC
+    )
+}
+
+/// Placeholders departments write into an empty optional amount.
+const EMPTY_PLACEHOLDERS: &[&str] = &["/", "／", "无", "—", "——", "-", "－", "空"];
+
 /// Row validation context: collects every error of the row.
 struct Ctx<'a> {
     row: u64,
     kind: Kind,
     cells: &'a BTreeMap<String, String>,
+    notes: &'a BTreeMap<String, String>,
+    checks: &'a Checks,
+    refs: &'a RefData,
     errors: Vec<RowError>,
+    warnings: Vec<RowError>,
+}
+
+/// Checks the address code (positions 1–6) and the birth year of a resident ID number that passed the GB 11643
+/// checks. Hunan codes must be in the division table (current or historical).
+fn id_plausible(id: &str, refs: &RefData) -> Result<(), String> {
+    let addr = id.get(0..6).unwrap_or("");
+    let province = addr.get(0..2).unwrap_or("");
+    if !idcard::PROVINCE_PREFIXES.contains(&province) {
+        return Err(format!(
+            "身份证号码前 2 位 {province} 不是省级行政区划代码（地址码 {addr} 不是行政区划）(address code {addr}: positions 1-2 are no province)"
+        ));
+    }
+    if province == "43" {
+        let prefecture = format!("{}00", addr.get(0..4).unwrap_or(""));
+        let known = refs.divisions.is_known(addr) || (addr.ends_with("00") && refs.divisions.is_known(&prefecture));
+        if !known {
+            return Err(format!(
+                "身份证号码地址码 {addr} 不在湖南省行政区划表（含历史代码）中 (address code {addr} is no Hunan division)"
+            ));
+        }
+    }
+    if let Some(b) = idcard::embedded_birth_date(id) {
+        if b.year() < 1900 {
+            return Err(format!("身份证号码中的出生日期 {b} 早于 1900 年 (embedded birth date {b} is before 1900)"));
+        }
+    }
+    Ok(())
 }
 
 fn looks_scientific(s: &str) -> bool {
@@ -509,18 +933,85 @@ fn looks_scientific(s: &str) -> bool {
 
 impl<'a> Ctx<'a> {
     fn err(&mut self, field: &str, reason: impl Into<String>) {
-        self.errors.push(RowError { row: self.row, field: field.to_string(), reason: reason.into() });
+        let mut reason = reason.into();
+        // "required" after the cell was already refused for what it holds (merged, invisible, number) is noise.
+        let says_required = reason.starts_with("必填项为空") || reason.contains("时必填");
+        if says_required && self.errors.iter().any(|e| e.field == field) {
+            return;
+        }
+        if is_code_field(field) && self.note(field) == Some(CellNote::Number { exact: true }) {
+            reason.push_str("；该单元格是数字格式（开头的 0、末位 X 会丢失）：请将该列设为文本 (the cell is a number: set the column to text)");
+        }
+        self.errors.push(RowError { row: self.row, field: field.to_string(), reason });
     }
 
-    /// Trimmed cell text, `None` when blank or absent. Checks length and control characters.
+    fn warn(&mut self, field: &str, reason: impl Into<String>) {
+        self.warnings.push(RowError { row: self.row, field: field.to_string(), reason: reason.into() });
+    }
+
+    fn note(&self, field: &str) -> Option<CellNote> {
+        self.notes.get(field).and_then(|t| CellNote::from_tag(t))
+    }
+
+    /// Trimmed cell text, `None` when blank or absent. Checks length, control and invisible characters,
+    /// merged cells and codes typed into number cells.
     fn get(&mut self, field: &str) -> Option<String> {
-        let raw = self.cells.get(field)?;
+        let raw = self.cells.get(field).map(String::as_str).unwrap_or("");
         let t = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         if t.is_empty() {
+            if let Some(CellNote::Merged { row }) = self.note(field) {
+                let at = if row == 0 { "表头区域".to_string() } else { format!("第 {row} 行") };
+                self.err(
+                    field,
+                    format!(
+                        "单元格属于合并单元格，值只在{at}：请取消合并并在每一行填写 \
+                         (merged cell: the value is only in {}; unmerge and fill every row)",
+                        if row == 0 { "the header area".to_string() } else { format!("row {row}") }
+                    ),
+                );
+            }
             return None;
         }
         if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
             self.err(field, "含有不可见的控制字符 (contains control characters)");
+            return None;
+        }
+        let code = is_code_field(field);
+        let invisible = t.chars().enumerate().find_map(|(i, c)| {
+            INVISIBLE
+                .iter()
+                .find(|(x, _, _)| *x == c && (code || !matches!(c, '\u{00A0}' | '\u{3000}' | '\u{202F}')))
+                .map(|inv| (i + 1, *inv))
+        });
+        if let Some((pos, (c, zh, en))) = invisible {
+            self.err(
+                field,
+                format!(
+                    "第 {pos} 个字符是不可见字符 {zh} U+{:04X}，请删除 (character {pos} is the invisible {en} U+{:04X}: delete it)",
+                    c as u32, c as u32
+                ),
+            );
+            return None;
+        }
+        if code && self.note(field) == Some(CellNote::Number { exact: false }) {
+            self.err(
+                field,
+                format!(
+                    "单元格是数字格式，Excel 只保留 15 位有效数字，'{t}' 已不是原来的代码：请将该列设为文本后重新填写 \
+                     (the cell is a number: set the column to text; Excel keeps only 15 significant digits)"
+                ),
+            );
+            return None;
+        }
+        if code && t.starts_with(['\'', '‘', '’']) {
+            self.err(
+                field,
+                format!(
+                    "开头的 ' 是 Excel 的文本标记，导出时被当成了字符：请删除开头的 '，实际值为 {} \
+                     (a leading ' is Excel's text marker that was exported as a character: delete it)",
+                    t.trim_start_matches(['\'', '‘', '’'])
+                ),
+            );
             return None;
         }
         let max = spec_of(self.kind, field).map(|s| s.max_len).unwrap_or(200);
@@ -546,8 +1037,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A validity end: a date, or `长期` (= 2099/12/31).
+    fn end_date(&mut self, field: &str) -> Option<Day> {
+        match self.cells.get(field) {
+            Some(v) if date::is_long_term_text(v) => Some(LONG_TERM),
+            _ => self.date(field, true),
+        }
+    }
+
+    /// A decision date: also refused when after today.
+    fn decision_date(&mut self, field: &str) -> Option<Day> {
+        let d = self.date(field, true)?;
+        if let Some(today) = self.checks.today {
+            if d > today {
+                self.err(field, format!("日期 {d} 晚于今天 {today} (decision date is in the future)"));
+                return None;
+            }
+        }
+        Some(d)
+    }
+
     fn date(&mut self, field: &str, required: bool) -> Option<Day> {
         let v = if required { self.required(field) } else { self.get(field) }?;
+        if date::is_long_term_text(&v) {
+            self.err(
+                field,
+                format!(
+                    "'{v}' 只能用于有效期至/处罚有效期，此处应填日期 (long-term is only allowed in a validity end)"
+                ),
+            );
+            return None;
+        }
         match date::parse(&v) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -581,10 +1101,10 @@ impl<'a> Ctx<'a> {
             );
             return None;
         }
-        match uscc::validate(&v) {
+        match uscc::validate(&v).map_err(|e| e.to_string()).and_then(|()| uscc::check_registration_type(&v)) {
             Ok(()) => Some(v),
             Err(e) => {
-                let mut reason = e.to_string();
+                let mut reason = e;
                 if looks_scientific(&v) {
                     reason.push_str("；疑似被 Excel 转成科学计数法 (looks like Excel scientific notation)");
                 } else if v.chars().any(|c| c.is_ascii_lowercase()) {
@@ -598,15 +1118,17 @@ impl<'a> Ctx<'a> {
 
     fn id_number(&mut self, field: &str, id_type: &IdType, v: &str) -> Option<String> {
         let checked = match id_type {
-            IdType::ResidentId => idcard::validate(v).map_err(|e| {
-                let mut r = e.to_string();
-                if looks_scientific(v) {
-                    r.push_str(
-                        "；疑似被 Excel 转成科学计数法，请将该列设为文本 (looks like Excel scientific notation)",
-                    );
-                }
-                r
-            }),
+            IdType::ResidentId => idcard::validate(v)
+                .map_err(|e| {
+                    let mut r = e.to_string();
+                    if looks_scientific(v) {
+                        r.push_str(
+                            "；疑似被 Excel 转成科学计数法，请将该列设为文本 (looks like Excel scientific notation)",
+                        );
+                    }
+                    r
+                })
+                .and_then(|n| id_plausible(&n, self.refs).map(|()| n)),
             IdType::ForeignPermanentResident => {
                 let u = v.to_ascii_uppercase();
                 let old = u.len() == 15
@@ -648,12 +1170,53 @@ impl<'a> Ctx<'a> {
 
     fn money(&mut self, field: &str) -> Option<Decimal> {
         let v = self.get(field)?;
+        if EMPTY_PLACEHOLDERS.contains(&v.as_str()) {
+            return None;
+        }
         match parse_money(&v) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.err(field, e);
                 None
             }
+        }
+    }
+
+    /// Resident ID numbers of the subject whose birth date is after the decision.
+    fn born_before(&mut self, s: &Subject, decision: Option<Day>, decision_field: &str) {
+        let Some(d) = decision else { return };
+        for (field, t, no) in [
+            (if self.kind == Kind::List { f::LS_ID_NO } else { f::ID_NO }, &s.id_type, &s.id_no),
+            (f::LEGAL_REP_ID_NO, &s.legal_rep_id_type, &s.legal_rep_id_no),
+        ] {
+            if let (Some(IdType::ResidentId), Some(no)) = (t, no) {
+                if let Some(b) = idcard::embedded_birth_date(no).map(Day) {
+                    if b > d {
+                        self.err(
+                            field,
+                            format!(
+                                "身份证号码中的出生日期 {b} 晚于{decision_field} {d} (embedded birth date is after the decision date)"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// 公示截止期 must lie 3 months to 3 years after the decision.
+    fn publicity_window(&mut self, until: Option<Day>, decision: Option<Day>) {
+        let already = self.errors.iter().any(|x| x.field == f::P_PUBLICITY_UNTIL);
+        let (Some(p), Some(d), false) = (until, decision, already) else { return };
+        let (Some(lo), Some(hi)) = (date::add_months(d, 3), date::add_months(d, 36)) else { return };
+        if p < lo || p > hi {
+            self.err(
+                f::P_PUBLICITY_UNTIL,
+                format!(
+                    "公示截止期 {p} 不在处罚决定日期 {d} 后 3 个月至 3 年之间（{lo} 至 {hi}）\
+                     (publicity end must be 3 months to 3 years after the decision)"
+                ),
+            );
         }
     }
 
@@ -826,7 +1389,7 @@ impl<'a> Ctx<'a> {
         s
     }
 
-    fn division(&mut self, refs: &RefData) -> Option<String> {
+    fn division(&mut self, refs: &RefData, decision: Option<Day>) -> Option<String> {
         let v = self.get(f::DIVISION)?;
         if v.len() != 6 || !v.bytes().all(|b| b.is_ascii_digit()) {
             self.err(f::DIVISION, format!("地方编码 '{v}' 应为 6 位行政区划代码 (must be a 6-digit division code)"));
@@ -839,19 +1402,55 @@ impl<'a> Ctx<'a> {
             );
             return None;
         }
+        if let (false, Some(d)) = (refs.divisions.is_current(&v), decision) {
+            let uses = refs.divisions.historical(&v);
+            let last = uses.iter().filter_map(|h| h.to_year).max();
+            if let Some(to) = last.filter(|to| i32::from(*to) < d.year()) {
+                let name = refs.divisions.name(&v).unwrap_or("");
+                let successors: Vec<String> = uses.iter().flat_map(|h| h.successors.clone()).collect();
+                let reason = format!(
+                    "地方编码 {v}（{name}）已于 {to} 年停用，早于决定日期 {d}；现行代码为 {} \
+                     (division code retired in {to}, before the decision date)",
+                    successors.join("/")
+                );
+                if self.checks.allow_retired_division {
+                    self.warn(f::DIVISION, format!("{reason}；已按 --allow-retired-division 接受 (accepted as asked)"));
+                } else {
+                    self.err(
+                        f::DIVISION,
+                        format!("{reason}；如确为历史记录，请加 --allow-retired-division 导入 (allow with --allow-retired-division)"),
+                    );
+                    return None;
+                }
+            }
+        }
         Some(v)
     }
 }
 
 /// Validates one data row (`fields`: canonical column name → cell text) and builds the record.
-/// Every problem of the row is reported, not only the first.
+/// Every problem of the row is reported, not only the first. No cell notes, no caller checks.
 pub fn validate_row(
     kind: Kind,
     row_number: u64,
     fields: &BTreeMap<String, String>,
     refs: &RefData,
 ) -> Result<Record, Vec<RowError>> {
-    let mut c = Ctx { row: row_number, kind, cells: fields, errors: Vec::new() };
+    validate_row_with(kind, row_number, fields, &BTreeMap::new(), refs, &Checks::default()).0
+}
+
+/// [`validate_row`] with the cells' workbook notes (field → [`CellNote::tag`]) and the caller's checks.
+/// Returns the record or the row's errors, and warnings (accepted with a remark).
+pub fn validate_row_with(
+    kind: Kind,
+    row_number: u64,
+    fields: &BTreeMap<String, String>,
+    notes: &BTreeMap<String, String>,
+    refs: &RefData,
+    checks: &Checks,
+) -> (Result<Record, Vec<RowError>>, Vec<RowError>) {
+    let mut c =
+        Ctx { row: row_number, kind, cells: fields, notes, checks, refs, errors: Vec::new(), warnings: Vec::new() };
     if let Some(n) = fields.get(EXTRA_CELLS_KEY) {
         c.err(
             EXTRA_CELLS_KEY,
@@ -860,16 +1459,117 @@ pub fn validate_row(
             ),
         );
     }
-    let subject = c.subject();
     let record = match kind {
-        Kind::License => license(&mut c, subject, refs),
-        Kind::Penalty => penalty(&mut c, subject, refs),
+        Kind::License => {
+            let subject = c.subject();
+            license(&mut c, subject, refs)
+        }
+        Kind::Penalty => {
+            let subject = c.subject();
+            penalty(&mut c, subject, refs)
+        }
+        Kind::List => list(&mut c),
     };
     if c.errors.is_empty() {
-        Ok(record)
+        (Ok(record), c.warnings)
     } else {
-        Err(c.errors)
+        (Err(c.errors), c.warnings)
     }
+}
+
+/// Splits 惩戒措施 on `、` `，` `,` `;` `；`, dropping empty parts and duplicates.
+pub fn split_measures(s: &str) -> Vec<String> {
+    split_categories(s)
+}
+
+fn list(c: &mut Ctx) -> Record {
+    let name = c.required(f::LS_NAME);
+    let code = c.get(f::LS_USCC);
+    let id_type_text = c.get(f::LS_ID_TYPE);
+    let id_no_text = c.get(f::LS_ID_NO);
+    let mut subject = Subject {
+        name: name.unwrap_or_default(),
+        category: SubjectCategory::Organization,
+        uscc: None,
+        reg_no: None,
+        org_code: None,
+        tax_no: None,
+        institution_no: None,
+        social_org_no: None,
+        legal_rep: None,
+        legal_rep_id_type: None,
+        legal_rep_id_no: None,
+        id_type: None,
+        id_no: None,
+    };
+    match (code.is_some(), id_type_text, id_no_text) {
+        (true, t, n) => {
+            if t.is_some() || n.is_some() {
+                c.err(
+                    f::LS_ID_NO,
+                    "已填统一社会信用代码时证件类型和证件号码应为空（自然人只填证件）(must be empty when a unified code is given)",
+                );
+            }
+            let individual = c.cells.get(f::LS_USCC).is_some_and(|v| v.trim().starts_with("92"));
+            subject.category =
+                if individual { SubjectCategory::IndividualBusiness } else { SubjectCategory::Organization };
+            subject.uscc = c.uscc(f::LS_USCC, true, false);
+        }
+        (false, None, None) => {
+            if !c.errors.iter().any(|e| e.field == f::LS_USCC) {
+                c.err(
+                    f::LS_USCC,
+                    "统一社会信用代码与证件类型+证件号码必须填一项 (give a unified code, or the document type and number of a natural person)",
+                );
+            }
+        }
+        (false, t, n) => {
+            subject.category = SubjectCategory::NaturalPerson;
+            let id_type: Option<IdType> = match t {
+                None => {
+                    c.err(f::LS_ID_TYPE, "已填证件号码时必填 (required when a document number is given)");
+                    None
+                }
+                Some(t) => match t.parse() {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        c.err(f::LS_ID_TYPE, e);
+                        None
+                    }
+                },
+            };
+            match (n, &id_type) {
+                (None, _) => c.err(f::LS_ID_NO, "已填证件类型时必填 (required when a document type is given)"),
+                (Some(n), Some(t)) => subject.id_no = c.id_number(f::LS_ID_NO, t, &n),
+                (Some(_), None) => {}
+            }
+            subject.id_type = id_type;
+        }
+    }
+    let list_type: Option<ListType> = c.coded(f::LS_TYPE);
+    let reason = c.required(f::LS_REASON);
+    let basis = c.required(f::LS_BASIS);
+    let doc_no = c.required(f::LS_DOC_NO);
+    let start = c.decision_date(f::LS_START);
+    let end = c.end_date(f::LS_END);
+    c.not_before(f::LS_END, end, f::LS_START, start);
+    c.born_before(&subject, start, f::LS_START);
+    let authority = c.required(f::LS_AUTHORITY);
+    let authority_uscc = c.uscc(f::LS_AUTHORITY_USCC, true, false);
+    let measures = c.get(f::LS_MEASURES).map(|m| split_measures(&m)).unwrap_or_default();
+    Record::ListEntry(ListEntry {
+        subject,
+        list_type: list_type.unwrap_or(ListType::SeriousDishonesty),
+        reason: reason.unwrap_or_default(),
+        basis: basis.unwrap_or_default(),
+        decision_doc_no: doc_no.unwrap_or_default(),
+        start: start.unwrap_or(LONG_TERM),
+        end: end.unwrap_or(LONG_TERM),
+        authority: authority.unwrap_or_default(),
+        authority_uscc: authority_uscc.unwrap_or_default(),
+        measures,
+        catalogue_version: None,
+    })
 }
 
 fn license(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
@@ -882,9 +1582,10 @@ fn license(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
         c.err(f::L_NO, "已填许可证书名称时必填许可编号 (required when a certificate name is given)");
     }
     let content = c.required(f::L_CONTENT);
-    let decision_date = c.date(f::L_DATE, true);
+    let decision_date = c.decision_date(f::L_DATE);
     let valid_from = c.date(f::L_FROM, true);
-    let valid_to = c.date(f::L_TO, true);
+    let valid_to = c.end_date(f::L_TO);
+    c.born_before(&subject, decision_date, f::L_DATE);
     c.not_before(f::L_TO, valid_to, f::L_FROM, valid_from);
     c.not_before(f::L_TO, valid_to, f::L_DATE, decision_date);
     let authority = c.required(f::L_AUTHORITY);
@@ -893,7 +1594,7 @@ fn license(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
     let source_unit = c.required(f::SOURCE);
     let source_unit_uscc = c.uscc(f::SOURCE_USCC, true, false);
     let remarks = c.get(f::REMARKS);
-    let division_code = c.division(refs);
+    let division_code = c.division(refs, decision_date);
     Record::License(License {
         subject,
         decision_doc_name: decision_doc_name.unwrap_or_default(),
@@ -980,17 +1681,19 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
     if (has("暂扣") || has("吊销")) && suspended_licenses.is_none() {
         c.err(f::P_SUSPENDED, "处罚类别含暂扣或吊销时必填 (required when 处罚类别 contains 暂扣 or 吊销)");
     }
-    let decision_date = c.date(f::P_DATE, true);
-    let valid_until = c.date(f::P_VALID_UNTIL, true);
+    let decision_date = c.decision_date(f::P_DATE);
+    let valid_until = c.end_date(f::P_VALID_UNTIL);
     let publicity_until = c.date(f::P_PUBLICITY_UNTIL, false);
     c.not_before(f::P_VALID_UNTIL, valid_until, f::P_DATE, decision_date);
     c.not_before(f::P_PUBLICITY_UNTIL, publicity_until, f::P_DATE, decision_date);
+    c.publicity_window(publicity_until, decision_date);
+    c.born_before(&subject, decision_date, f::P_DATE);
     let authority = c.required(f::P_AUTHORITY);
     let authority_uscc = c.uscc(f::P_AUTHORITY_USCC, true, false);
     let source_unit = c.required(f::SOURCE);
     let source_unit_uscc = c.uscc(f::SOURCE_USCC, true, false);
     let remarks = c.get(f::REMARKS);
-    let division_code = c.division(refs);
+    let division_code = c.division(refs, decision_date);
     Record::Penalty(Penalty {
         subject,
         decision_doc_no: decision_doc_no.unwrap_or_default(),

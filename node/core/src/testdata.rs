@@ -441,11 +441,58 @@ impl Generator {
         m
     }
 
+    /// One valid 名单 row: a company, an individual business (USCC `92…`) or a natural person.
+    pub fn list_row(&mut self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        let seq = self.next_seq();
+        let (y, mo, d) = self.date();
+        let roll = self.rng.below(100);
+        if roll < 70 {
+            let name =
+                format!("{}{}{}有限公司", self.prefecture_name, self.rng.pick(TRADE_NAMES), self.rng.pick(INDUSTRIES));
+            m.insert(f::LS_NAME.into(), name);
+            let code = self.company_uscc();
+            m.insert(f::LS_USCC.into(), code);
+        } else if roll < 85 {
+            let owner = self.person_name();
+            m.insert(f::LS_NAME.into(), format!("{}{}记{}", self.county_name, &owner, self.rng.pick(SHOPS)));
+            let body = self.org_body();
+            m.insert(f::LS_USCC.into(), make_uscc('9', '2', &self.county, &body));
+        } else {
+            let name = self.person_name();
+            let id = self.id_number();
+            m.insert(f::LS_NAME.into(), name);
+            m.insert(f::LS_ID_TYPE.into(), "身份证".into());
+            m.insert(f::LS_ID_NO.into(), id);
+        }
+        let dept = self.dept(&[0, 4]);
+        let (list_type, reason, measures) = if self.rng.chance(50) {
+            ("严重失信主体名单", "因提供虚假材料骗取行政许可被认定为严重失信主体", "政府采购、财政资金、行政许可")
+        } else {
+            ("经营异常名录", "未按规定期限公示年度报告", "")
+        };
+        let short: String = self.county_name.chars().take(1).collect();
+        m.insert(f::LS_TYPE.into(), list_type.into());
+        m.insert(f::LS_REASON.into(), reason.into());
+        m.insert(f::LS_BASIS.into(), "《严重失信主体名单管理办法》第八条".into());
+        m.insert(f::LS_DOC_NO.into(), format!("{short}{}列字〔{y}〕{seq}号", dept.abbr));
+        m.insert(f::LS_START.into(), format!("{y}/{mo:02}/{d:02}"));
+        let end = if self.rng.chance(30) { "长期".to_string() } else { format!("{}/{mo:02}/{d:02}", y + 3) };
+        m.insert(f::LS_END.into(), end);
+        m.insert(f::LS_AUTHORITY.into(), dept.name.clone());
+        m.insert(f::LS_AUTHORITY_USCC.into(), dept.uscc.clone());
+        if !measures.is_empty() {
+            m.insert(f::LS_MEASURES.into(), measures.into());
+        }
+        m
+    }
+
     /// One valid row of the given kind.
     pub fn row(&mut self, kind: Kind) -> BTreeMap<String, String> {
         match kind {
             Kind::License => self.license_row(),
             Kind::Penalty => self.penalty_row(),
+            Kind::List => self.list_row(),
         }
     }
 

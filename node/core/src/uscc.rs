@@ -126,6 +126,43 @@ pub fn validate(code: &str) -> Result<(), UsccError> {
     Ok(())
 }
 
+/// Registration authorities (position 1) and the entity types each issues (position 2), GB 32100-2015 Table 1
+/// with the later additions (A 中央军委改革和编制办公室, N 农业农村 for rural collective economic organisations).
+pub const REGISTRATION_TYPES: &[(char, &str, &str)] = &[
+    ('1', "机构编制", "1239"),
+    ('2', "外交", "19"),
+    ('3', "司法行政", "123459"),
+    ('4', "文化", "19"),
+    ('5', "民政", "1239"),
+    ('6', "旅游", "129"),
+    ('7', "宗教", "129"),
+    ('8', "工会", "19"),
+    ('9', "工商（市场监管）", "123"),
+    ('A', "中央军委改革和编制办公室", "19"),
+    ('N', "农业农村", "1239"),
+    ('Y', "其他", "1"),
+];
+
+/// Checks positions 1–2 of a code that passed [`validate`]: a registration authority and one of its entity
+/// types. `Err` is the operator message.
+pub fn check_registration_type(code: &str) -> Result<(), String> {
+    let mut chars = code.chars();
+    let (Some(a), Some(t)) = (chars.next(), chars.next()) else {
+        return Err("统一社会信用代码过短 (code too short)".to_string());
+    };
+    match REGISTRATION_TYPES.iter().find(|(c, _, _)| *c == a) {
+        None => Err(format!(
+            "第 1 位登记管理部门代码 '{a}' 不存在（应为 1–9、A、N、Y）(position 1 '{a}' is not a registration authority)"
+        )),
+        Some((_, name, types)) if !types.contains(t) => Err(format!(
+            "第 2 位机构类别代码 '{t}' 不是登记管理部门 {a}（{name}）的机构类别（应为 {}）\
+             (position 2 '{t}' is not an entity type of registration authority {a})",
+            types.chars().map(String::from).collect::<Vec<_>>().join("/")
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// True for the 个体工商户 placeholder `00000000000000000X`.
 pub fn is_placeholder(code: &str) -> bool {
     code == PLACEHOLDER

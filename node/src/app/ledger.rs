@@ -12,7 +12,7 @@ use gongxin_core::crypto::{self, Digest, SigningKey};
 use gongxin_core::envelope::LeafHeader;
 use gongxin_core::record::{Record, ShareType};
 use gongxin_core::template::{self, Kind, RefData, RowError};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The store every use case works on: sled in production, memory in unit tests.
@@ -26,8 +26,65 @@ pub struct ImportOutcome {
     /// Rejected rows (row, field, reason), and rows skipped as duplicates (field `自然键`).
     pub errors: Vec<RowError>,
     pub skipped: Vec<RowError>,
+    /// Rows whose natural key is stored with different content: not appended, reported with the fields that
+    /// differ (field: the differing fields, comma-separated).
+    pub changed: Vec<RowError>,
+    /// Accepted rows with a remark (a retired 地方编码 allowed, a foreign row accepted with its reason).
+    pub warnings: Vec<RowError>,
     pub size: u64,
     pub root: Digest,
+}
+
+/// One row to import: its number, canonical fields and workbook cell notes (`template::CellNote` tags).
+#[derive(Debug, Clone, Default)]
+pub struct ImportRow {
+    pub row: u64,
+    pub fields: BTreeMap<String, String>,
+    pub notes: BTreeMap<String, String>,
+}
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub share: Option<ShareType>,
+    /// Validate and compare with the store, write nothing.
+    pub dry_run: bool,
+    /// Accept rows whose 地方编码/authority lies outside this node's subtree, for this recorded reason.
+    pub foreign: Option<String>,
+    /// Accept a 地方编码 retired before the decision date (old records), with a warning.
+    pub allow_retired_division: bool,
+}
+
+/// Today in China (UTC+8), for the future-date check.
+fn today_cn() -> Option<gongxin_core::date::Day> {
+    let offset = time::UtcOffset::from_hms(8, 0, 0).ok()?;
+    Some(gongxin_core::date::Day(time::OffsetDateTime::now_utc().to_offset(offset).date()))
+}
+
+/// Top-level (and subject) fields whose values differ between two records of one kind, by payload JSON key.
+fn differing_fields(old: &Record, new: &Record) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return vec!["(记录 record)".into()];
+    };
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        match (a.get(k), b.get(k)) {
+            (Some(serde_json::Value::Object(x)), Some(serde_json::Value::Object(y))) => {
+                let sub: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for s in sub {
+                    if x.get(s) != y.get(s) {
+                        out.push(format!("{k}.{s}"));
+                    }
+                }
+            }
+            (x, y) if x != y => out.push(k.clone()),
+            _ => {}
+        }
+    }
+    out
 }
 
 pub struct NodeStatus {
@@ -174,18 +231,56 @@ impl Ledger {
         rows: Vec<(u64, BTreeMap<String, String>)>,
         share: Option<ShareType>,
     ) -> Result<ImportOutcome, AppError> {
+        let rows = rows.into_iter().map(|(row, fields)| ImportRow { row, fields, notes: BTreeMap::new() }).collect();
+        self.import_with(kind, source, rows, &ImportOptions { share, ..ImportOptions::default() })
+    }
+
+    /// [`Ledger::import`] with cell notes and options: rows outside this node's subtree are refused unless
+    /// `foreign` gives a reason (logged with the rows); a dry run writes nothing.
+    pub fn import_with(
+        &self,
+        kind: Kind,
+        source: &str,
+        rows: Vec<ImportRow>,
+        opts: &ImportOptions,
+    ) -> Result<ImportOutcome, AppError> {
+        let checks = template::Checks { today: today_cn(), allow_retired_division: opts.allow_retired_division };
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut records = Vec::new();
-        for (row, fields) in rows {
-            match template::validate_row(kind, row, &fields, self.refs) {
-                Ok(r) => records.push((row, r)),
+        for r in rows {
+            let (result, w) = template::validate_row_with(kind, r.row, &r.fields, &r.notes, self.refs, &checks);
+            warnings.extend(w);
+            match result {
+                Ok(rec) => match template::belongs_to(&rec, &self.code, self.refs) {
+                    Ok(()) => records.push((r.row, rec)),
+                    Err((field, reason)) => match &opts.foreign {
+                        Some(why) => {
+                            warnings.push(RowError {
+                                row: r.row,
+                                field: field.clone(),
+                                reason: format!("外地记录，按 --foreign 接受：{why} (foreign row accepted: {why})"),
+                            });
+                            tracing::warn!(
+                                source,
+                                row = r.row,
+                                field,
+                                reason = why.as_str(),
+                                "foreign row accepted outside this node's subtree"
+                            );
+                            records.push((r.row, rec));
+                        }
+                        None => errors.push(RowError { row: r.row, field, reason }),
+                    },
+                },
                 Err(errs) => errors.extend(errs),
             }
         }
-        let mut out = self.append_records(records, share)?;
+        let mut out = self.append_records_with(records, opts.share, opts.dry_run)?;
         out.errors = errors;
+        out.warnings.extend(warnings);
         tracing::info!(source, kind = ?kind, accepted = out.accepted, rejected = out.errors.len(),
-            duplicates = out.duplicates, "import chunk");
+            duplicates = out.duplicates, changed = out.changed.len(), dry_run = opts.dry_run, "import chunk");
         Ok(out)
     }
 
@@ -229,7 +324,12 @@ impl Ledger {
         if let Record::Amendment(a) = &record {
             self.check_amendment(a)?;
         }
-        self.append_records(vec![(1, record)], share)
+        let out = self.append_records(vec![(1, record)], share)?;
+        // A record whose key is held with other content is not appended: say so instead of "0 accepted".
+        if let Some(c) = out.changed.first() {
+            return Err(AppError::Invalid { field: "record", reason: format!("{} [{}]", c.reason, c.field) });
+        }
+        Ok(out)
     }
 
     /// Signs `records` (skipping natural keys already held) and appends them as one atomic, flushed batch
@@ -239,31 +339,85 @@ impl Ledger {
         records: Vec<(u64, Record)>,
         share: Option<ShareType>,
     ) -> Result<ImportOutcome, AppError> {
+        self.append_records_with(records, share, false)
+    }
+
+    /// The stored record under a natural key, if its payload is here and parses.
+    fn stored_record(&self, at: &(String, u64)) -> Result<Option<Record>, AppError> {
+        let Some(e) = self.log.entry(&at.0, at.1)? else { return Ok(None) };
+        Ok(e.payload.and_then(|(p, _)| Record::from_payload_json(&p).ok()))
+    }
+
+    /// Records appended before the natural key named the subject (`kind|authority|文书号`, issue 12) are indexed
+    /// under that shorter key: the stored record is this one when its key, as computed now, is `nk`.
+    fn stored_under_legacy_key(&self, nk: &str) -> Result<Option<(String, Record)>, AppError> {
+        let Some((legacy, _subject)) = nk.rsplit_once('|') else { return Ok(None) };
+        let Some(at) = views::find_natural_key(self.log.store(), &crypto::sm3(legacy.as_bytes()))? else {
+            return Ok(None);
+        };
+        Ok(self
+            .stored_record(&at)?
+            .filter(|r| r.natural_key() == nk)
+            .map(|r| (format!("日志 {} 第 {} 条 log {} index {}", at.0, at.1, at.0, at.1), r)))
+    }
+
+    /// [`Ledger::append_records`]; a known natural key with the same content is a duplicate, with different
+    /// content a change (reported with the differing fields, never appended); `dry_run` writes nothing.
+    fn append_records_with(
+        &self,
+        records: Vec<(u64, Record)>,
+        share: Option<ShareType>,
+        dry_run: bool,
+    ) -> Result<ImportOutcome, AppError> {
         let _w = self.lock_writer()?;
         let head = self.log.head(&self.code)?;
         let mut out = ImportOutcome::default();
-        let mut seen: HashSet<Digest> = HashSet::new();
+        let mut seen: HashMap<Digest, (u64, Record)> = HashMap::new();
         let mut entries = Vec::new();
         let mut derived = Vec::new();
         let recorded_at = now_rfc3339();
         for (row, record) in records {
             let nk = record.natural_key();
             let nk_digest = crypto::sm3(nk.as_bytes());
-            if !seen.insert(nk_digest) || views::find_natural_key(self.log.store(), &nk_digest)?.is_some() {
-                out.duplicates += 1;
-                out.skipped.push(RowError {
-                    row,
-                    field: "自然键 natural key".into(),
-                    reason: format!("已存在，跳过 already stored, skipped: {nk}"),
-                });
+            let earlier = match seen.get(&nk_digest) {
+                Some((first, r)) => Some((format!("本次第 {first} 行 row {first} of this import"), r.clone())),
+                None => match views::find_natural_key(self.log.store(), &nk_digest)? {
+                    Some(at) => self
+                        .stored_record(&at)?
+                        .map(|r| (format!("日志 {} 第 {} 条 log {} index {}", at.0, at.1, at.0, at.1), r))
+                        .or_else(|| Some((format!("log {} index {}", at.0, at.1), record.clone()))),
+                    None => self.stored_under_legacy_key(&nk)?,
+                },
+            };
+            if let Some((where_, old)) = earlier {
+                let diff = differing_fields(&old, &record);
+                if diff.is_empty() {
+                    out.duplicates += 1;
+                    out.skipped.push(RowError {
+                        row,
+                        field: "自然键 natural key".into(),
+                        reason: format!("已存在，跳过 already stored, skipped: {nk}"),
+                    });
+                } else {
+                    out.changed.push(RowError {
+                        row,
+                        field: diff.join(","),
+                        reason: format!(
+                            "与已有记录（{where_}）的机关、文书号和主体相同但内容不同，未导入；如为更正请用 gongxin amend … 更正 \
+                             (same key as a stored record but different content: not imported; correct it with an amendment): {nk}"
+                        ),
+                    });
+                }
                 continue;
             }
+            seen.insert(nk_digest, (row, record.clone()));
             let index = head.size + entries.len() as u64;
             let (entry, d) = self.entry_for(&record, index, nk_digest, &recorded_at, share);
             entries.push(entry);
             derived.push(d);
         }
-        if entries.is_empty() {
+        if entries.is_empty() || dry_run {
+            out.accepted = entries.len() as u64;
             out.size = head.size;
             out.root = head.root;
             return Ok(out);
@@ -326,5 +480,78 @@ impl Ledger {
 
     pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, AppError> {
         Ok(self.log.checkpoints(&self.code)?)
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use gongxin_core::testdata;
+
+    fn ledger() -> Ledger {
+        Ledger::new("430102", "芙蓉区", "county", SigningKey::generate(), Arc::new(MemoryStore::new()))
+    }
+
+    fn rows(seed: u64, n: usize) -> Vec<ImportRow> {
+        testdata::rows(Kind::License, seed, "430102", n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, fields)| ImportRow { row: i as u64 + 1, fields, notes: BTreeMap::new() })
+            .collect()
+    }
+
+    /// A store written before the natural key named the subject: its records are indexed under
+    /// `kind|authority|文书号`. Re-importing them is a duplicate (or a change), never a second copy.
+    #[test]
+    fn records_under_the_legacy_key_are_recognised() {
+        let l = ledger();
+        let batch = rows(3, 4);
+        for r in &batch {
+            let rec = template::validate_row(Kind::License, r.row, &r.fields, l.refs).unwrap();
+            let nk = rec.natural_key();
+            let (legacy, _) = nk.rsplit_once('|').unwrap();
+            l.append_system("license", legacy, rec.to_payload_json(), |_| Vec::new()).unwrap();
+        }
+        let out = l.import_with(Kind::License, "t", batch.clone(), &ImportOptions::default()).unwrap();
+        assert_eq!((out.accepted, out.duplicates, out.changed.len(), out.size), (0, 4, 0, 4), "{:?}", out.errors);
+        let mut changed = batch;
+        changed[1].fields.insert(template::f::L_CONTENT.into(), "更正后的许可内容".into());
+        let out = l.import_with(Kind::License, "t", changed, &ImportOptions::default()).unwrap();
+        assert_eq!((out.accepted, out.duplicates, out.size), (0, 3, 4));
+        assert_eq!((out.changed[0].row, out.changed[0].field.as_str()), (2, "content"));
+    }
+
+    /// `record publish` of a list entry whose key is held with another reason is refused, naming the field.
+    #[test]
+    fn a_changed_published_record_is_refused_not_counted_as_zero() {
+        let l = ledger();
+        let row = testdata::Generator::new(9, "430102").list_row();
+        let rec = template::validate_row(Kind::List, 1, &row, l.refs).unwrap();
+        assert_eq!(l.publish(&rec.to_payload_json(), None).unwrap().accepted, 1);
+        assert_eq!(l.publish(&rec.to_payload_json(), None).unwrap().duplicates, 1);
+        let Record::ListEntry(mut e) = rec else { panic!("not a list entry") };
+        e.reason = "另一个原因".into();
+        match l.publish(&Record::ListEntry(e).to_payload_json(), None) {
+            Err(AppError::Invalid { reason, .. }) => assert!(reason.ends_with("[reason]"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.status().unwrap().size, 1);
+    }
+
+    #[test]
+    fn dry_run_writes_nothing_and_a_change_lists_its_fields() {
+        let l = ledger();
+        let dry = ImportOptions { dry_run: true, ..ImportOptions::default() };
+        let out = l.import_with(Kind::License, "t", rows(5, 6), &dry).unwrap();
+        assert_eq!((out.accepted, out.size), (6, 0));
+        assert_eq!(l.status().unwrap().size, 0);
+        l.import_with(Kind::License, "t", rows(5, 6), &ImportOptions::default()).unwrap();
+        let mut changed = rows(5, 6);
+        changed[0].fields.insert(template::f::L_CONTENT.into(), "新内容".into());
+        changed[0].fields.insert(template::f::NAME.into(), "长沙新名称有限公司".into());
+        let out = l.import_with(Kind::License, "t", changed, &dry).unwrap();
+        assert_eq!(out.changed[0].field, "content,subject.name");
+        assert_eq!((out.accepted, out.duplicates, out.size), (0, 5, 6));
     }
 }

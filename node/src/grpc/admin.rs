@@ -107,10 +107,15 @@ impl pb::admin_server::Admin for AdminService {
         }
         let kind = req.kind.parse().map_err(|e: String| Status::invalid_argument(e))?;
         let rows = convert::rows(req.rows);
-        let share = convert::share(&req.share_type)?;
+        let opts = crate::app::ledger::ImportOptions {
+            share: convert::share(&req.share_type)?,
+            dry_run: req.dry_run,
+            foreign: Some(req.foreign_reason.trim().to_string()).filter(|r| !r.is_empty()),
+            allow_retired_division: req.allow_retired_division,
+        };
         let l = self.ledger.clone();
         let source = req.source;
-        let out = blocking(move || l.import(kind, &source, rows, share)).await?;
+        let out = blocking(move || l.import_with(kind, &source, rows, &opts)).await?;
         Ok(Response::new(convert::import_reply(out)))
     }
 

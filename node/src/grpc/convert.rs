@@ -200,7 +200,7 @@ pub mod feed {
 pub mod admin {
     use super::ConvertError;
     use crate::app::export::OriginExport;
-    use crate::app::ledger::ImportOutcome;
+    use crate::app::ledger::{ImportOutcome, ImportRow};
     use crate::store::log::StoredEntry;
     use gongxin_core::checkpoint::SignedCheckpoint;
     use gongxin_core::record::ShareType;
@@ -216,8 +216,14 @@ pub mod admin {
         s.parse::<ShareType>().map(Some).map_err(|e| ConvertError::new("share_type", e.to_string()))
     }
 
-    pub fn rows(rows: Vec<pb::ImportRow>) -> Vec<(u64, BTreeMap<String, String>)> {
-        rows.into_iter().map(|r| (r.row, r.fields.into_iter().collect())).collect()
+    pub fn rows(rows: Vec<pb::ImportRow>) -> Vec<ImportRow> {
+        rows.into_iter()
+            .map(|r| ImportRow {
+                row: r.row,
+                fields: r.fields.into_iter().collect::<BTreeMap<_, _>>(),
+                notes: r.notes.into_iter().collect(),
+            })
+            .collect()
     }
 
     /// A record with its state, for `gongxin query`.
@@ -324,6 +330,8 @@ pub mod admin {
             duplicates: out.duplicates,
             errors: row_errors(out.errors),
             skipped: row_errors(out.skipped),
+            changed: row_errors(out.changed),
+            warnings: row_errors(out.warnings),
             size: out.size,
             root: out.root.to_vec(),
         }

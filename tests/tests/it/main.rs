@@ -12,6 +12,7 @@ mod deploy_scripts;
 mod federation;
 mod federation_security;
 mod full_disk;
+mod import;
 mod query;
 mod single_node;
 mod tls_profile;

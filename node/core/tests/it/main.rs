@@ -2,4 +2,5 @@
 //! data (`validation`), and SM2 interoperability with real OpenSSL processes (`crypto_openssl`).
 
 mod crypto_openssl;
+mod import_cases;
 mod validation;

@@ -75,6 +75,7 @@ fn base(kind: Kind) -> Row {
     match kind {
         Kind::License => license_base(),
         Kind::Penalty => penalty_base(),
+        Kind::List => gongxin_core::testdata::Generator::new(1, "430102").list_row(),
     }
 }
 
@@ -285,7 +286,9 @@ mod license_rules {
         check(L, &[&[(f::L_NO, "")]], &[(f::L_NO, "许可编号")]);
         check(L, &[&[(f::L_NO, ""), (f::L_CERT_NAME, "")]], &[]);
         check(L, &[&[(f::DIVISION, "430102")]], &[]);
-        check(L, &[&[(f::DIVISION, "430122")]], &[]); // 望城县, a historical code
+        // 望城县, a historical code: fine for a decision before it was retired (2011), an error after it.
+        check(L, &[&[(f::DIVISION, "430122"), (f::L_DATE, "2010/03/05"), (f::L_FROM, "2010/03/05")]], &[]);
+        check(L, &[&[(f::DIVISION, "430122")]], &[(f::DIVISION, "已于 2011 年停用，早于决定日期 2024-03-05")]);
         check(L, &[&[(f::DIVISION, "439999")]], &[(f::DIVISION, "不在湖南省行政区划表")]);
         check(L, &[&[(f::DIVISION, "4301")]], &[(f::DIVISION, "6 位")]);
     }
@@ -419,7 +422,8 @@ mod records {
         let r = penalty();
         assert_eq!(r.kind_str(), "penalty");
         let authority = make_uscc('1', '1', "430102", "MB1C0345");
-        assert_eq!(r.natural_key(), format!("penalty|{authority}|芙市监罚决字〔2024〕118号"));
+        // One decision of one authority about one subject (issue 12: the subject is part of the key).
+        assert_eq!(r.natural_key(), format!("penalty|{authority}|芙市监罚决字〔2024〕118号|914403001922038216"));
         assert_eq!(r.subject_keys(), vec!["914403001922038216"]);
         assert_eq!((r.share_type(), r.disclosure()), (ShareType::Unconditional, Disclosure::Public));
         assert_eq!(r.decision_date().to_string(), "2024-03-05");
@@ -612,7 +616,7 @@ mod samples {
                 Enc::Utf8Bom => "CSV，UTF-8 带 BOM（Excel「CSV UTF-8」）",
                 Enc::Utf8 => "CSV，UTF-8 无 BOM",
                 Enc::Gb18030 => "CSV，GB18030（中文 Excel 默认「CSV」），表头用全角括号和简写「统一社会信用代码」",
-                Enc::Xlsx => "XLSX（日期为 Excel 日期单元格，金额为数字单元格）",
+                Enc::Xlsx => "XLSX（日期为 Excel 日期单元格，决定日期为零点的日期时间单元格，金额为数字单元格；工作簿含「填报说明」页、带合并标题行的「数据」页和隐藏的「旧表」页，只读「数据」页）",
             }
         }
     }
@@ -943,10 +947,28 @@ mod samples {
     }
 
     fn validate_file(s: &Sample, bytes: &[u8]) -> Vec<(u64, Result<Record, Vec<RowError>>)> {
-        let t = read_table(bytes, s.file).unwrap_or_else(|e| panic!("{}: {e}", s.file));
-        let map = map_headers(s.kind, &t.headers).unwrap_or_else(|e| panic!("{}: {e}", s.file));
-        assert!(map.unknown.is_empty(), "{}: {:?}", s.file, map.unknown);
-        table_rows(&t, &map).into_iter().map(|(n, r)| (n, validate_row(s.kind, n, &r, refs()))).collect()
+        let opts = gongxin_core::layout::ReadOptions::default();
+        let x = gongxin_core::layout::read_export(s.kind, bytes, s.file, &opts)
+            .unwrap_or_else(|e| panic!("{}: {e}", s.file));
+        if s.enc == Enc::Xlsx {
+            // The multi-sheet workbook: only the data sheet is read, under its title row.
+            let read: Vec<(&str, bool)> = x.sheets.iter().map(|r| (r.name.as_str(), r.read)).collect();
+            assert_eq!(read, vec![("填报说明", false), ("数据", true), ("旧表", false)], "{}", s.file);
+            assert_eq!(x.data[0].header_line, 2, "{}", s.file);
+        }
+        assert_eq!(x.data.len(), 1, "{}", s.file);
+        let d = &x.data[0];
+        assert!(d.map.unknown.is_empty(), "{}: {:?}", s.file, d.map.unknown);
+        d.rows
+            .iter()
+            .map(|r| {
+                let checks = gongxin_core::template::Checks::default();
+                (
+                    r.row,
+                    gongxin_core::template::validate_row_with(s.kind, r.row, &r.fields, &r.notes, refs(), &checks).0,
+                )
+            })
+            .collect()
     }
 
     fn read(name: &str) -> Vec<u8> {
