@@ -19,6 +19,7 @@ pub mod layout;
 pub mod mask;
 pub mod merkle;
 pub mod names;
+pub mod publicity;
 pub mod record;
 pub mod registry;
 pub mod sheet;

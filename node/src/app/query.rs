@@ -53,30 +53,25 @@ pub fn normalise_code(s: &str) -> String {
     }
 }
 
-/// Whether a record is in its publicity window on `today`: not void or repaired, and before its 公示截止期 (a
-/// penalty's stated one, else three years after the decision); licences while valid; list entries while listed.
+/// Whether a record is in its publicity window on `today`: not void; a penalty published under the rule in force
+/// on its decision date (`core::publicity`) and before the end of its publicity (its stated 公示截止期 or the
+/// rule's longest, ended by repair no earlier than the rule's minimum); licences while valid; list entries while
+/// listed.
 pub fn in_publicity(h: &StateHit, today: Day) -> bool {
     let st = &h.state;
-    if st.ended_on().is_some_and(|d| today >= d) {
+    if st.void.is_some_and(|(_, d)| today >= d) {
         return false;
     }
+    let repaired = st.repaired.is_some_and(|d| today >= d);
     match &st.current {
-        Record::Penalty(p) => {
-            let end = p.publicity_until.unwrap_or_else(|| three_years_after(p.decision_date));
-            today <= end
-        }
-        Record::License(l) => today <= l.valid_to,
+        Record::Penalty(p) => gongxin_core::publicity::Rules::embedded()
+            .publicity_end(p, st.repaired)
+            .is_some_and(|end| today <= end && today >= p.decision_date),
+        Record::License(l) => !repaired && today <= l.valid_to,
         Record::ListEntry(_) => st.listed_on(today),
-        Record::Commitment(_) => true,
+        Record::Commitment(_) => !repaired,
         Record::Amendment(_) => false,
     }
-}
-
-fn three_years_after(d: Day) -> Day {
-    let date = d.date();
-    Day::from_ymd(date.year() + 3, date.month() as u8, date.day())
-        .or_else(|| Day::from_ymd(date.year() + 3, date.month() as u8, 28))
-        .unwrap_or(gongxin_core::date::LONG_TERM)
 }
 
 impl Ledger {
