@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod audit;
 pub mod convert;
+pub mod guard;
 pub mod sync;

@@ -11,6 +11,8 @@ mod deploy_scripts;
 mod federation;
 mod federation_security;
 mod full_disk;
+mod hostile_peers;
+mod hostile_suite;
 mod single_node;
 mod tls_profile;
 
