@@ -399,7 +399,13 @@ pub fn serve(
                 drop(permit);
                 let tls = match done {
                     Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => return shared.refused(&peer, "tls_handshake", &describe(&e)),
+                    Ok(Err(e)) => {
+                        return shared.refused(
+                            &peer,
+                            "tls_handshake",
+                            &format!("TLS handshake refused: {}", describe(&e)),
+                        )
+                    }
                     Err(_) => {
                         let t = shared.limits.handshake_timeout;
                         return shared.refused(&peer, "handshake_timeout", &format!("TLS handshake not done in {t:?}"));

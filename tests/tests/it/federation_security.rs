@@ -109,10 +109,15 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     // A valid federation certificate of a node that is not in the registry, and a valid certificate of a
     // registered code that is not the registered certificate: refused at the TLS layer (no RPC gets through;
     // `hostile_peers` checks the log), so not a per-RPC PERMISSION_DENIED.
+    // (The code of a failed handshake varies with how far tonic got: never OK, never a per-RPC refusal.)
+    let at_tls = |c: Code| {
+        eprintln!("refused at the TLS layer: {c:?}");
+        !matches!(c, Code::Ok | Code::PermissionDenied)
+    };
     let stranger = issued(&fed.ca, Role::Node, "430111");
-    assert_eq!(r.block_on(cursor_code(changsha, "430100", &stranger, &ca, "430111")), Code::Unavailable);
+    assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &stranger, &ca, "430111"))));
     let twin = issued(&fed.ca, Role::Node, "430102");
-    assert_eq!(r.block_on(cursor_code(changsha, "430100", &twin, &ca, "430102")), Code::Unavailable);
+    assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &twin, &ca, "430102"))));
     // An operator or auditor certificate on the node-to-node API.
     let auditor = issued(&fed.ca, Role::Auditor, "430000");
     assert_eq!(r.block_on(cursor_code(province, "430000", &auditor, &ca, "430100")), Code::PermissionDenied);
@@ -171,11 +176,7 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_registry(&fed, "430100", 2);
     let yuelu = identity_of(&fed.nodes["430104"].dir);
-    assert_eq!(
-        r.block_on(cursor_code(changsha, "430100", &yuelu, &ca, "430104")),
-        Code::Unavailable,
-        "revoked node (refused at the TLS layer)"
-    );
+    assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &yuelu, &ca, "430104"))), "revoked node (TLS layer)");
 
     // Nothing was stored for any refused caller (the empty logs of 430102 and 430104 are still empty at the
     // city and the province), and the city still serves its registered county.
