@@ -119,7 +119,7 @@ class H2:
         """Reads events for up to `seconds`; returns False once the server closed the connection."""
         deadline = time.time() + seconds
         while time.time() < deadline and not self.closed:
-            self.sock.settimeout(max(0.05, deadline - time.time()))
+            self.sock.settimeout(max(0.001, deadline - time.time()))
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:
