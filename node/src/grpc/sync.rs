@@ -161,3 +161,27 @@ impl pb::sync_server::Sync for SyncService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::log::LogError;
+    use tonic::Code;
+
+    #[test]
+    fn what_the_caller_got_wrong_is_never_internal() {
+        let check = |e: AppError, want: Code| assert_eq!(status_of("430102", e).code(), want);
+        check(AppError::Invalid { field: "origin", reason: "bad".into() }, Code::InvalidArgument);
+        check(AppError::Log(LogError::BadOrigin { origin: "x".into() }), Code::InvalidArgument);
+        check(
+            AppError::Log(LogError::Range { origin: "430102".into(), reason: "past the end".into() }),
+            Code::InvalidArgument,
+        );
+        check(AppError::Log(LogError::Stale { origin: "430102".into(), expected: 1, found: 2 }), Code::Aborted);
+        check(AppError::NotProvince { action: "publish the registry" }, Code::FailedPrecondition);
+        check(AppError::NothingStaged, Code::FailedPrecondition);
+        // Faults of this node stay INTERNAL.
+        check(AppError::Corrupt { what: "registry entry", reason: "missing".into() }, Code::Internal);
+        check(AppError::Poisoned { what: "mirror writer" }, Code::Internal);
+    }
+}
