@@ -542,6 +542,37 @@ mod tests {
         }
     }
 
+    fn ticket(layer: &GuardLayer, peer: &str) -> Ticket {
+        Ticket {
+            layer: layer.clone(),
+            peer: peer.into(),
+            upload: AtomicBool::new(false),
+            bytes: Mutex::new(0),
+            _activity: None,
+        }
+    }
+
+    #[test]
+    fn uploads_and_bytes_in_flight_are_bounded_per_peer_and_in_total_and_given_back() {
+        let layer =
+            GuardLayer::new(Budget { uploads_per_peer: 1, uploads_total: 2, bytes_per_peer: 100, bytes_total: 150 });
+        let (a1, a2, b, c) = (ticket(&layer, "a"), ticket(&layer, "a"), ticket(&layer, "b"), ticket(&layer, "c"));
+        a1.start_upload().unwrap();
+        assert!(a2.start_upload().unwrap_err().contains("uploads_per_peer"));
+        b.start_upload().unwrap();
+        assert!(c.start_upload().unwrap_err().contains("uploads_total"));
+        a1.add_bytes(90).unwrap();
+        assert!(a2.add_bytes(20).unwrap_err().contains("bytes_per_peer"));
+        b.add_bytes(50).unwrap();
+        assert!(c.add_bytes(20).unwrap_err().contains("bytes_total"));
+        drop(a1);
+        c.start_upload().unwrap();
+        c.add_bytes(20).unwrap();
+        drop((a2, b, c));
+        let st = layer.state.lock().unwrap();
+        assert_eq!((st.total.uploads, st.total.bytes, st.peers.len()), (0, 0, 0), "everything given back");
+    }
+
     #[test]
     fn request_limits_are_per_rpc() {
         assert_eq!(request_limit(UPLOAD).0, MAX_UPLOAD_BYTES);
