@@ -276,3 +276,46 @@ fn a_node_key_readable_by_others_is_refused_at_start() {
     let mut p = gongxin_tests::NodeProc::start(&dir).unwrap();
     p.stop().unwrap();
 }
+
+/// CPU seconds (user + system) the process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_backs_off_instead_of_spinning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (fed, ca, city, county) = city_and_county(tmp.path());
+    let pid = fed.nodes["430100"].proc.as_ref().and_then(|p| p.pid()).unwrap();
+    let open_fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    // Leave the city a few descriptors more than it holds: accepting soon fails with EMFILE.
+    let limit = format!("--nofile={}:{}", open_fds + 4, 20000);
+    assert!(std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &limit])
+        .status()
+        .unwrap()
+        .success());
+    let socks: Vec<std::net::TcpStream> =
+        (0..64).filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", city)).ok()).collect();
+    let cpu0 = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(4));
+    let used = cpu_seconds(pid) - cpu0;
+    assert!(used < 1.0, "the city used {used:.2} s of CPU in 4 s while out of descriptors");
+    let log = node_log(&fed, "430100");
+    assert!(log.contains("accept_error") && log.contains("retrying in"), "the accept errors are logged");
+    drop(socks);
+    let restore = "--nofile=20000:20000".to_string();
+    assert!(std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &restore])
+        .status()
+        .unwrap()
+        .success());
+    eventually("the city to serve again", Duration::from_secs(30), || {
+        cursor(city, "430100", &county, &ca, "430102").0 == Code::Ok
+    })
+    .unwrap();
+}
