@@ -112,7 +112,6 @@ struct Ticket {
     /// An upload slot is held (taken at the first body frame of an upload).
     upload: AtomicBool,
     bytes: Mutex<usize>,
-    _activity: Option<ActivityGuard>,
 }
 
 impl Ticket {
@@ -210,17 +209,13 @@ where
             },
             None => "local".to_string(),
         };
+        // In flight (for the idle watchdog) until the response body has been sent, streams included.
         let activity = conn.map(|c| c.activity.begin());
         let upload = path == UPLOAD;
         // Budgets are taken as the body is read, which tonic does only after the service's interceptor has
         // authorised the caller: a refused caller takes no upload slot and no bytes.
-        let ticket = Arc::new(Ticket {
-            layer: self.layer.clone(),
-            peer,
-            upload: AtomicBool::new(false),
-            bytes: Mutex::new(0),
-            _activity: activity,
-        });
+        let ticket =
+            Arc::new(Ticket { layer: self.layer.clone(), peer, upload: AtomicBool::new(false), bytes: Mutex::new(0) });
         let (limit, rule) = request_limit(&path);
         let (parts, body) = req.into_parts();
         let limited = Limited {
@@ -236,8 +231,37 @@ where
         Box::pin(async move {
             let res = fut.await;
             drop(ticket);
-            res
+            res.map(|r| match activity {
+                Some(a) => r.map(|inner| Body::new(Sending { inner, _activity: a })),
+                None => r,
+            })
         })
+    }
+}
+
+/// A response body that keeps its connection marked in use until it is sent.
+struct Sending {
+    inner: Body,
+    _activity: ActivityGuard,
+}
+
+impl http_body::Body for Sending {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -543,13 +567,7 @@ mod tests {
     }
 
     fn ticket(layer: &GuardLayer, peer: &str) -> Ticket {
-        Ticket {
-            layer: layer.clone(),
-            peer: peer.into(),
-            upload: AtomicBool::new(false),
-            bytes: Mutex::new(0),
-            _activity: None,
-        }
+        Ticket { layer: layer.clone(), peer: peer.into(), upload: AtomicBool::new(false), bytes: Mutex::new(0) }
     }
 
     #[test]
