@@ -54,6 +54,7 @@
 pub mod ca;
 pub mod gm;
 pub mod identity;
+pub mod listen;
 pub mod pem;
 pub mod sm2x509;
 pub mod tls;

@@ -63,8 +63,10 @@ pub(crate) fn read(path: &Path, action: &'static str) -> Result<Vec<u8>> {
     fs::read(path).map_err(|source| CertError::Io { action, path: path.to_path_buf(), source })
 }
 
+/// Refuses a private key file that group or others may read or write (`KeyPermissions`, with the `chmod`
+/// to run), like the TLS key; used for the node's SM2 key as well.
 #[cfg(unix)]
-fn check_private_mode(path: &Path) -> Result<()> {
+pub fn check_private_mode(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::metadata(path).map_err(|source| CertError::Io {
         action: "read private key file",
@@ -79,7 +81,7 @@ fn check_private_mode(path: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn check_private_mode(_path: &Path) -> Result<()> {
+pub fn check_private_mode(_path: &Path) -> Result<()> {
     Ok(())
 }
 

@@ -23,8 +23,6 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerT
 
 /// Bound on one TLS handshake, both sides.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// At most this many server-side handshakes in flight in [`incoming`].
-pub const MAX_PENDING_HANDSHAKES: usize = 256;
 
 /// The crypto provider of the federation: ring, TLS 1.3 cipher suites only (so TLS 1.2 cannot be negotiated).
 pub fn crypto_provider() -> CryptoProvider {
@@ -238,6 +236,15 @@ pub fn endpoint(uri: &str, identity: &TlsIdentity, ca: &CaCert, server_code: &No
 /// The identity of the client of a gRPC request, from the certificate the TLS layer verified.
 /// Fails (the caller answers `UNAUTHENTICATED`) if the connection carried no certificate.
 pub fn request_identity<T>(request: &tonic::Request<T>) -> Result<PeerIdentity> {
+    if let Some(conn) = request.extensions().get::<crate::listen::PeerConn>() {
+        // Our listener parsed the verified leaf once per connection.
+        let leaf =
+            conn.certs.first().ok_or_else(|| CertError::Tls("the connection carried no client certificate".into()))?;
+        return match &conn.identity {
+            Some(id) => Ok(id.clone()),
+            None => parse_identity(leaf),
+        };
+    }
     let certs =
         request.peer_certs().ok_or_else(|| CertError::Tls("the connection carried no client certificate".into()))?;
     let leaf = certs.first().ok_or_else(|| CertError::Tls("the connection carried no client certificate".into()))?;
@@ -327,11 +334,34 @@ fn same_profile(identity: &TlsIdentity, ca: &CaCert) -> Result<Algorithm> {
 /// [`incoming`] and `tonic::transport::Server::serve_with_incoming`). Client identities are read per RPC
 /// with [`request_identity`] as before.
 pub fn rustls_server_config(identity: &TlsIdentity, ca: &CaCert) -> Result<Arc<rustls::ServerConfig>> {
+    server_config_with(identity, ca, None)
+}
+
+/// [`rustls_server_config`] whose client verifier also consults `check` once the chain has verified against
+/// the CA: a certificate `check` refuses fails the handshake (the node refuses node certificates that are not
+/// registered active nodes here, before any request is read).
+pub fn rustls_server_config_checked(
+    identity: &TlsIdentity,
+    ca: &CaCert,
+    check: Arc<dyn PeerCheck>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    server_config_with(identity, ca, Some(check))
+}
+
+fn server_config_with(
+    identity: &TlsIdentity,
+    ca: &CaCert,
+    check: Option<Arc<dyn PeerCheck>>,
+) -> Result<Arc<rustls::ServerConfig>> {
     check_server_identity(identity)?;
     let provider = Arc::new(provider_for(same_profile(identity, ca)?));
-    let verifier = WebPkiClientVerifier::builder_with_provider(ca.roots()?, provider.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(ca.roots()?, provider.clone())
         .build()
         .map_err(|e| CertError::Tls(format!("client verifier: {e}")))?;
+    let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = match check {
+        Some(check) => Arc::new(CheckedClientVerifier { inner: webpki, check }),
+        None => webpki,
+    };
     let (chain, key) = identity.chain_and_key()?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -347,19 +377,151 @@ pub fn rustls_server_config(identity: &TlsIdentity, ca: &CaCert) -> Result<Arc<r
 /// accepts only a server certificate issued by `ca`. The name checked is given per connection: use
 /// [`server_name`] of the node's code (or [`connect`], which does).
 pub fn rustls_client_config(identity: &TlsIdentity, ca: &CaCert) -> Result<Arc<rustls::ClientConfig>> {
+    client_config_with(identity, ca, None)
+}
+
+/// [`rustls_client_config`] whose server verifier also consults `check` once the chain and name have
+/// verified: a child refuses a parent whose certificate is not the one the registry holds for it.
+pub fn rustls_client_config_checked(
+    identity: &TlsIdentity,
+    ca: &CaCert,
+    check: Arc<dyn PeerCheck>,
+) -> Result<Arc<rustls::ClientConfig>> {
+    client_config_with(identity, ca, Some(check))
+}
+
+fn client_config_with(
+    identity: &TlsIdentity,
+    ca: &CaCert,
+    check: Option<Arc<dyn PeerCheck>>,
+) -> Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(provider_for(same_profile(identity, ca)?));
-    let verifier = WebPkiServerVerifier::builder_with_provider(ca.roots()?, provider.clone())
+    let webpki = WebPkiServerVerifier::builder_with_provider(ca.roots()?, provider.clone())
         .build()
         .map_err(|e| CertError::Tls(format!("server verifier: {e}")))?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match check {
+        Some(check) => Arc::new(CheckedServerVerifier { inner: webpki, check }),
+        None => webpki,
+    };
     let (chain, key) = identity.chain_and_key()?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| CertError::Tls(format!("client config: {e}")))?
-        .with_webpki_verifier(verifier)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(chain, key)
         .map_err(|e| CertError::Tls(format!("client certificate: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// A decision about a TLS peer beyond the CA, made by the node (from its registry) during the handshake.
+pub trait PeerCheck: Send + Sync + std::fmt::Debug {
+    /// Called after the peer's chain verified against the CA, with its identity; `Err(rule)` refuses the
+    /// handshake, and `rule` (which should name the peer and why) is what the refusal log shows.
+    fn check(&self, peer: &PeerIdentity) -> std::result::Result<(), String>;
+}
+
+/// A peer refused by a [`PeerCheck`] (the error inside rustls' `CertificateError::Other`).
+#[derive(Debug)]
+pub struct PeerRefused(pub String);
+
+impl std::fmt::Display for PeerRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PeerRefused {}
+
+fn refuse(reason: String) -> rustls::Error {
+    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(PeerRefused(
+        reason,
+    )))))
+}
+
+fn checked(check: &dyn PeerCheck, end_entity: &CertificateDer<'_>) -> std::result::Result<(), rustls::Error> {
+    let id = parse_identity(end_entity).map_err(|e| refuse(format!("not a Gongxin certificate: {e}")))?;
+    check.check(&id).map_err(refuse)
+}
+
+/// The handshake-signature methods of a checked verifier: the CA verifier's (either profile's schemes).
+macro_rules! delegate_signature_checks {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls12_signature(message, cert, dss)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls13_signature(message, cert, dss)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+    };
+}
+
+/// The CA's client verifier, then a [`PeerCheck`]; everything else (signature schemes of either profile)
+/// is the CA verifier's.
+#[derive(Debug)]
+struct CheckedClientVerifier {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    check: Arc<dyn PeerCheck>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for CheckedClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let ok = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        checked(self.check.as_ref(), end_entity)?;
+        Ok(ok)
+    }
+    delegate_signature_checks!();
+}
+
+/// The CA's server verifier (chain and name), then a [`PeerCheck`].
+#[derive(Debug)]
+struct CheckedServerVerifier {
+    inner: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    check: Arc<dyn PeerCheck>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for CheckedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let ok = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        checked(self.check.as_ref(), end_entity)?;
+        Ok(ok)
+    }
+    delegate_signature_checks!();
 }
 
 /// The TLS server name of node `code` (`n430102.gongxin.internal`).
@@ -367,53 +529,29 @@ pub fn server_name(code: &NodeCode) -> Result<ServerName<'static>> {
     ServerName::try_from(code.dns_name()).map_err(|e| CertError::Tls(format!("server name {}: {e}", code.dns_name())))
 }
 
-/// Accepts TCP connections on `listener` and completes each TLS handshake in its own task (bounded by
-/// [`HANDSHAKE_TIMEOUT`]), yielding only established connections: a slow or failed handshake never holds up
-/// the others. Pass the stream to `tonic::transport::Server::serve_with_incoming`; `peer_certs()` works in
-/// handlers. Failed handshakes are dropped (the peer sees the TLS alert). Must be called inside a Tokio
-/// runtime (it spawns the accept loop); the loop ends when the returned stream is dropped and the next
-/// connection arrives.
+/// Accepts TCP connections on `listener` and completes each TLS handshake in its own task, under the default
+/// [`crate::listen::Limits`] (handshake deadline, connection caps, idle watchdog), yielding only established
+/// connections: a slow or failed handshake never holds up the others. Pass the stream to
+/// `tonic::transport::Server::serve_with_incoming`; [`request_identity`] works in handlers. Failed handshakes
+/// are dropped (the peer sees the TLS alert) and logged. Must be called inside a Tokio runtime.
 pub fn incoming(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let profile = profile_of(&config.crypto_provider().cipher_suites);
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
-    tokio::spawn(async move {
-        loop {
-            // Bound the handshakes in flight: a flood of idle connections waits here instead of growing tasks.
-            let Ok(permit) = pending.clone().acquire_owned().await else { return };
-            let (tcp, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(_) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            if tx.is_closed() {
-                return;
-            }
-            // Replies go out at once: without this, a reply split over segments waits for the peer's delayed ACK
-            // (Nagle), some 40 ms per call.
-            let _ = tcp.set_nodelay(true);
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-                drop(permit);
-                match done {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
-                    }
-                    Ok(Err(e)) => tracing::warn!(%peer, "TLS handshake refused: {}", describe_io_error(profile, &e)),
-                    Err(_) => tracing::warn!(%peer, "TLS handshake timed out after {HANDSHAKE_TIMEOUT:?}"),
-                }
-            });
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx)
+) -> impl tokio_stream::Stream<Item = std::io::Result<crate::listen::Conn>> {
+    incoming_with(listener, config, crate::listen::Limits::default())
+}
+
+/// [`incoming`] with explicit limits.
+pub fn incoming_with(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    limits: crate::listen::Limits,
+) -> impl tokio_stream::Stream<Item = std::io::Result<crate::listen::Conn>> {
+    let describe = match profile_of(&config.crypto_provider().cipher_suites) {
+        Algorithm::Sm2 => |e: &std::io::Error| describe_io_error(Algorithm::Sm2, e),
+        Algorithm::EcdsaP256 => |e: &std::io::Error| describe_io_error(Algorithm::EcdsaP256, e),
+    };
+    crate::listen::serve(listener, config, limits, describe)
 }
 
 /// A tonic channel to node `server_code` at `addr` (`host:port`) over TLS with `config` (from
@@ -509,6 +647,10 @@ pub fn describe_tls_error(local: Algorithm, e: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
             "the peer's certificate signature does not verify against this federation's CA / 证书签名无效".into()
         }
+        rustls::Error::InvalidCertificate(CertificateError::Other(o)) => match o.0.downcast_ref::<PeerRefused>() {
+            Some(r) => format!("{r}"),
+            None => e.to_string(),
+        },
         other => other.to_string(),
     }
 }

@@ -76,6 +76,9 @@ fn init_tracing(cfg: &Config) {
 pub fn run(data_dir: &Path) -> Result<()> {
     let cfg = load_config(data_dir).context("load config")?;
     init_tracing(&cfg);
+    // The SM2 signing key is refused when others may read it, exactly like the TLS key.
+    gongxin_certs::pem::check_private_mode(&cfg.key_path())
+        .context("节点签名私钥权限检查未通过，拒绝启动 refusing to start: the node's SM2 key")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
     rt.block_on(serve(cfg))
 }
@@ -194,63 +197,98 @@ async fn start_federation(
         )
     };
     if let Some(addr) = f.listen {
-        // One code path for both profiles: TLS is terminated in gongxin-certs (rustls with the profile's provider).
-        let server_tls = gongxin_certs::tls::rustls_server_config(&tls, &ca).context("build the mTLS server config")?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
-        let local = listener.local_addr()?;
-        // The bound address (the real port when `listen` asks for port 0), written whole: temp file + rename.
-        let addr_file = cfg.data_dir.join("listen.addr");
-        let tmp = cfg.data_dir.join("listen.addr.tmp");
-        std::fs::write(&tmp, format!("{local}\n"))
-            .and_then(|()| std::fs::rename(&tmp, &addr_file))
-            .with_context(|| format!("write {}", addr_file.display()))?;
-        tracing::info!(%local, file = %addr_file.display(), tls_profile = %f.tls_profile, "federation mTLS listener (sync, remote admin, audit)");
-        let me = cfg.code.clone();
-        let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
-            let id = gongxin_certs::tls::request_identity(&req)
-                .map_err(|e| tonic::Status::unauthenticated(format!("client certificate required: {e}")))?;
-            if id.role != gongxin_certs::Role::Operator || id.code.as_str() != me {
-                tracing::warn!(peer = %id.code.as_str(), role = ?id.role, "refused: admin API needs an operator certificate of this node");
-                return Err(tonic::Status::permission_denied(format!(
-                    "admin API needs an operator certificate of node {me}; got a {:?} certificate of {}",
-                    id.role,
-                    id.code.as_str()
-                )));
-            }
-            Ok(req)
-        };
-        let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), f.parent.clone());
-        let sync = crate::grpc::sync::SyncService::new(fed.clone()).into_server();
-        let incoming = gongxin_certs::tls::incoming(listener, server_tls);
-        let router = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
-            .timeout(crate::peers::RPC_TIMEOUT)
-            .add_service(sync)
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                remote_admin.into_server(),
-                operator_only,
-            ))
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                crate::grpc::audit::AuditService::new(fed.clone()).into_server(),
-                crate::grpc::audit::auditor_only,
-            ))
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                crate::grpc::check::CheckService::remote(checker).into_server(),
-                crate::grpc::check::business_system_only(cfg.code.clone()),
-            ));
-        tokio::spawn(async move {
-            if let Err(e) = router.serve_with_incoming(incoming).await {
-                tracing::error!(error = %e, "federation listener stopped");
-            }
-        });
+        serve_federation(cfg, f, addr, &tls, &ca, &ledger, &fed, checker).await?;
     }
     if let Some((parent_code, parent_addr)) = f.parent.clone() {
-        let uplink =
-            crate::peers::Uplink { fed: fed.clone(), parent_code, parent_addr, tls, ca, interval: f.sync_interval };
+        let uplink = crate::peers::Uplink::new(fed.clone(), parent_code, parent_addr, tls, ca, f.sync_interval);
         tokio::spawn(uplink.run());
     }
     Ok(fed)
+}
+
+/// The soft limit on open file descriptors of this process (the connection caps are fitted under it).
+fn fd_limit() -> u64 {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given; nothing else is touched.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    }
+}
+
+/// The federation mTLS listener (parents): sync, remote admin and audit on one port. TLS (either profile) is
+/// terminated in gongxin-certs with connection hygiene (`listen::Limits`) and the registry consulted at the
+/// handshake (`guard::RegistryCheck`); `guard::GuardLayer` bounds what each request may send before it is
+/// decoded. Add a service with one more `.add_service(..)` line below.
+async fn serve_federation(
+    cfg: &Config,
+    f: &crate::config::FederationConfig,
+    addr: std::net::SocketAddr,
+    tls: &gongxin_certs::tls::TlsIdentity,
+    ca: &gongxin_certs::tls::CaCert,
+    ledger: &Arc<Ledger>,
+    fed: &Arc<crate::app::federation::Federation>,
+    checker: Arc<crate::app::check::Checker>,
+) -> Result<()> {
+    use crate::grpc::guard;
+    use tonic::service::interceptor::InterceptedService;
+    let check = Arc::new(guard::RegistryCheck { fed: fed.clone() });
+    let server_tls =
+        gongxin_certs::tls::rustls_server_config_checked(tls, ca, check).context("build the mTLS server config")?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    let local = listener.local_addr()?;
+    // The bound address (the real port when `listen` asks for port 0), written whole: temp file + rename.
+    let addr_file = cfg.data_dir.join("listen.addr");
+    let tmp = cfg.data_dir.join("listen.addr.tmp");
+    std::fs::write(&tmp, format!("{local}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &addr_file))
+        .with_context(|| format!("write {}", addr_file.display()))?;
+    let limits = gongxin_certs::listen::Limits::for_fd_limit(fd_limit());
+    tracing::info!(%local, file = %addr_file.display(), tls_profile = %f.tls_profile,
+        max_connections = limits.max_connections, "federation mTLS listener (sync, remote admin, audit)");
+    let me = cfg.code.clone();
+    let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
+        let id = gongxin_certs::tls::request_identity(&req)
+            .map_err(|e| tonic::Status::unauthenticated(format!("client certificate required: {e}")))?;
+        if id.role != gongxin_certs::Role::Operator || id.code.as_str() != me {
+            tracing::warn!(peer = %id.code.as_str(), role = ?id.role, "refused: admin API needs an operator certificate of this node");
+            return Err(tonic::Status::permission_denied(format!(
+                "admin API needs an operator certificate of node {me}; got a {:?} certificate of {}",
+                id.role,
+                id.code.as_str()
+            )));
+        }
+        Ok(req)
+    };
+    let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), f.parent.clone());
+    let incoming = gongxin_certs::tls::incoming_with(listener, server_tls, limits);
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .max_concurrent_streams(Some(64))
+        // What a connection may have buffered before the service reads it (refused callers' bodies are never read).
+        .initial_stream_window_size(Some(256 * 1024))
+        .initial_connection_window_size(Some(1024 * 1024))
+        .http2_max_header_list_size(Some(16 * 1024))
+        .timeout(crate::peers::RPC_TIMEOUT)
+        .layer(guard::GuardLayer::new(guard::Budget::default()))
+        .add_service(crate::grpc::sync::SyncService::new(fed.clone()).into_server())
+        .add_service(InterceptedService::new(remote_admin.into_server(), operator_only))
+        .add_service(InterceptedService::new(
+            crate::grpc::audit::AuditService::new(fed.clone()).into_server(),
+            crate::grpc::audit::auditor_only,
+        ))
+        .add_service(InterceptedService::new(
+            crate::grpc::check::CheckService::remote(checker).into_server(),
+            crate::grpc::check::business_system_only(cfg.code.clone()),
+        ));
+    tokio::spawn(async move {
+        if let Err(e) = router.serve_with_incoming(incoming).await {
+            tracing::error!(error = %e, "federation listener stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Loads the federation CA certificate of the anchor and checks that its algorithm is the configured

@@ -3,6 +3,7 @@
 
 use crate::app::mirror::{Cosignature, WireEntry};
 use crate::app::Federation;
+use crate::grpc::guard::ParentCheck;
 use crate::grpc::sync::{entries_from_pb, entry_to_pb, MAX_MESSAGE_BYTES};
 use anyhow::{anyhow, Context, Result};
 use gongxin_certs::tls::{CaCert, TlsIdentity};
@@ -30,6 +31,9 @@ pub struct Uplink {
     pub tls: TlsIdentity,
     pub ca: CaCert,
     pub interval: Duration,
+    /// The parent's certificate is checked against the registry at every handshake (and, before the
+    /// registry names the parent, after the first down-sync and before any upload).
+    parent_check: Arc<ParentCheck>,
 }
 
 /// The innermost cause of a failed connect: the connector's TLS message (a `tls_profile` mismatch is named
@@ -53,6 +57,18 @@ fn random_unit() -> f64 {
 }
 
 impl Uplink {
+    pub fn new(
+        fed: Arc<Federation>,
+        parent_code: String,
+        parent_addr: String,
+        tls: TlsIdentity,
+        ca: CaCert,
+        interval: Duration,
+    ) -> Self {
+        let parent_check = Arc::new(ParentCheck::new(fed.clone(), parent_code.clone()));
+        Uplink { fed, parent_code, parent_addr, tls, ca, interval, parent_check }
+    }
+
     fn set_state(&self, state: &str, error: Option<String>) {
         self.fed.note_uplink(state, error);
     }
@@ -61,7 +77,7 @@ impl Uplink {
         let code = NodeCode::parse(&self.parent_code)?;
         // Both TLS profiles take this one path: rustls with the provider of the federation CA's algorithm,
         // terminated in gongxin-certs (tonic's own TLS cannot carry the sm2 profile).
-        let config = gongxin_certs::tls::rustls_client_config(&self.tls, &self.ca)?;
+        let config = gongxin_certs::tls::rustls_client_config_checked(&self.tls, &self.ca, self.parent_check.clone())?;
         let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.parent_addr))
             .with_context(|| format!("parent address {:?}", self.parent_addr))?
             .connect_timeout(Duration::from_secs(10))
@@ -146,6 +162,10 @@ impl Uplink {
             }
         }
 
+        // Nothing leaves this node for a parent the registry does not vouch for: the handshake checked the
+        // certificate if the registry already named the parent; on first start the down-sync above has just
+        // brought the registry, so the certificate of this connection is checked now.
+        self.parent_check.confirmed().map_err(|e| anyhow!("{e}"))?;
         self.pull_lists(client).await?;
 
         let reg = fed.registry();

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-20}"
 log="$(mktemp)"
-for t in leaf_decode checkpoint_parse registry_json record_payload sheet_csv sheet_xlsx bundle_verify; do
+for t in leaf_decode checkpoint_parse registry_json record_payload sheet_csv sheet_xlsx bundle_verify wire_convert store_import; do
   max_len=8192
   [ "$t" = sheet_xlsx ] && max_len=65536
   echo "== fuzz $t for ${secs}s"

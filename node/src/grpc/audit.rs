@@ -18,7 +18,7 @@ impl AuditService {
 
     pub fn into_server(self) -> pb::audit_server::AuditServer<Self> {
         pb::audit_server::AuditServer::new(self)
-            .max_decoding_message_size(1 << 20)
+            .max_decoding_message_size(crate::grpc::guard::MAX_SMALL_REQUEST_BYTES)
             .max_encoding_message_size(crate::grpc::sync::MAX_MESSAGE_BYTES)
     }
 }
@@ -38,12 +38,18 @@ pub fn auditor_only(req: Request<()>) -> Result<Request<()>, Status> {
     Ok(req)
 }
 
-fn invalid(e: impl std::fmt::Display) -> Status {
-    Status::invalid_argument(e.to_string())
+/// A wire origin, checked as six digits before anything looks it up.
+fn origin(s: &str) -> Result<String, Status> {
+    Ok(super::convert::sync::origin("origin", s)?)
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
+}
+
+/// A failure of the app as the auditor sees it: its own mistakes are not INTERNAL.
+fn app(e: crate::app::AppError) -> Status {
+    super::sync::status_of_app("auditor", e)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
@@ -57,7 +63,7 @@ impl pb::audit_server::Audit for AuditService {
         _req: Request<pb::LatestReportRequest>,
     ) -> Result<Response<pb::LatestReportReply>, Status> {
         let fed = self.fed.clone();
-        let r = blocking(move || fed.last_report().map_err(internal)).await?;
+        let r = blocking(move || fed.last_report().map_err(app)).await?;
         Ok(Response::new(pb::LatestReportReply {
             report_json: r.map(|r| serde_json::to_string(&r).unwrap_or_default()).unwrap_or_default(),
         }))
@@ -67,9 +73,9 @@ impl pb::audit_server::Audit for AuditService {
         &self,
         req: Request<pb::CheckpointsRequest>,
     ) -> Result<Response<pb::CheckpointsReply>, Status> {
-        let origin = req.into_inner().origin;
+        let origin = origin(&req.into_inner().origin)?;
         let fed = self.fed.clone();
-        let cps = blocking(move || fed.ledger().origin_checkpoints(&origin).map_err(invalid)).await?;
+        let cps = blocking(move || fed.ledger().origin_checkpoints(&origin).map_err(app)).await?;
         Ok(Response::new(pb::CheckpointsReply {
             checkpoints: cps.into_iter().map(convert::checkpoint_to_pb).collect(),
         }))
@@ -80,8 +86,9 @@ impl pb::audit_server::Audit for AuditService {
         req: Request<pb::InclusionProofRequest>,
     ) -> Result<Response<pb::ProofReply>, Status> {
         let r = req.into_inner();
+        let o = origin(&r.origin)?;
         let fed = self.fed.clone();
-        let p = blocking(move || fed.ledger().inclusion_proof(&r.origin, r.index, r.size).map_err(invalid))
+        let p = blocking(move || fed.ledger().inclusion_proof(&o, r.index, r.size).map_err(app))
             .await?
             .ok_or_else(|| Status::not_found("no such leaf"))?;
         Ok(Response::new(convert::proof_to_pb(p)))
@@ -92,8 +99,9 @@ impl pb::audit_server::Audit for AuditService {
         req: Request<pb::ConsistencyProofRequest>,
     ) -> Result<Response<pb::ProofReply>, Status> {
         let r = req.into_inner();
+        let o = origin(&r.origin)?;
         let fed = self.fed.clone();
-        let p = blocking(move || fed.ledger().consistency_proof(&r.origin, r.old, r.new).map_err(invalid)).await?;
+        let p = blocking(move || fed.ledger().consistency_proof(&o, r.old, r.new).map_err(app)).await?;
         Ok(Response::new(convert::proof_to_pb(p)))
     }
 }

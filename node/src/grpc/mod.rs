@@ -4,4 +4,5 @@ pub mod admin;
 pub mod audit;
 pub mod check;
 pub mod convert;
+pub mod guard;
 pub mod sync;

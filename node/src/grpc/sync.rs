@@ -1,45 +1,51 @@
 //! The sync service (`gongxin.sync.v1.Sync`) a parent serves to its children over mTLS. Every call is
-//! authenticated by the client certificate, authorised against the registry, and refused with
-//! `PERMISSION_DENIED` (logged) otherwise. Heavy work runs on the blocking pool.
+//! authenticated by the client certificate and authorised against the registry by [`SyncAuth`] before its
+//! body is decoded, and refused with `PERMISSION_DENIED` (logged, no link state changed) otherwise. Heavy
+//! work runs on the blocking pool.
 
 use super::convert::sync as convert;
+use super::guard::{AuthorizedNode, SyncAuth};
 use crate::app::mirror::WireEntry;
 use crate::app::{AppError, Federation};
 use gongxin_core::sync::SyncError;
 use gongxin_proto::sync::v1 as pb;
 use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
-/// Decode/encode limit for sync messages (a 5 000-entry batch with payloads stays well below).
+/// Decode limit of the uplink for sync replies, and encode limit of both sides (a 5 000-entry batch with
+/// payloads stays well below). Requests the server decodes are bounded per RPC by [`super::guard`].
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct SyncService {
     fed: Arc<Federation>,
 }
 
+/// The sync service as served: the authorisation of [`SyncAuth`] runs before tonic decodes a request.
+pub type SyncServer = InterceptedService<pb::sync_server::SyncServer<SyncService>, SyncAuth>;
+
 impl SyncService {
     pub fn new(fed: Arc<Federation>) -> Self {
         Self { fed }
     }
 
-    pub fn into_server(self) -> pb::sync_server::SyncServer<Self> {
-        pb::sync_server::SyncServer::new(self)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    pub fn into_server(self) -> SyncServer {
+        let auth = SyncAuth { fed: self.fed.clone() };
+        let server = pb::sync_server::SyncServer::new(self)
+            .max_decoding_message_size(super::guard::MAX_UPLOAD_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        InterceptedService::new(server, auth)
     }
 
-    /// The registered node behind the request's client certificate.
+    /// The registered node behind the request, as [`SyncAuth`] settled it before the body was decoded.
     fn sender<T>(&self, req: &Request<T>, rpc: &str) -> Result<String, Status> {
-        let id = gongxin_certs::tls::request_identity(req).map_err(|e| {
-            tracing::warn!(rpc, error = %e, "refused: no usable client certificate");
-            Status::unauthenticated(format!("client certificate required: {e}"))
-        })?;
-        let code = id.code.as_str().to_string();
-        self.fed.authorize_node(&code, id.role == gongxin_certs::Role::Node, &id.fingerprint).map_err(|e| {
-            tracing::warn!(rpc, peer = %code, error = %e, "refused");
-            self.fed.touch_child(&code, Some(e.to_string()));
-            Status::permission_denied(e.to_string())
-        })
+        match req.extensions().get::<AuthorizedNode>() {
+            Some(AuthorizedNode(code)) => Ok(code.clone()),
+            None => {
+                tracing::error!(rpc, "sync request without authorisation (service built without SyncAuth)");
+                Err(Status::permission_denied("sync request was not authorised"))
+            }
+        }
     }
 }
 
@@ -56,9 +62,38 @@ pub fn status_of(peer: &str, e: AppError) -> Status {
                 SyncError::BadEntry { .. } | SyncError::BadCheckpoint { .. } => Status::invalid_argument(s.to_string()),
             }
         }
-        other => {
-            tracing::error!(peer, error = %other, "sync request failed");
-            Status::internal(other.to_string())
+        other => status_of_app(peer, other),
+    }
+}
+
+/// The status of a failure that is not a sync refusal: what the caller got wrong is INVALID_ARGUMENT or
+/// FAILED_PRECONDITION (or ABORTED: try again); INTERNAL is kept for faults of this node (store, damage, locks).
+pub fn status_of_app(peer: &str, e: AppError) -> Status {
+    use crate::store::log::LogError;
+    let m = e.to_string();
+    match e {
+        AppError::Sync(s) => status_of(peer, AppError::Sync(s)),
+        AppError::Invalid { .. } | AppError::Registry(_) | AppError::Amend(_) => Status::invalid_argument(m),
+        AppError::Check(_) => Status::failed_precondition(m),
+        AppError::NotProvince { .. } | AppError::NothingStaged | AppError::RegistryVersion { .. } => {
+            Status::failed_precondition(m)
+        }
+        AppError::Format(_) => Status::failed_precondition(m),
+        AppError::Log(LogError::Stale { .. }) => Status::aborted(m),
+        AppError::Log(
+            LogError::BadOrigin { .. }
+            | LogError::TooLarge { .. }
+            | LogError::InvalidEntry { .. }
+            | LogError::Checkpoint { .. }
+            | LogError::Range { .. }
+            | LogError::BadMetaName { .. },
+        ) => Status::invalid_argument(m),
+        AppError::Log(LogError::Store(_) | LogError::Corrupt { .. })
+        | AppError::Store(_)
+        | AppError::Corrupt { .. }
+        | AppError::Poisoned { .. } => {
+            tracing::error!(peer, error = %m, "sync request failed");
+            Status::internal(m)
         }
     }
 }
@@ -134,5 +169,29 @@ impl pb::sync_server::Sync for SyncService {
         let s = sender.clone();
         let batch = blocking(sender, move || fed.serve_feed(&s, &cursors)).await?;
         Ok(Response::new(super::convert::feed::batch_to_pb(batch)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::log::LogError;
+    use tonic::Code;
+
+    #[test]
+    fn what_the_caller_got_wrong_is_never_internal() {
+        let check = |e: AppError, want: Code| assert_eq!(status_of("430102", e).code(), want);
+        check(AppError::Invalid { field: "origin", reason: "bad".into() }, Code::InvalidArgument);
+        check(AppError::Log(LogError::BadOrigin { origin: "x".into() }), Code::InvalidArgument);
+        check(
+            AppError::Log(LogError::Range { origin: "430102".into(), reason: "past the end".into() }),
+            Code::InvalidArgument,
+        );
+        check(AppError::Log(LogError::Stale { origin: "430102".into(), expected: 1, found: 2 }), Code::Aborted);
+        check(AppError::NotProvince { action: "publish the registry" }, Code::FailedPrecondition);
+        check(AppError::NothingStaged, Code::FailedPrecondition);
+        // Faults of this node stay INTERNAL.
+        check(AppError::Corrupt { what: "registry entry", reason: "missing".into() }, Code::Internal);
+        check(AppError::Poisoned { what: "mirror writer" }, Code::Internal);
     }
 }

@@ -13,20 +13,20 @@ use std::path::Path;
 use std::time::Duration;
 use tonic::Code;
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-fn identity_of(dir: &Path) -> TlsIdentity {
+pub(crate) fn identity_of(dir: &Path) -> TlsIdentity {
     TlsIdentity::load(dir.join("tls/node.pem"), dir.join("tls/node.key")).unwrap()
 }
 
-fn issued(ca: &Ca, role: Role, code: &str) -> TlsIdentity {
+pub(crate) fn issued(ca: &Ca, role: Role, code: &str) -> TlsIdentity {
     let opts = IssueOptions { name: Some("测试".into()), ..Default::default() };
     TlsIdentity::from_issued(&ca.issue(role, &NodeCode::parse(code).unwrap(), &opts).unwrap()).unwrap()
 }
 
-async fn sync_client(
+pub(crate) async fn sync_client(
     port: u16,
     server: &str,
     id: &TlsIdentity,
@@ -36,7 +36,7 @@ async fn sync_client(
     Ok(pb::sync_client::SyncClient::new(ch).max_encoding_message_size(256 << 20))
 }
 
-async fn cursor_code(port: u16, server: &str, id: &TlsIdentity, ca: &CaCert, origin: &str) -> Code {
+pub(crate) async fn cursor_code(port: u16, server: &str, id: &TlsIdentity, ca: &CaCert, origin: &str) -> Code {
     match sync_client(port, server, id, ca).await {
         Err(_) => Code::Unavailable,
         Ok(mut c) => match c.cursor(pb::CursorRequest { origin: origin.into() }).await {
@@ -47,7 +47,7 @@ async fn cursor_code(port: u16, server: &str, id: &TlsIdentity, ca: &CaCert, ori
 }
 
 /// Waits until `code`'s peer view shows registry `version`.
-fn wait_registry(fed: &Fed, code: &str, version: u64) {
+pub(crate) fn wait_registry(fed: &Fed, code: &str, version: u64) {
     fed.wait_until(&format!("{code} to receive registry v{version}"), Duration::from_secs(60), |f| {
         let v: serde_json::Value =
             serde_json::from_slice(&cli(&["peer", "list", "--data-dir", &f.dir(code), "-o", "json"]).stdout)
@@ -106,12 +106,18 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
         "certificate of another CA"
     );
 
-    // A valid federation certificate of a node that is not in the registry.
+    // A valid federation certificate of a node that is not in the registry, and a valid certificate of a
+    // registered code that is not the registered certificate: refused at the TLS layer (no RPC gets through;
+    // `hostile_peers` checks the log), so not a per-RPC PERMISSION_DENIED.
+    // (The code of a failed handshake varies with how far tonic got: never OK, never a per-RPC refusal.)
+    let at_tls = |c: Code| {
+        eprintln!("refused at the TLS layer: {c:?}");
+        !matches!(c, Code::Ok | Code::PermissionDenied)
+    };
     let stranger = issued(&fed.ca, Role::Node, "430111");
-    assert_eq!(r.block_on(cursor_code(changsha, "430100", &stranger, &ca, "430111")), Code::PermissionDenied);
-    // A valid certificate of a registered code, but not the registered certificate.
+    assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &stranger, &ca, "430111"))));
     let twin = issued(&fed.ca, Role::Node, "430102");
-    assert_eq!(r.block_on(cursor_code(changsha, "430100", &twin, &ca, "430102")), Code::PermissionDenied);
+    assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &twin, &ca, "430102"))));
     // An operator or auditor certificate on the node-to-node API.
     let auditor = issued(&fed.ca, Role::Auditor, "430000");
     assert_eq!(r.block_on(cursor_code(province, "430000", &auditor, &ca, "430100")), Code::PermissionDenied);
@@ -170,11 +176,7 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_registry(&fed, "430100", 2);
     let yuelu = identity_of(&fed.nodes["430104"].dir);
-    assert_eq!(
-        r.block_on(cursor_code(changsha, "430100", &yuelu, &ca, "430104")),
-        Code::PermissionDenied,
-        "revoked node"
-    );
+    assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &yuelu, &ca, "430104"))), "revoked node (TLS layer)");
 
     // Nothing was stored for any refused caller (the empty logs of 430102 and 430104 are still empty at the
     // city and the province), and the city still serves its registered county.

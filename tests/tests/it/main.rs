@@ -12,6 +12,8 @@ mod deploy_scripts;
 mod federation;
 mod federation_security;
 mod full_disk;
+mod hostile_peers;
+mod hostile_suite;
 mod import;
 mod query;
 mod single_node;
