@@ -11,6 +11,54 @@ use std::path::PathBuf;
 pub enum Command {
     /// 7-working-day compliance (双公示 7 个工作日内公开).
     Publication(PublicationArgs),
+    /// Records held under two or more origins (the same record imported at two counties).
+    Duplicates(DuplicatesArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct DuplicatesArgs {
+    #[arg(long, env = "GONGXIN_DATA_DIR")]
+    pub data_dir: PathBuf,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+fn duplicates(a: DuplicatesArgs) -> i32 {
+    let rt = match client::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("错误 error: {e:#}");
+            return exit::USAGE;
+        }
+    };
+    let res = rt.block_on(async {
+        let mut c = client::connect(&a.data_dir).await?;
+        anyhow::Ok(c.report_duplicates(pb::ReportDuplicatesRequest {}).await?.into_inner())
+    });
+    let reply = match res {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("错误 error: {e:#}");
+            return exit::NODE;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&reply.report_json).unwrap_or_default();
+    match a.output {
+        Output::Json => println!("{}", reply.report_json),
+        Output::Table => {
+            println!("同一记录出现在多个来源 records under two or more origins: {} 组 groups", v["groups"]);
+            for d in v["listed"].as_array().cloned().unwrap_or_default().iter().take(50) {
+                let entries: Vec<&str> =
+                    d["entries"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+                println!("  {}  ←  {}", d["natural_key"].as_str().unwrap_or(""), entries.join(", "));
+            }
+        }
+    }
+    if v["groups"].as_u64().unwrap_or(0) > 0 {
+        exit::PROBLEMS
+    } else {
+        exit::OK
+    }
 }
 
 #[derive(ClapArgs, Debug)]
@@ -25,7 +73,10 @@ pub struct PublicationArgs {
 }
 
 pub fn run(c: Command) -> i32 {
-    let Command::Publication(a) = c;
+    let a = match c {
+        Command::Publication(a) => a,
+        Command::Duplicates(a) => return duplicates(a),
+    };
     let rt = match client::runtime() {
         Ok(r) => r,
         Err(e) => {

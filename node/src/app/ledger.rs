@@ -15,6 +15,9 @@ use gongxin_core::template::{self, Kind, RefData, RowError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The leaf kind of the signed note that records why rows outside this node's subtree were accepted.
+pub const FOREIGN_IMPORT_KIND: &str = "foreign_import";
+
 /// The store every use case works on: sled in production, memory in unit tests.
 pub type SharedStore = Arc<dyn Store>;
 
@@ -248,6 +251,7 @@ impl Ledger {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut records = Vec::new();
+        let mut foreign_rows: Vec<u64> = Vec::new();
         for r in rows {
             let (result, w) = template::validate_row_with(kind, r.row, &r.fields, &r.notes, self.refs, &checks);
             warnings.extend(w);
@@ -268,6 +272,7 @@ impl Ledger {
                                 reason = why.as_str(),
                                 "foreign row accepted outside this node's subtree"
                             );
+                            foreign_rows.push(r.row);
                             records.push((r.row, rec));
                         }
                         None => errors.push(RowError { row: r.row, field, reason }),
@@ -276,7 +281,22 @@ impl Ledger {
                 Err(errs) => errors.extend(errs),
             }
         }
+        let before = self.log.head(&self.code)?.size;
         let mut out = self.append_records_with(records, opts.share, opts.dry_run)?;
+        if let (Some(why), false, false) = (&opts.foreign, opts.dry_run, foreign_rows.is_empty()) {
+            if out.size > before {
+                // The reason travels with the data: a signed note in this node's own log names the file, the rows
+                // and the log range they were appended in.
+                let note = serde_json::json!({
+                    "kind": kind.as_str(), "source": source, "reason": why, "rows": foreign_rows,
+                    "log_range": [before, out.size],
+                });
+                let nk = format!("foreign-import|{source}|{before}|{}", out.size);
+                let payload = serde_json::to_vec(&note).map_err(|e| AppError::corrupt("foreign note", e))?;
+                let at = self.append_system(FOREIGN_IMPORT_KIND, &nk, payload, |_| Vec::new())?;
+                out.size = at + 1;
+            }
+        }
         out.errors = errors;
         out.warnings.extend(warnings);
         tracing::info!(source, kind = ?kind, accepted = out.accepted, rejected = out.errors.len(),

@@ -198,3 +198,129 @@ mod tests {
         assert_eq!((r.checked, r.late_total), (2, 0));
     }
 }
+
+/// One record held under two or more origins (the same natural key: kind, authority, document number, subject).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Duplicate {
+    pub natural_key: String,
+    /// `origin/index` of every copy.
+    pub entries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DuplicateReport {
+    pub node: String,
+    pub groups: u64,
+    pub listed: Vec<Duplicate>,
+}
+
+impl Ledger {
+    /// Records that arrived under more than one origin (issue 12 item 5: a county imported another county's file,
+    /// and both reached the province). One pass over the natural-key index.
+    pub fn duplicate_origins(&self) -> Result<DuplicateReport, AppError> {
+        use crate::store::{Store, Table};
+        const PAGE: usize = 4096;
+        let store = self.log().store();
+        let mut out = DuplicateReport { node: self.code().to_string(), ..Default::default() };
+        let mut after: Vec<u8> = Vec::new();
+        let mut group: (Vec<u8>, Vec<(String, u64)>) = (Vec::new(), Vec::new());
+        let flush = |g: &mut (Vec<u8>, Vec<(String, u64)>), out: &mut DuplicateReport| -> Result<(), AppError> {
+            let mut origins: Vec<&str> = g.1.iter().map(|(o, _)| o.as_str()).collect();
+            origins.sort();
+            origins.dedup();
+            if origins.len() > 1 {
+                out.groups += 1;
+                if out.listed.len() < MAX_LISTED {
+                    let (o, i) = &g.1[0];
+                    let nk = self
+                        .log()
+                        .entry(o, *i)?
+                        .and_then(|e| e.payload)
+                        .and_then(|(p, _)| Record::from_payload_json(&p).ok())
+                        .map(|r| r.natural_key())
+                        .unwrap_or_else(|| hex::encode(&g.0));
+                    out.listed.push(Duplicate {
+                        natural_key: nk,
+                        entries: g.1.iter().map(|(o, i)| format!("{o}/{i}")).collect(),
+                    });
+                }
+            }
+            g.1.clear();
+            Ok(())
+        };
+        loop {
+            let rows = store.scan(Table::NaturalKey, &after, None, PAGE, false)?;
+            let Some((last, _)) = rows.last() else { break };
+            after = last.clone();
+            after.push(0);
+            for (k, _) in &rows {
+                if k.len() < 44 {
+                    continue;
+                }
+                let digest = k[..32].to_vec();
+                let (origin, index) = crate::store::log::origin_index_suffix(Table::NaturalKey, k)?;
+                if digest != group.0 {
+                    flush(&mut group, &mut out)?;
+                    group.0 = digest;
+                }
+                group.1.push((origin, index));
+            }
+        }
+        flush(&mut group, &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use gongxin_core::crypto::SigningKey;
+    use gongxin_core::template::Kind;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_same_record_under_two_origins_is_reported() {
+        // The province's store holds 岳麓区's log and, as a mirror ingest would write it, 芙蓉区's log carrying
+        // the same five licences (芙蓉区 imported 岳麓区's file).
+        let province_store: crate::app::ledger::SharedStore = Arc::new(MemoryStore::new());
+        let province = Ledger::new("430000", "湖南省", "province", SigningKey::generate(), province_store.clone());
+        let yuelu = Ledger::new("430104", "岳麓区", "county", SigningKey::generate(), province_store);
+        let rows: Vec<_> = gongxin_core::testdata::rows(Kind::License, 4, "430104", 5)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64 + 1, r))
+            .collect();
+        yuelu.import(Kind::License, "t", rows.clone(), None).unwrap();
+        assert_eq!(province.duplicate_origins().unwrap().groups, 0);
+        let furong = Ledger::new("430102", "芙蓉区", "county", SigningKey::generate(), Arc::new(MemoryStore::new()));
+        let opts = crate::app::ledger::ImportOptions { foreign: Some("测试".into()), ..Default::default() };
+        let rows2 = rows
+            .into_iter()
+            .map(|(n, f)| crate::app::ledger::ImportRow { row: n, fields: f, notes: Default::default() })
+            .collect();
+        furong.import_with(Kind::License, "t", rows2, &opts).unwrap();
+        let held = furong.entries(0, furong.status().unwrap().size).unwrap();
+        let log = province.log();
+        let derived: Vec<_> = held
+            .iter()
+            .map(|e| {
+                let h = LeafHeader::decode(&e.leaf).unwrap();
+                crate::views::derive(&h, e.payload.as_ref().map(|p| p.0.as_slice()), None)
+            })
+            .collect();
+        let entries = held
+            .into_iter()
+            .map(|e| crate::store::log::NewEntry { leaf: e.leaf, signature: e.signature, payload: e.payload })
+            .collect();
+        let mut prepared = log.prepare_append("430102", entries).unwrap();
+        crate::views::index_batch(&mut prepared, &derived).unwrap();
+        log.commit(prepared, furong.checkpoints().unwrap().pop()).unwrap();
+
+        let r = province.duplicate_origins().unwrap();
+        assert_eq!(r.groups, 5, "{r:?}");
+        assert!(r.listed[0].entries.iter().any(|e| e.starts_with("430102/")));
+        assert!(r.listed[0].entries.iter().any(|e| e.starts_with("430104/")));
+        assert!(r.listed[0].natural_key.starts_with("license|"), "{:?}", r.listed[0]);
+    }
+}

@@ -172,6 +172,15 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::ReportPublicationReply { report_json: serde_json::to_string(&r).unwrap_or_default() }))
     }
 
+    async fn report_duplicates(
+        &self,
+        _req: Request<pb::ReportDuplicatesRequest>,
+    ) -> Result<Response<pb::ReportPublicationReply>, Status> {
+        let l = self.ledger.clone();
+        let r = blocking(move || l.duplicate_origins()).await?;
+        Ok(Response::new(pb::ReportPublicationReply { report_json: serde_json::to_string(&r).unwrap_or_default() }))
+    }
+
     async fn catalogues(&self, _req: Request<pb::CataloguesRequest>) -> Result<Response<pb::CataloguesReply>, Status> {
         let l = self.ledger.clone();
         let all = blocking(move || l.catalogues()).await?;

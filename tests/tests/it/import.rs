@@ -120,7 +120,7 @@ fn list_import_changes_duplicates_dry_run_and_foreign_rows() {
     let j = json(&out);
     assert_eq!(j["accepted"], 3);
     assert!(j["warnings"][0]["reason"].as_str().unwrap().contains("区划调整前由芙蓉区代办"), "{j}");
-    assert_eq!(size(d), 23);
+    assert_eq!(size(d), 24, "3 rows and the signed note recording why they were accepted");
     let log = std::fs::read_to_string(dd.join("node.log")).unwrap_or_default();
     assert!(log.contains("foreign row accepted") && log.contains("区划调整前由芙蓉区代办"), "the node logs the reason");
 }
