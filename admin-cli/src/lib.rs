@@ -13,6 +13,7 @@ pub mod import;
 pub mod log;
 pub mod peer;
 pub mod pki;
+pub mod profile;
 pub mod query;
 pub mod record;
 pub mod registry;
@@ -58,6 +59,8 @@ pub enum Command {
     Record(record::Command),
     /// Records held about one entity, with their state after amendments (--history: every step).
     Query(query::Args),
+    /// The credit profile (信用档案) of one entity: licences, penalties, lists, commitments, feedback, with history.
+    Profile(profile::Args),
     /// Amend a held record: 移出名单, 信用修复, 撤销, 撤回, 更正.
     Amend(amend::Args),
     /// The joint-punishment check (联合惩戒核查): is this entity under a measure today? Also feedback, report.
@@ -104,6 +107,7 @@ pub fn main_entry() -> i32 {
         Command::Import(a) => import::run(a),
         Command::Query(a) => query::run(a),
         Command::Amend(a) => amend::run(a),
+        Command::Profile(a) => profile::run(a),
         Command::Check(a) => check::run(a),
         Command::Catalogue(c) => catalogue::run(c),
         Command::Report(c) => report::run(c),

@@ -152,3 +152,112 @@ impl Ledger {
         Ok(page)
     }
 }
+
+/// One record in a credit profile: where it is, its state today, its content and history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProfileItem {
+    pub origin: String,
+    pub index: u64,
+    pub status: String,
+    /// Penalties and licences: whether the record is in its publicity window today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_publicity: Option<bool>,
+    /// Penalties: the day publicity ends under the rule in force at the decision (`core::publicity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publicity_ends: Option<Day>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publicity_rule: Option<String>,
+    pub record: Record,
+    pub history: Vec<gongxin_core::state::Step>,
+}
+
+/// 信用档案: everything held about one entity, grouped.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Profile {
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub licenses: Vec<ProfileItem>,
+    pub penalties: Vec<ProfileItem>,
+    pub lists: Vec<ProfileItem>,
+    pub commitments: Vec<ProfileItem>,
+    /// Check feedback about this entity's list entries (verdicts answered and what was done).
+    pub feedback: Vec<gongxin_core::check::Feedback>,
+}
+
+impl Ledger {
+    /// The credit profile of the entity with `code` (operator view).
+    pub fn profile(&self, code: &str, today: Day) -> Result<Profile, AppError> {
+        let code = normalise_code(code);
+        let hits = self.states_about(&code)?;
+        let mut p = Profile { subject: code, ..Default::default() };
+        let rules = gongxin_core::publicity::Rules::embedded();
+        let mut list_ids = Vec::new();
+        for h in &hits {
+            let st = &h.state;
+            if p.name.is_none() {
+                p.name = st.current.subject().map(|s| s.name.clone());
+            }
+            let (in_window, ends, rule) = match &st.current {
+                Record::Penalty(x) => {
+                    let w = rules.window(x);
+                    (Some(in_publicity(h, today)), rules.publicity_end(x, st.repaired), Some(w.rule))
+                }
+                Record::License(_) => (Some(in_publicity(h, today)), None, None),
+                _ => (None, None, None),
+            };
+            let item = ProfileItem {
+                origin: st.id.origin.clone(),
+                index: st.id.index,
+                status: st.status_on(today).to_string(),
+                in_publicity: in_window,
+                publicity_ends: ends,
+                publicity_rule: rule,
+                record: st.current.clone(),
+                history: st.history.clone(),
+            };
+            match &st.current {
+                Record::License(_) => p.licenses.push(item),
+                Record::Penalty(_) => p.penalties.push(item),
+                Record::ListEntry(_) => {
+                    list_ids.push(st.id.to_string());
+                    p.lists.push(item)
+                }
+                Record::Commitment(_) => p.commitments.push(item),
+                Record::Amendment(_) => {}
+            }
+        }
+        if !list_ids.is_empty() {
+            let mut from: Option<(String, u64)> = None;
+            let mut read = 0usize;
+            loop {
+                let page = views::by_class(
+                    self.log().store(),
+                    views::KindClass::Feedback,
+                    from.as_ref().map(|(o, i)| (o.as_str(), *i)),
+                    1000,
+                )?;
+                let Some(last) = page.last().cloned() else { break };
+                from = Some((last.0, last.1 + 1));
+                for (o, i) in page {
+                    read += 1;
+                    let Some(l) = self.load(&o, i)? else { continue };
+                    let Some(fb) = l
+                        .payload
+                        .as_deref()
+                        .and_then(|b| serde_json::from_slice::<gongxin_core::check::Feedback>(b).ok())
+                    else {
+                        continue;
+                    };
+                    if fb.hits.iter().any(|h| list_ids.contains(h)) && p.feedback.len() < MAX_NAME_ROWS {
+                        p.feedback.push(fb);
+                    }
+                }
+                if read >= super::check::MAX_REPORT_ENTRIES {
+                    break;
+                }
+            }
+        }
+        Ok(p)
+    }
+}

@@ -172,6 +172,17 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::ReportPublicationReply { report_json: serde_json::to_string(&r).unwrap_or_default() }))
     }
 
+    async fn profile(&self, req: Request<pb::ProfileRequest>) -> Result<Response<pb::ProfileReply>, Status> {
+        let code = req.into_inner().uscc;
+        if code.trim().is_empty() || code.len() > 64 {
+            return Err(Status::invalid_argument("uscc: 须给出主体代码 (a subject code of at most 64 bytes)"));
+        }
+        let l = self.ledger.clone();
+        let today = crate::app::check::today_in_china();
+        let p = blocking(move || l.profile(&code, today)).await?;
+        Ok(Response::new(pb::ProfileReply { profile_json: serde_json::to_string(&p).unwrap_or_default() }))
+    }
+
     async fn report_duplicates(
         &self,
         _req: Request<pb::ReportDuplicatesRequest>,

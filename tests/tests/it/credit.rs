@@ -203,6 +203,16 @@ fn a_county_list_is_checked_in_another_city_verified_offline_and_its_removal_pro
     assert_eq!(q["records"][0]["status"], "已移出", "{q}");
     assert_eq!(q["records"][0]["history"][0]["action"], "移出名单", "{q}");
 
+    // The credit profile at the 湘潭 county: the fed list entry with its removal, and the feedback given on it.
+    let out = cli(&["profile", "--data-dir", &fed.dir(XIANGTAN_COUNTY), "--uscc", &uscc, "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["lists"].as_array().unwrap().len(), 1, "{p}");
+    assert_eq!(p["lists"][0]["status"], "已移出", "{p}");
+    assert_eq!(p["lists"][0]["history"][0]["action"], "移出名单");
+    assert_eq!(p["feedback"][0]["action"], "已限制", "{p}");
+    assert_eq!(p["name"], "长沙某某劳务有限公司");
+
     // Offline: with its city stopped, the county still answers from its own state and says how old it is.
     fed.stop("430300").unwrap();
     std::thread::sleep(Duration::from_secs(3));
