@@ -56,11 +56,22 @@ impl SledStore {
 
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let shown = dir.display().to_string();
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(engine(format!("打开存储 open store {shown} (is another gongxin-node using it?)")))?;
+        // sled's file lock is released by its flusher thread shortly after the last handle is dropped, so a store
+        // reopened right after a close (a restart, a test) may briefly find it held: retry for up to 2 s before
+        // calling it another process's.
+        let mut tries = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).cache_capacity(cache_bytes).open() {
+                Err(e) if tries < 20 && e.to_string().contains("could not acquire lock") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => {
+                    break other
+                        .map_err(engine(format!("打开存储 open store {shown} (is another gongxin-node using it?)")))?
+                }
+            }
+        };
         let tree = db.open_tree(TREE).map_err(engine(format!("open tree {TREE} in {shown}")))?;
         let data_path = dir.join("db");
         let data_file = File::open(&data_path)
