@@ -259,8 +259,14 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
         let (empty_listener, empty_port) = bind().await?;
         let real_incoming = tls::incoming(real_listener, server_cfg.clone());
         let empty_incoming = tls::incoming(empty_listener, server_cfg);
-        tokio::spawn(tonic::transport::Server::builder().add_service(real).serve_with_incoming(real_incoming));
-        tokio::spawn(tonic::transport::Server::builder().add_service(empty).serve_with_incoming(empty_incoming));
+        // The node's server stack: the guard layer (request limits, budgets, the listener's activity watchdog).
+        let guard = || crate::grpc::guard::GuardLayer::new(crate::grpc::guard::Budget::default());
+        tokio::spawn(
+            tonic::transport::Server::builder().layer(guard()).add_service(real).serve_with_incoming(real_incoming),
+        );
+        tokio::spawn(
+            tonic::transport::Server::builder().layer(guard()).add_service(empty).serve_with_incoming(empty_incoming),
+        );
         let code = NodeCode::parse(PROVINCE)?;
         let mut real_ch = Vec::new();
         let mut empty_ch = Vec::new();
