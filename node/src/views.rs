@@ -237,12 +237,12 @@ pub fn find_natural_key(store: &impl Store, natural_key: &Digest) -> Result<Opti
     rows.first().map(|(k, _)| origin_index_suffix(Table::NaturalKey, k)).transpose()
 }
 
-/// Every entry about subject `key`, by origin and index.
-pub fn by_subject(store: &impl Store, key: &[u8]) -> Result<Vec<(String, u64)>, StoreError> {
+/// Entries about subject `key`, by origin and index, at most `limit`.
+pub fn by_subject(store: &impl Store, key: &[u8], limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
     if key.is_empty() || key.len() > MAX_SUBJECT_LEN {
         return Ok(Vec::new());
     }
-    let rows = store.scan_prefix(Table::Subject, &subject_prefix(key), usize::MAX)?;
+    let rows = store.scan_prefix(Table::Subject, &subject_prefix(key), limit)?;
     rows.iter().map(|(k, _)| origin_index_suffix(Table::Subject, k)).collect()
 }
 

@@ -281,52 +281,59 @@ impl Checker {
     pub fn report(&self, since: Option<Day>) -> Result<CheckReport, AppError> {
         let mut rows: BTreeMap<(String, String), ReportRow> = BTreeMap::new();
         let mut feedback = 0;
+        self.ledger.for_each_feedback(MAX_REPORT_ENTRIES, |fb| {
+            if let Some(d) = since {
+                if fb.reported_at.get(..10).is_none_or(|t| t < d.to_string().as_str()) {
+                    return;
+                }
+            }
+            feedback += 1;
+            let mut origins: Vec<&str> = fb.hits.iter().filter_map(|h| h.split('/').next()).collect();
+            origins.dedup();
+            if origins.is_empty() {
+                origins.push("-");
+            }
+            for origin in origins {
+                let r = rows.entry((fb.measure.clone(), origin.to_string())).or_insert_with(|| ReportRow {
+                    measure: fb.measure.clone(),
+                    origin: origin.to_string(),
+                    ..Default::default()
+                });
+                r.verdicts += 1;
+                r.hits += fb.hits.iter().filter(|h| h.starts_with(origin)).count() as u64;
+                match fb.action {
+                    FeedbackAction::Restricted => r.restricted += 1,
+                    FeedbackAction::NotRestricted => r.not_restricted += 1,
+                }
+            }
+        })?;
+        Ok(CheckReport { node: self.ledger.code().to_string(), since, feedback, rows: rows.into_values().collect() })
+    }
+}
+
+impl Ledger {
+    /// Calls `f` with every feedback entry held (own log and mirrors), in (origin, index) order, reading at most
+    /// `max` index rows.
+    pub fn for_each_feedback(&self, max: usize, mut f: impl FnMut(Feedback)) -> Result<(), AppError> {
         let mut from: Option<(String, u64)> = None;
         let mut read = 0usize;
-        loop {
+        while read < max {
             let page = views::by_class(
-                self.ledger.log().store(),
+                self.log().store(),
                 KindClass::Feedback,
                 from.as_ref().map(|(o, i)| (o.as_str(), *i)),
-                1000,
+                1000.min(max - read),
             )?;
             let Some(last) = page.last().cloned() else { break };
             from = Some((last.0, last.1 + 1));
+            read += page.len();
             for (o, i) in page {
-                read += 1;
-                let Some(l) = self.ledger.load(&o, i)? else { continue };
-                let Some(fb) = l.payload.as_deref().and_then(|p| serde_json::from_slice::<Feedback>(p).ok()) else {
-                    continue;
-                };
-                if let Some(d) = since {
-                    if fb.reported_at.get(..10).is_none_or(|t| t < d.to_string().as_str()) {
-                        continue;
-                    }
+                let Some(l) = self.load(&o, i)? else { continue };
+                if let Some(fb) = l.payload.as_deref().and_then(|p| serde_json::from_slice::<Feedback>(p).ok()) {
+                    f(fb);
                 }
-                feedback += 1;
-                let mut origins: Vec<&str> = fb.hits.iter().filter_map(|h| h.split('/').next()).collect();
-                origins.dedup();
-                if origins.is_empty() {
-                    origins.push("-");
-                }
-                for origin in origins {
-                    let r = rows.entry((fb.measure.clone(), origin.to_string())).or_insert_with(|| ReportRow {
-                        measure: fb.measure.clone(),
-                        origin: origin.to_string(),
-                        ..Default::default()
-                    });
-                    r.verdicts += 1;
-                    r.hits += fb.hits.iter().filter(|h| h.starts_with(origin)).count() as u64;
-                    match fb.action {
-                        FeedbackAction::Restricted => r.restricted += 1,
-                        FeedbackAction::NotRestricted => r.not_restricted += 1,
-                    }
-                }
-            }
-            if read >= MAX_REPORT_ENTRIES {
-                break;
             }
         }
-        Ok(CheckReport { node: self.ledger.code().to_string(), since, feedback, rows: rows.into_values().collect() })
+        Ok(())
     }
 }

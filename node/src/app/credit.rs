@@ -168,24 +168,17 @@ impl Ledger {
                 field: "subject", reason: "主体代码为空 (empty subject code)".into()
             });
         }
-        let mut seen: Vec<EntryId> = Vec::new();
+        let mut seen: std::collections::HashSet<EntryId> = std::collections::HashSet::new();
         let mut out = Vec::new();
-        let rows = views::by_subject(self.log().store(), subject.as_bytes())?;
-        for (origin, index) in rows.into_iter().take(MAX_RECORDS_PER_SUBJECT) {
+        for (origin, index) in views::by_subject(self.log().store(), subject.as_bytes(), MAX_RECORDS_PER_SUBJECT)? {
             let Some((loaded, r)) = self.load_record(&origin, index)? else { continue };
             let hit = match &r {
                 Record::Amendment(a) => match self.resolve_target(&a.target)? {
-                    Some(t) if !seen.contains(&t) => {
-                        seen.push(t.clone());
-                        self.hit_at(&t)?
-                    }
+                    Some(t) if seen.insert(t.clone()) => self.hit_at(&t)?,
                     _ => None,
                 },
-                _ if seen.contains(&loaded.id) => None,
-                _ => {
-                    seen.push(loaded.id.clone());
-                    Some(self.fold(loaded, r)?)
-                }
+                _ if !seen.insert(loaded.id.clone()) => None,
+                _ => Some(self.fold(loaded, r)?),
             };
             if let Some(h) = hit {
                 if h.state.current.subject_keys().iter().any(|k| k == subject) {

@@ -100,13 +100,6 @@ pub struct NodeStatus {
     pub public_key_pem: String,
 }
 
-pub struct Hit {
-    pub origin: String,
-    pub index: u64,
-    pub kind: String,
-    pub body_json: String,
-}
-
 pub struct Ledger {
     code: String,
     name: String,
@@ -476,22 +469,6 @@ impl Ledger {
         let signature = self.key.sign(&leaf);
         let derived = views::derive(&header, None, Some(record));
         (NewEntry { leaf, signature, payload: Some((payload, "json".to_string())) }, derived)
-    }
-
-    /// Records held about an entity (any subject code: USCC, registration number, ID number).
-    pub fn query(&self, subject: &str) -> Result<Vec<Hit>, AppError> {
-        let subject = subject.trim();
-        if subject.is_empty() {
-            return Err(AppError::Invalid { field: "subject", reason: "empty subject code".into() });
-        }
-        let mut hits = Vec::new();
-        for (origin, index) in views::by_subject(self.log.store(), subject.as_bytes())? {
-            let Some(e) = self.log.entry(&origin, index)? else { continue };
-            let kind = LeafHeader::decode(&e.leaf).map(|h| h.kind).unwrap_or_else(|_| "?".into());
-            let body_json = e.payload.map(|(p, _)| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
-            hits.push(Hit { origin, index, kind, body_json });
-        }
-        Ok(hits)
     }
 
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, AppError> {

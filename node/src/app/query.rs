@@ -89,18 +89,17 @@ impl Ledger {
                         reason: "名称至少两个字 (give at least two characters of the name)".into(),
                     });
                 }
-                let mut ids: Vec<EntryId> = Vec::new();
-                for (o, i) in views::by_name_prefix(self.log().store(), &prefix, MAX_NAME_ROWS)? {
-                    let id = EntryId::new(&o, i);
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-                ids.sort();
+                // A record is indexed under two keys, and a correction leads to its target: one hit per record.
+                let ids: std::collections::BTreeSet<EntryId> =
+                    views::by_name_prefix(self.log().store(), &prefix, MAX_NAME_ROWS)?
+                        .into_iter()
+                        .map(|(o, i)| EntryId::new(&o, i))
+                        .collect();
+                let mut seen = std::collections::HashSet::new();
                 let mut out: Vec<StateHit> = Vec::new();
                 for id in ids {
                     if let Some(h) = self.state_hit(&id)? {
-                        if !out.iter().any(|x| x.state.id == h.state.id) {
+                        if seen.insert(h.state.id.clone()) {
                             out.push(h);
                         }
                     }
@@ -228,35 +227,12 @@ impl Ledger {
             }
         }
         if !list_ids.is_empty() {
-            let mut from: Option<(String, u64)> = None;
-            let mut read = 0usize;
-            loop {
-                let page = views::by_class(
-                    self.log().store(),
-                    views::KindClass::Feedback,
-                    from.as_ref().map(|(o, i)| (o.as_str(), *i)),
-                    1000,
-                )?;
-                let Some(last) = page.last().cloned() else { break };
-                from = Some((last.0, last.1 + 1));
-                for (o, i) in page {
-                    read += 1;
-                    let Some(l) = self.load(&o, i)? else { continue };
-                    let Some(fb) = l
-                        .payload
-                        .as_deref()
-                        .and_then(|b| serde_json::from_slice::<gongxin_core::check::Feedback>(b).ok())
-                    else {
-                        continue;
-                    };
-                    if fb.hits.iter().any(|h| list_ids.contains(h)) && p.feedback.len() < MAX_NAME_ROWS {
-                        p.feedback.push(fb);
-                    }
+            let feedback = &mut p.feedback;
+            self.for_each_feedback(super::check::MAX_REPORT_ENTRIES, |fb| {
+                if fb.hits.iter().any(|h| list_ids.contains(h)) && feedback.len() < MAX_NAME_ROWS {
+                    feedback.push(fb);
                 }
-                if read >= super::check::MAX_REPORT_ENTRIES {
-                    break;
-                }
-            }
+            })?;
         }
         Ok(p)
     }

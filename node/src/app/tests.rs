@@ -82,9 +82,9 @@ fn import_is_atomic_with_views_and_skips_duplicates() {
     let e = l.entries(0, 1).unwrap().remove(0);
     let body: serde_json::Value = serde_json::from_slice(&e.payload.unwrap().0).unwrap();
     let subject = body["subject"]["uscc"].as_str().or(body["subject"]["id_no"].as_str()).unwrap().to_string();
-    let hits = l.query(&subject).unwrap();
-    assert!(hits.iter().any(|h| h.index == 0), "{subject}");
-    assert!(l.query("  ").is_err());
+    let hits = l.states_about(&subject).unwrap();
+    assert!(hits.iter().any(|h| h.state.id.index == 0), "{subject}");
+    assert!(l.states_about("  ").is_err());
 }
 
 #[test]
