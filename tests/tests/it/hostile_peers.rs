@@ -58,10 +58,15 @@ fn the_tls_layer_refuses_node_certificates_the_registry_does_not_hold() {
         let (code, msg) = cursor(city, "430100", &id, &ca, id.identity().code.as_str());
         assert!(!matches!(code, Code::Ok | Code::PermissionDenied), "{what}: {code:?} {msg}");
     }
-    let log = node_log(&fed, "430100");
+    // The server logs a refusal after it has sent the alert, so the client may see its error first: each line
+    // is waited for (bounded), then checked.
     for code in ["430111", "430102"] {
-        let line = log.lines().find(|l| l.contains("refused at the TLS layer") && l.contains(code));
-        assert!(line.is_some_and(|l| l.contains("tls_handshake") && l.contains("127.0.0.1")), "{code}: {log}");
+        let line = |log: &str| {
+            log.lines().find(|l| l.contains("refused at the TLS layer") && l.contains(code)).map(str::to_owned)
+        };
+        let _ = eventually("the refusal logged", Duration::from_secs(10), || line(&node_log(&fed, "430100")).is_some());
+        let log = node_log(&fed, "430100");
+        assert!(line(&log).is_some_and(|l| l.contains("tls_handshake") && l.contains("127.0.0.1")), "{code}: {log}");
     }
 
     // Other roles pass the TLS layer and are refused by the service they call.
