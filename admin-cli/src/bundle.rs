@@ -34,6 +34,8 @@ pub struct ExportArgs {
     /// Not supported: a bundle always holds every leaf from index 0 (see VERIFYING.md).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -72,6 +74,7 @@ pub fn export(a: ExportArgs) -> i32 {
     if a.all {
         return export_all(&rt, &a, writer);
     }
+    let output = a.output;
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         let status = c.status(pb::StatusRequest {}).await?.into_inner();
@@ -102,6 +105,13 @@ pub fn export(a: ExportArgs) -> i32 {
         anyhow::Ok((status.code, n, cps.len(), root))
     });
     match res {
+        Ok((code, n, cps, root)) if output == Output::Json => {
+            println!(
+                "{}",
+                serde_json::json!({"bundle": root.display().to_string(), "origin": code, "entries": n, "checkpoints": cps})
+            );
+            exit::OK
+        }
         Ok((code, n, cps, root)) => {
             println!(
                 "已导出证据包 bundle written: {} — 节点 origin {code}, {n} 条目 entries, {cps} 个检查点 checkpoints",
@@ -182,6 +192,7 @@ async fn export_origin(
 }
 
 fn export_all(rt: &tokio::runtime::Runtime, a: &ExportArgs, writer: BundleWriter) -> i32 {
+    let output = a.output;
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         let reg = c.registry_show(pb::RegistryRequest {}).await?.into_inner();
@@ -219,6 +230,14 @@ fn export_all(rt: &tokio::runtime::Runtime, a: &ExportArgs, writer: BundleWriter
         anyhow::Ok((reg.nodes.len(), held, total, reports, root))
     });
     match res {
+        Ok((nodes, held, total, reports, root)) if output == Output::Json => {
+            println!(
+                "{}",
+                serde_json::json!({"bundle": root.display().to_string(), "nodes": nodes, "nodes_with_entries": held,
+                    "entries": total, "audit_reports": reports})
+            );
+            exit::OK
+        }
         Ok((nodes, held, total, reports, root)) => {
             println!(
                 "已导出联邦证据包 federation bundle written: {} — {nodes} 个节点 nodes ({held} with entries), {total} 条目 entries, {reports} 份审计报告 audit reports",

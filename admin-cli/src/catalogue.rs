@@ -21,6 +21,8 @@ pub struct PublishArgs {
     /// Catalogue JSON (see node/data/measures.json for the format).
     #[arg(long)]
     pub file: Option<PathBuf>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -58,6 +60,10 @@ pub fn run(c: Command) -> i32 {
             match res {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
+                    if a.output == Output::Json {
+                        println!("{}", serde_json::json!({"version": r.version, "index": r.index}));
+                        return exit::OK;
+                    }
                     println!(
                         "已发布措施清单第 {} 版 catalogue version {} published at log index {}",
                         r.version, r.version, r.index

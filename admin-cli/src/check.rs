@@ -70,6 +70,8 @@ pub struct FeedbackArgs {
     /// The saved JSON answer of `gongxin check -o json`, for a verdict the node no longer remembers.
     #[arg(long)]
     pub answer: Option<PathBuf>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -221,10 +223,15 @@ async fn feedback(f: FeedbackArgs) -> i32 {
             return exit::NODE;
         }
     };
+    let output = f.output;
     let req = pb::FeedbackRequest { verdict_id: f.verdict, action: f.action, note: f.note, verdict, signature };
     match c.feedback(req).await {
         Ok(r) => {
-            println!("已记录反馈 feedback recorded: 日志序号 log index {}", r.into_inner().index);
+            let index = r.into_inner().index;
+            match output {
+                Output::Json => println!("{}", serde_json::json!({"index": index})),
+                Output::Table => println!("已记录反馈 feedback recorded: 日志序号 log index {index}"),
+            }
             exit::OK
         }
         Err(s) => fail(s),

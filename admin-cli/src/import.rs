@@ -176,11 +176,16 @@ pub fn run(a: Args) -> i32 {
             eprintln!("提示 note: 表头格式 layout: {}", d.map.layout.describe(a.kind));
         }
         for w in d.map.warnings() {
-            eprintln!("提示 warning: {}{w}", prefix(d));
+            eprintln!("警告 warning: {}{w}", prefix(d));
         }
         for n in &d.notes {
             eprintln!("提示 note: {}{n}", prefix(d));
         }
+    }
+    // Before any row is sent: a mistyped --data-dir or a stopped node is said as such, not as an interrupted import.
+    if let Err(u) = client::probe(&a.data_dir) {
+        eprintln!("错误 error: {}", u.message(&a.data_dir));
+        return exit::NODE;
     }
     let rt = match client::runtime() {
         Ok(r) => r,
@@ -302,7 +307,7 @@ pub fn run(a: Args) -> i32 {
                     eprintln!("{p}第 {} 行 row {}: {}: {}", e.row, e.row, e.field, e.reason);
                 }
                 for e in &o.warnings {
-                    eprintln!("提示 warning: {p}第 {} 行 row {}: {}: {}", e.row, e.row, e.field, e.reason);
+                    eprintln!("警告 warning: {p}第 {} 行 row {}: {}: {}", e.row, e.row, e.field, e.reason);
                 }
                 for e in o.changed.iter().take(SHOW_CHANGES) {
                     eprintln!(

@@ -94,12 +94,19 @@ pub enum Command {
 
 /// Runs the CLI with the process arguments and returns the exit code.
 pub fn main_entry() -> i32 {
+    quiet_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            if !e.use_stderr() {
+                // --help and --version.
+                let _ = e.print();
+                return exit::OK;
+            }
+            // clap's own text is English; the line above it says in Chinese what kind of mistake it is.
+            eprintln!("错误 error: {}", usage_kind(e.kind()));
             let _ = e.print();
-            return code;
+            return exit::USAGE;
         }
     };
     match cli.command {
@@ -119,5 +126,45 @@ pub fn main_entry() -> i32 {
         Command::Registry(c) => registry::run(c),
         Command::Peer(c) => peer::run(c),
         Command::Audit(c) => audit::run(c),
+    }
+}
+
+/// Output into a closed pipe (`gongxin peer list | head`) ends the process quietly, as for other Unix tools,
+/// instead of a panic in `println!`: SIGPIPE gets its default action back (Rust starts with it ignored).
+fn quiet_broken_pipe() {
+    // SAFETY: resetting a signal's disposition to its default at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The Chinese name of a command-line mistake (clap's messages themselves are English only).
+fn usage_kind(kind: clap::error::ErrorKind) -> &'static str {
+    use clap::error::ErrorKind::*;
+    match kind {
+        InvalidValue | ValueValidation => "参数值无效 invalid value",
+        UnknownArgument => "未知参数 unknown argument",
+        InvalidSubcommand => "未知子命令 unknown subcommand",
+        MissingRequiredArgument => "缺少必需参数 missing required argument",
+        MissingSubcommand | DisplayHelpOnMissingArgumentOrSubcommand => "缺少子命令 missing subcommand",
+        ArgumentConflict => "参数冲突 conflicting arguments",
+        TooManyValues | TooFewValues | WrongNumberOfValues => "参数个数不对 wrong number of values",
+        NoEquals => "参数需要用 = 给值 the argument needs a value with =",
+        _ => "命令行有误 invalid command line",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent_and_usage_errors_are_named_in_chinese() {
+        Cli::command().debug_assert();
+        let e = Cli::try_parse_from(["gongxin", "peer", "lst"]).unwrap_err();
+        assert_eq!(usage_kind(e.kind()), "未知子命令 unknown subcommand");
+        let e = Cli::try_parse_from(["gongxin", "query", "--nope"]).unwrap_err();
+        assert_eq!(usage_kind(e.kind()), "未知参数 unknown argument");
     }
 }

@@ -21,6 +21,21 @@ pub struct ListArgs {
     pub output: Output,
 }
 
+/// A link state as shown in the table: Chinese first (the JSON keeps the plain value).
+fn state(v: &serde_json::Value) -> String {
+    let zh = match v.as_str() {
+        Some("ok") => "正常",
+        Some("late") => "迟到",
+        Some("refused") => "被拒",
+        Some("never seen") => "未联系",
+        Some("starting") => "启动中",
+        Some("unreachable") => "不可达",
+        Some("backoff") => "重试中",
+        _ => return s(v),
+    };
+    format!("{zh} {}", s(v))
+}
+
 fn s(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".into(),
@@ -68,7 +83,7 @@ pub fn run(c: Command) -> i32 {
             "上级 parent {} {}: 状态 state {}, 最近联系 last contact {} ({} s ago){}",
             s(&p["code"]),
             s(&p["addr"]),
-            s(&p["state"]),
+            state(&p["state"]),
             s(&p["last_contact"]),
             s(&p["last_contact_age_seconds"]),
             p.get("last_error")
@@ -100,7 +115,7 @@ pub fn run(c: Command) -> i32 {
                 s(&c["code"]),
                 s(&c["name"]),
                 s(&c["status"]),
-                s(&c["state"]),
+                state(&c["state"]),
                 s(&c["last_contact"]),
                 s(&c["last_contact_age_seconds"]),
                 s(&c["last_error"]),

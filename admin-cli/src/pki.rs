@@ -143,7 +143,7 @@ pub fn run(c: Command) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("错误 / error: {e}");
+            eprintln!("错误 error: {e}");
             exit::USAGE
         }
     }
@@ -197,7 +197,7 @@ fn issue(role: Role, a: &IssueArgs) -> Result<i32, CertError> {
     let code = NodeCode::parse(&a.code)?;
     let name = a.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if role != Role::Node && name.is_none() {
-        eprintln!("错误 / error: {role} certificates need --name <姓名或系统名称 person's or system's name>");
+        eprintln!("错误 error: {role} certificates need --name <姓名或系统名称 person's or system's name>");
         return Ok(exit::USAGE);
     }
     let ca = Ca::load(&a.ca_dir)?;
@@ -237,7 +237,7 @@ fn issue(role: Role, a: &IssueArgs) -> Result<i32, CertError> {
     let (cert, key, ca_pem) = (cert_path.display(), key_path.display(), ca_pem.display());
     eprintln!();
     if role == Role::Auditor && !code.is_province() {
-        eprintln!("注意 / note: {code} 不是省级代码；审计接口要求省级审计员 / audit RPCs need an auditor of the province (e.g. 430000).");
+        eprintln!("注意 note: {code} 不是省级代码；审计接口要求省级审计员 / audit RPCs need an auditor of the province (e.g. 430000).");
     }
     eprintln!("下一步 / Next:");
     match role {

@@ -1,5 +1,6 @@
 //! `gongxin record add --data-dir DIR FILE.json`: sign and append one list entry, commitment or amendment
 //! (DESIGN §4) given as JSON, e.g. a province-wide 严重失信主体名单 entry that then reaches every county.
+//! `gongxin record template KIND` prints an annotated example (whole-line `//` notes, skipped by `add`).
 
 use crate::{client, exit, Output};
 use clap::{Args as ClapArgs, Subcommand};
@@ -8,8 +9,42 @@ use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Sign and append one record given as JSON (`{"kind":"list_entry", …}`).
+    /// Sign and append one record given as JSON (`{"kind":"list_entry", …}`); whole lines starting with `//` are
+    /// skipped, so a filled-in `record template` is accepted as it is.
     Add(AddArgs),
+    /// Print an annotated example to fill in: list_entry (名单条目), commitment (信用承诺), amendment (修改).
+    Template(TemplateArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct TemplateArgs {
+    #[arg(value_enum)]
+    pub kind: TemplateKind,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+pub enum TemplateKind {
+    ListEntry,
+    Commitment,
+    Amendment,
+}
+
+impl TemplateKind {
+    /// The annotated example (valid once its `//` lines are skipped).
+    pub fn text(self) -> &'static str {
+        match self {
+            TemplateKind::ListEntry => include_str!("../templates/list_entry.jsonc"),
+            TemplateKind::Commitment => include_str!("../templates/commitment.jsonc"),
+            TemplateKind::Amendment => include_str!("../templates/amendment.jsonc"),
+        }
+    }
+}
+
+/// The JSON of an annotated record file: whole lines whose first non-blank characters are `//` are dropped
+/// (a `//` inside a value, such as a URL, is kept: only whole lines are notes).
+pub fn strip_notes(text: &str) -> String {
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
 #[derive(ClapArgs, Debug)]
@@ -26,9 +61,15 @@ pub struct AddArgs {
 }
 
 pub fn run(c: Command) -> i32 {
-    let Command::Add(a) = c;
+    let a = match c {
+        Command::Add(a) => a,
+        Command::Template(t) => {
+            print!("{}", t.kind.text());
+            return exit::OK;
+        }
+    };
     let json = match std::fs::read_to_string(&a.file) {
-        Ok(j) => j,
+        Ok(j) => strip_notes(&j),
         Err(e) => {
             eprintln!("错误 error: 无法读取 cannot read {}: {e}", a.file.display());
             return exit::USAGE;
@@ -74,5 +115,31 @@ pub fn run(c: Command) -> i32 {
             eprintln!("错误 error: {e:#}");
             exit::NODE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gongxin_core::record::Record;
+
+    #[test]
+    fn every_template_is_a_valid_record_once_its_notes_are_skipped() {
+        for (kind, want) in [
+            (TemplateKind::ListEntry, "list_entry"),
+            (TemplateKind::Commitment, "commitment"),
+            (TemplateKind::Amendment, "amendment"),
+        ] {
+            let json = strip_notes(kind.text());
+            let r: Record = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{want}: {e}\n{json}"));
+            assert_eq!(r.kind_str(), want);
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            for code in [&v["authority_uscc"], &v["subject"]["uscc"]].into_iter().filter_map(|c| c.as_str()) {
+                gongxin_core::uscc::validate(code).unwrap_or_else(|e| panic!("{want}: {code}: {e}"));
+            }
+            // The notes are Chinese first and explain the fields.
+            assert!(kind.text().lines().next().is_some_and(|l| l.starts_with("// ") && !l.is_ascii()), "{want}");
+        }
+        assert_eq!(strip_notes("  // x\n{\"u\": \"http://a\"}"), "{\"u\": \"http://a\"}");
     }
 }

@@ -1,5 +1,7 @@
-//! `gongxin registry add|suspend|revoke|apply|show` (province): changes are staged, then applied as the next
-//! signed registry version in the province log, from where every node receives it by down-sync.
+//! `gongxin registry add|suspend|revoke|discard|apply|show` (province): changes are staged, then applied as the
+//! next signed registry version in the province log, from where every node receives it by down-sync. A node's
+//! parent must be registered (or staged) before it: the province, then its cities, then their counties —
+//! `registry add --batch FILE` stages a whole list in that order.
 
 use crate::{client, exit, Output};
 use clap::{Args as ClapArgs, Subcommand};
@@ -12,7 +14,8 @@ use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Stage adding (or replacing) a node: its SM2 public key and TLS certificate.
+    /// Stage adding (or replacing) a node: its SM2 public key and TLS certificate. Order: province, cities,
+    /// counties (a parent before its children); `--batch FILE` stages a whole CSV in that order.
     Add(AddArgs),
     /// Stage suspending a node (refused as a peer until reactivated with `add`).
     Suspend(CodeArgs),
@@ -20,6 +23,8 @@ pub enum Command {
     Revoke(CodeArgs),
     /// Apply the staged changes as the next registry version.
     Apply(ApplyArgs),
+    /// Drop every staged change (nothing is published).
+    Discard(ShowArgs),
     /// Show the current registry and the staged changes.
     Show(ShowArgs),
 }
@@ -29,8 +34,8 @@ pub struct AddArgs {
     #[arg(long, env = "GONGXIN_DATA_DIR")]
     pub data_dir: PathBuf,
     /// The node's division code.
-    #[arg(long)]
-    pub code: String,
+    #[arg(long, required_unless_present = "batch")]
+    pub code: Option<String>,
     /// Display name (default: the division's name).
     #[arg(long)]
     pub name: Option<String>,
@@ -38,11 +43,17 @@ pub struct AddArgs {
     #[arg(long)]
     pub parent: Option<String>,
     /// The node's SM2 public key (node.pub.pem).
-    #[arg(long)]
-    pub key: PathBuf,
+    #[arg(long, required_unless_present = "batch")]
+    pub key: Option<PathBuf>,
     /// The node's TLS certificate (PEM) issued by the federation CA.
-    #[arg(long)]
-    pub cert: PathBuf,
+    #[arg(long, required_unless_present = "batch")]
+    pub cert: Option<PathBuf>,
+    /// CSV with the header `code,key,cert` (optional `name,parent` columns; paths relative to the file): every
+    /// row is staged, parents before children whatever the file's order.
+    #[arg(long, conflicts_with_all = ["code", "key", "cert", "name", "parent"])]
+    pub batch: Option<PathBuf>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -51,6 +62,8 @@ pub struct CodeArgs {
     pub data_dir: PathBuf,
     #[arg(long)]
     pub code: String,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -60,6 +73,8 @@ pub struct ApplyArgs {
     /// The version you expect to create (as shown by `registry show`); refused if it differs.
     #[arg(long)]
     pub version: Option<u64>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -70,7 +85,17 @@ pub struct ShowArgs {
     pub output: Output,
 }
 
-fn build_entry(a: &AddArgs) -> anyhow::Result<NodeEntry> {
+/// One node to stage: from the command line or one row of a `--batch` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeSpec {
+    code: String,
+    name: Option<String>,
+    parent: Option<String>,
+    key: PathBuf,
+    cert: PathBuf,
+}
+
+fn build_entry(a: &NodeSpec) -> anyhow::Result<NodeEntry> {
     use anyhow::Context as _;
     let refs = RefData::embedded();
     let div = refs.divisions.current(&a.code);
@@ -81,7 +106,9 @@ fn build_entry(a: &AddArgs) -> anyhow::Result<NodeEntry> {
     let id = gongxin_certs::parse_identity(cert).with_context(|| format!("{}", a.cert.display()))?;
     if id.code.as_str() != a.code || id.role != gongxin_certs::Role::Node {
         anyhow::bail!(
-            "{} is a {:?} certificate of {}, not a node certificate of {}",
+            "{} 不是 {} 的节点证书 / {} is a {:?} certificate of {}, not a node certificate of {}",
+            a.cert.display(),
+            a.code,
             a.cert.display(),
             id.role,
             id.code.as_str(),
@@ -170,6 +197,70 @@ fn print_reply(r: &pb::RegistryReply, output: Output) {
     }
 }
 
+/// The rows of a `--batch` CSV (`code,key,cert[,name,parent]`, paths relative to the file), parents first.
+fn read_batch(path: &std::path::Path) -> anyhow::Result<Vec<NodeSpec>> {
+    use anyhow::Context as _;
+    let base = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("read {}", path.display()))?;
+    let headers = r.headers().with_context(|| format!("{}: header", path.display()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(code), Some(key), Some(cert)) = (col("code"), col("key"), col("cert")) else {
+        anyhow::bail!("{}: 表头须有 code,key,cert 列 / the header must name the columns code,key,cert", path.display());
+    };
+    let (name, parent) = (col("name"), col("parent"));
+    let mut out = Vec::new();
+    for (i, row) in r.records().enumerate() {
+        // Row 1 is the header.
+        let line = i + 2;
+        let row = row.with_context(|| format!("{}: 第 {line} 行 row {line}", path.display()))?;
+        if out.len() >= MAX_BATCH {
+            anyhow::bail!("{}: 超过 {MAX_BATCH} 行 more than {MAX_BATCH} rows", path.display());
+        }
+        let cell = |c: usize| row.get(c).unwrap_or("").to_string();
+        let opt = |c: Option<usize>| c.map(cell).filter(|v| !v.is_empty());
+        let spec = NodeSpec {
+            code: cell(code),
+            name: opt(name),
+            parent: opt(parent),
+            key: base.join(cell(key)),
+            cert: base.join(cell(cert)),
+        };
+        if spec.code.is_empty() || cell(key).is_empty() || cell(cert).is_empty() {
+            anyhow::bail!(
+                "{}: 第 {line} 行 row {line}: code、key、cert 都必须填写 / code, key and cert are required",
+                path.display()
+            );
+        }
+        out.push(spec);
+    }
+    out.sort_by_key(|n| (depth(&n.code), n.code.clone()));
+    Ok(out)
+}
+
+/// Rows a `--batch` file may hold (a province has about 140 nodes).
+const MAX_BATCH: usize = 4096;
+
+/// Depth of a division code in the hierarchy: province 0, city 1, county 2 (the staging order).
+fn depth(code: &str) -> u8 {
+    if code.ends_with("0000") {
+        0
+    } else if code.ends_with("00") {
+        1
+    } else {
+        2
+    }
+}
+
+fn stage(data_dir: &std::path::Path, change: &Change) -> Result<pb::RegistryReply, i32> {
+    let change_json = serde_json::to_string(change).unwrap_or_default();
+    call(data_dir, |mut c| {
+        Box::pin(async move { Ok(c.registry_stage(pb::RegistryStageRequest { change_json }).await?.into_inner()) })
+    })
+}
+
 pub fn run(c: Command) -> i32 {
     let (data_dir, change, output) = match c {
         Command::Show(a) => {
@@ -183,41 +274,102 @@ pub fn run(c: Command) -> i32 {
                 Err(code) => code,
             };
         }
+        Command::Discard(a) => {
+            return match call(&a.data_dir, |mut c| {
+                Box::pin(async move { Ok(c.registry_discard(pb::RegistryRequest {}).await?.into_inner()) })
+            }) {
+                Ok(r) => {
+                    print_reply(&r, a.output);
+                    if a.output == Output::Table {
+                        println!("已放弃待应用变更 staged changes discarded");
+                    }
+                    exit::OK
+                }
+                Err(code) => code,
+            };
+        }
         Command::Apply(a) => {
             let version = a.version.unwrap_or(0);
             return match call(&a.data_dir, |mut c| {
                 Box::pin(async move { Ok(c.registry_apply(pb::RegistryApplyRequest { version }).await?.into_inner()) })
             }) {
                 Ok(r) => {
-                    print_reply(&r, Output::Table);
-                    println!("已发布 published: every node receives this version by down-sync");
+                    print_reply(&r, a.output);
+                    if a.output == Output::Table {
+                        println!("已发布 published: every node receives this version by down-sync");
+                    }
                     exit::OK
                 }
                 Err(code) => code,
             };
         }
-        Command::Add(a) => match build_entry(&a) {
-            Ok(e) => (a.data_dir, Change::Upsert(e), Output::Table),
-            Err(e) => {
-                eprintln!("错误 error: {e:#}");
+        Command::Add(a) => {
+            let specs = match (&a.batch, &a.code, &a.key, &a.cert) {
+                (Some(b), ..) => read_batch(b),
+                (None, Some(code), Some(key), Some(cert)) => Ok(vec![NodeSpec {
+                    code: code.clone(),
+                    name: a.name.clone(),
+                    parent: a.parent.clone(),
+                    key: key.clone(),
+                    cert: cert.clone(),
+                }]),
+                // clap requires --code, --key and --cert unless --batch is given.
+                _ => Err(anyhow::anyhow!("--code, --key and --cert (or --batch FILE) are required")),
+            };
+            let entries = match specs.and_then(|v| v.iter().map(build_entry).collect::<anyhow::Result<Vec<_>>>()) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("错误 error: {e:#}");
+                    return exit::USAGE;
+                }
+            };
+            let Some((last, first)) = entries.split_last() else {
+                eprintln!("错误 error: 没有要登记的节点 nothing to stage");
                 return exit::USAGE;
+            };
+            for (done, e) in first.iter().enumerate() {
+                if let Err(code) = stage(&a.data_dir, &Change::Upsert(e.clone())) {
+                    eprintln!(
+                        "已暂存 {done} 个节点 {done} node(s) staged before this one; `gongxin registry show` lists them, \
+                         `gongxin registry discard` drops them"
+                    );
+                    return code;
+                }
             }
-        },
+            (a.data_dir, Change::Upsert(last.clone()), a.output)
+        }
         Command::Suspend(a) => {
-            (a.data_dir, Change::SetStatus { code: a.code, status: NodeStatus::Suspended }, Output::Table)
+            (a.data_dir, Change::SetStatus { code: a.code, status: NodeStatus::Suspended }, a.output)
         }
-        Command::Revoke(a) => {
-            (a.data_dir, Change::SetStatus { code: a.code, status: NodeStatus::Revoked }, Output::Table)
-        }
+        Command::Revoke(a) => (a.data_dir, Change::SetStatus { code: a.code, status: NodeStatus::Revoked }, a.output),
     };
-    let change_json = serde_json::to_string(&change).unwrap_or_default();
-    match call(&data_dir, |mut c| {
-        Box::pin(async move { Ok(c.registry_stage(pb::RegistryStageRequest { change_json }).await?.into_inner()) })
-    }) {
+    match stage(&data_dir, &change) {
         Ok(r) => {
             print_reply(&r, output);
             exit::OK
         }
         Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_staged_parents_first_and_bad_rows_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("nodes.csv");
+        std::fs::write(&f, "code,key,cert\n430102,c/k.pem,c/t.pem\n430100,b/k.pem,b/t.pem\n430000,a/k.pem,a/t.pem\n")
+            .unwrap();
+        let v = read_batch(&f).unwrap();
+        let codes: Vec<&str> = v.iter().map(|n| n.code.as_str()).collect();
+        assert_eq!(codes, ["430000", "430100", "430102"]);
+        assert_eq!(v[0].key, tmp.path().join("a/k.pem"));
+        std::fs::write(&f, "code,key\n430000,a\n").unwrap();
+        assert!(read_batch(&f).unwrap_err().to_string().contains("code,key,cert"));
+        std::fs::write(&f, "code,key,cert\n430000,,a\n").unwrap();
+        let e = read_batch(&f).unwrap_err().to_string();
+        assert!(e.contains("row 2"), "{e}");
     }
 }

@@ -196,6 +196,7 @@ async fn start_federation(
                 .map_err(|e| anyhow::anyhow!("open federation state: {e}"))?,
         )
     };
+    fed.expect_contact_every(f.sync_interval);
     if let Some(addr) = f.listen {
         serve_federation(cfg, f, addr, &tls, &ca, &ledger, &fed, checker).await?;
     }

@@ -112,13 +112,26 @@ impl Registry {
             }
         }
         let roots: Vec<_> = self.nodes.iter().filter(|n| n.parent.is_none()).collect();
+        if !self.nodes.is_empty() && roots.is_empty() {
+            return Err(RegistryError::Other(
+                "没有根节点：请先登记省级节点，再按 省、市、县 的顺序登记 / no root node: register the province first, \
+                 then its cities, then their counties"
+                    .into(),
+            ));
+        }
         if !self.nodes.is_empty() && roots.len() != 1 {
             return Err(RegistryError::Other(format!("expected exactly one root node, found {}", roots.len())));
         }
         for n in &self.nodes {
             if let Some(p) = &n.parent {
                 if !seen.contains(p.as_str()) {
-                    return Err(node_err(&n.code, format!("parent {p} is not in the registry")));
+                    return Err(node_err(
+                        &n.code,
+                        format!(
+                        "上级 {p} 尚未登记，请按 省、市、县 的顺序登记 / parent {p} is not in the registry: register \
+                         the province first, then its cities, then their counties (or stage them in that order)"
+                    ),
+                    ));
                 }
             }
             // Walking up must reach the root within the number of nodes.

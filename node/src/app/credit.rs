@@ -270,7 +270,7 @@ impl Ledger {
     /// it reaches every node. Its version must be above every published one.
     pub fn publish_catalogue(&self, json: &[u8]) -> Result<(u64, u32), AppError> {
         if self.code() != PROVINCE {
-            return Err(AppError::NotProvince { action: "publish a measure catalogue" });
+            return Err(AppError::NotProvince { action: "publish a measure catalogue", me: self.code().to_string() });
         }
         let c = Catalogue::parse(json).map_err(|e| AppError::Invalid { field: "catalogue", reason: e.to_string() })?;
         if let Some(newest) = self.catalogues()?.last() {

@@ -137,6 +137,15 @@ fn age(now: time::OffsetDateTime, ts: Option<&str>) -> Option<i64> {
     Some((now - t).whole_seconds().max(0))
 }
 
+/// The state shown for a link: `ok` turns `late` once the last contact is more than `late_after` seconds old
+/// (a stopped child keeps its last state otherwise, as nothing else changes it).
+fn shown_state(state: String, contact_age: Option<i64>, late_after: i64) -> String {
+    match contact_age {
+        Some(a) if state == "ok" && a > late_after => "late".to_string(),
+        _ => state,
+    }
+}
+
 impl Federation {
     /// The peer view; `parent` is the configured uplink (code, address), if any.
     pub fn peer_view(&self, parent: Option<(&str, &str)>) -> Result<PeerView, AppError> {
@@ -156,6 +165,7 @@ impl Federation {
             });
         }
         let (seen, link, cursors) = self.link_snapshot();
+        let late = i64::try_from(self.late_after().as_secs()).unwrap_or(i64::MAX);
         let parent = match parent {
             None => None,
             Some((code, addr)) => {
@@ -169,11 +179,12 @@ impl Federation {
                         lag_entries: held.saturating_sub(*c),
                     });
                 }
+                let contact_age = age(now, link.last_contact.as_deref());
                 Some(ParentView {
                     code: code.to_string(),
                     addr: addr.to_string(),
-                    state: link.state,
-                    last_contact_age_seconds: age(now, link.last_contact.as_deref()),
+                    state: shown_state(link.state, contact_age, late),
+                    last_contact_age_seconds: contact_age,
                     last_contact: link.last_contact,
                     last_error: link.last_error,
                     origins,
@@ -184,12 +195,17 @@ impl Federation {
             .children(&self.me)
             .map(|n| {
                 let s: LinkState = seen.get(&n.code).cloned().unwrap_or_default();
+                let contact_age = age(now, s.last_contact.as_deref());
                 ChildView {
                     code: n.code.clone(),
                     name: n.name.clone(),
                     status: n.status.as_str().to_string(),
-                    state: if s.state.is_empty() { "never seen".to_string() } else { s.state },
-                    last_contact_age_seconds: age(now, s.last_contact.as_deref()),
+                    state: if s.state.is_empty() {
+                        "never seen".to_string()
+                    } else {
+                        shown_state(s.state, contact_age, late)
+                    },
+                    last_contact_age_seconds: contact_age,
                     last_contact: s.last_contact,
                     last_error: s.last_error,
                 }

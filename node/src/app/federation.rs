@@ -15,6 +15,9 @@ pub const PROVINCE: &str = "430000";
 /// Origin-metadata name holding the index of the newest registry entry in the province log.
 pub(crate) const REGISTRY_INDEX_META: &str = "registry.index";
 
+/// Seconds between a child's sync rounds unless configured (`federation.sync_interval_seconds`).
+const DEFAULT_CONTACT_SECS: u64 = 5;
+
 /// What a node knows about one child link or its uplink, for `gongxin peer list`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LinkState {
@@ -45,6 +48,8 @@ pub struct Federation {
     /// The one writer of the staged registry changes.
     pub(super) staging_lock: Mutex<()>,
     links: Mutex<Links>,
+    /// A link in state `ok` whose last contact is older than this is shown as `late` (two sync intervals).
+    late_after_secs: std::sync::atomic::AtomicU64,
 }
 
 impl Federation {
@@ -62,6 +67,7 @@ impl Federation {
                 uplink: LinkState { state: "starting".into(), ..Default::default() },
                 ..Default::default()
             }),
+            late_after_secs: std::sync::atomic::AtomicU64::new(2 * DEFAULT_CONTACT_SECS),
         };
         fed.reload_registry()?;
         Ok(fed)
@@ -162,6 +168,18 @@ impl Federation {
     /// Child side: the parent's cursor for `origin` as it last reported it.
     pub fn note_parent_cursor(&self, origin: &str, cursor: u64) {
         self.links().parent_cursors.insert(origin.to_string(), cursor);
+    }
+
+    /// The sync interval of the federation's links: a child (or the parent) not heard from within two intervals is
+    /// shown as `late` instead of `ok`.
+    pub fn expect_contact_every(&self, every: std::time::Duration) {
+        let secs = every.as_secs().max(1).saturating_mul(2);
+        self.late_after_secs.store(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long an `ok` link may stay silent before it is shown as `late`.
+    pub fn late_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.late_after_secs.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// A copy of the link state: children, uplink, parent cursors.

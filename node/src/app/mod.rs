@@ -74,8 +74,11 @@ pub enum AppError {
     /// Something stored is not what this node wrote.
     #[error("{what} is damaged: {reason}")]
     Corrupt { what: &'static str, reason: String },
-    #[error("only the province ({PROVINCE}) may {action}")]
-    NotProvince { action: &'static str },
+    #[error(
+        "只有省级节点 ({PROVINCE}) 能执行此操作，本节点是 {me}：请对省级节点的数据目录运行此命令 / only the province \
+         ({PROVINCE}) may {action}; this node is {me}: run the command against the province's data dir"
+    )]
+    NotProvince { action: &'static str, me: String },
     #[error("nothing staged: use `gongxin registry add|suspend|revoke` first")]
     NothingStaged,
     #[error("would create registry version {next}, not {asked}; run `gongxin registry show`")]

@@ -51,7 +51,7 @@ impl Federation {
     /// Stages one change; refused (nothing staged) unless every staged change still applies.
     pub fn stage(&self, change: Change) -> Result<Vec<Change>, AppError> {
         if self.me != PROVINCE {
-            return Err(AppError::NotProvince { action: "stage registry changes" });
+            return Err(AppError::NotProvince { action: "stage registry changes", me: self.me.clone() });
         }
         let _w = self.staging_lock.lock().map_err(|_| AppError::Poisoned { what: "registry staging" })?;
         let mut staged = self.staged()?;
@@ -64,11 +64,20 @@ impl Federation {
         Ok(staged)
     }
 
+    /// Drops every staged change (province only); the registry itself is unchanged.
+    pub fn discard_staged(&self) -> Result<(), AppError> {
+        if self.me != PROVINCE {
+            return Err(AppError::NotProvince { action: "discard registry changes", me: self.me.clone() });
+        }
+        let _s = self.staging_lock.lock().map_err(|_| AppError::Poisoned { what: "registry staging" })?;
+        self.save_staged(Vec::new())
+    }
+
     /// Applies every staged change as registry version `current + 1` (`want`, when not 0, must be that
     /// version), publishes it, and clears the staging.
     pub fn apply_staged(&self, want: u64) -> Result<Registry, AppError> {
         if self.me != PROVINCE {
-            return Err(AppError::NotProvince { action: "apply registry changes" });
+            return Err(AppError::NotProvince { action: "apply registry changes", me: self.me.clone() });
         }
         // Held until the staging is cleared, so a change staged meanwhile is neither applied half nor lost.
         let _s = self.staging_lock.lock().map_err(|_| AppError::Poisoned { what: "registry staging" })?;
@@ -96,7 +105,7 @@ impl Federation {
     /// registry index written in the same batch (computed under the writer lock).
     pub fn publish_registry(&self, reg: &Registry) -> Result<u64, AppError> {
         if self.me != PROVINCE {
-            return Err(AppError::NotProvince { action: "publish the registry" });
+            return Err(AppError::NotProvince { action: "publish the registry", me: self.me.clone() });
         }
         reg.validate()?;
         self.ledger.append_system(REGISTRY_KIND, &format!("registry/v{}", reg.version), reg.to_json(), |index| {

@@ -279,6 +279,16 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(Self::registry_reply(&fed, &[])))
     }
 
+    async fn registry_discard(
+        &self,
+        _req: Request<pb::RegistryRequest>,
+    ) -> Result<Response<pb::RegistryReply>, Status> {
+        let fed = self.fed()?;
+        let f = fed.clone();
+        blocking(move || f.discard_staged()).await?;
+        Ok(Response::new(Self::registry_reply(&fed, &[])))
+    }
+
     async fn peers(&self, _req: Request<pb::PeersRequest>) -> Result<Response<pb::PeersReply>, Status> {
         let json = match self.fed.clone() {
             None => serde_json::json!({"code": self.ledger.code(), "standalone": true}).to_string(),

@@ -188,7 +188,7 @@ mod tests {
             Code::InvalidArgument,
         );
         check(AppError::Log(LogError::Stale { origin: "430102".into(), expected: 1, found: 2 }), Code::Aborted);
-        check(AppError::NotProvince { action: "publish the registry" }, Code::FailedPrecondition);
+        check(AppError::NotProvince { action: "publish the registry", me: "430100".into() }, Code::FailedPrecondition);
         check(AppError::NothingStaged, Code::FailedPrecondition);
         // Faults of this node stay INTERNAL.
         check(AppError::Corrupt { what: "registry entry", reason: "missing".into() }, Code::Internal);

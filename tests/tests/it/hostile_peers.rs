@@ -108,8 +108,16 @@ fn refused_calls_change_no_link_state() {
     let twin = issued(&fed.ca, Role::Node, "430102");
     assert_ne!(cursor(city, "430100", &twin, &ca, "430102").0, Code::Ok);
     let after = child(&fed);
-    assert_eq!(after["state"], before["state"], "before {before}, after {after}");
+    // The state may only have aged from ok to late (the county is silent); contact and error are untouched.
+    assert!(after["state"] == before["state"] || after["state"] == "late", "before {before}, after {after}");
+    assert_eq!(after["last_contact"], before["last_contact"], "before {before}, after {after}");
     assert_eq!(after["last_error"], before["last_error"], "before {before}, after {after}");
+    // A child not heard from within two sync intervals is shown as late, not ok (issue 13).
+    fed.wait_until("the city to show 430102 late", Duration::from_secs(30), |f| child(f)["state"] == "late").unwrap();
+    let c = child(&fed);
+    assert!(c["last_contact_age_seconds"].as_i64().is_some_and(|a| a >= 2), "{c}");
+    let out = cli(&["peer", "list", "--data-dir", &fed.dir("430100")]);
+    assert!(text(&out.stdout).lines().any(|l| l.contains("430102") && l.contains("late")), "{}", text(&out.stdout));
 }
 
 #[test]
