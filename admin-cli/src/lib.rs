@@ -18,6 +18,7 @@ pub mod query;
 pub mod record;
 pub mod registry;
 pub mod report;
+pub mod status;
 pub mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,6 +51,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// One screen about the node: log, link and backlog, children, last audit, evidence, disk, warnings.
+    Status(status::Args),
     /// Check a department export offline (no node needed).
     Validate(validate::Args),
     /// Validate, sign and append a department export on the local node.
@@ -110,6 +113,7 @@ pub fn main_entry() -> i32 {
         }
     };
     match cli.command {
+        Command::Status(a) => status::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Import(a) => import::run(a),
         Command::Query(a) => query::run(a),

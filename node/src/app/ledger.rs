@@ -98,6 +98,8 @@ pub struct NodeStatus {
     pub root: Digest,
     pub checkpoint: Option<SignedCheckpoint>,
     pub public_key_pem: String,
+    /// Kind and recorded-at of the newest own entry (None for an empty log).
+    pub last_entry: Option<(String, String)>,
 }
 
 pub struct Ledger {
@@ -194,7 +196,19 @@ impl Ledger {
 
     pub fn status(&self) -> Result<NodeStatus, AppError> {
         let head = self.log.head(&self.code)?;
+        let last_entry = match head.size.checked_sub(1) {
+            None => None,
+            Some(i) => match self.log.entry(&self.code, i)? {
+                None => None,
+                Some(e) => {
+                    let h = LeafHeader::decode_at(&e.leaf, &self.code, i)
+                        .map_err(|err| AppError::corrupt("stored leaf", err))?;
+                    Some((h.kind, h.recorded_at))
+                }
+            },
+        };
         Ok(NodeStatus {
+            last_entry,
             code: self.code.clone(),
             name: self.name.clone(),
             level: self.level.clone(),

@@ -85,7 +85,10 @@ impl pb::admin_server::Admin for AdminService {
         let l = self.ledger.clone();
         let s = blocking(move || l.status()).await?;
         let (checkpoint, checkpoint_sig) = s.checkpoint.map(|c| (c.note, c.signature)).unwrap_or_default();
+        let (last_entry_kind, last_entry_at) = s.last_entry.unwrap_or_default();
         Ok(Response::new(pb::StatusReply {
+            last_entry_kind,
+            last_entry_at,
             code: s.code,
             name: s.name,
             level: s.level,

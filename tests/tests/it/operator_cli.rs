@@ -127,3 +127,50 @@ fn output_into_a_closed_pipe_ends_quietly() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+#[test]
+fn status_is_one_screen_with_warnings_an_operator_can_act_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fed = Fed::up(tmp.path(), THREE).unwrap();
+    let root = tmp.path().to_path_buf();
+    let status = |code: &str| {
+        let dir = root.join(code);
+        let out = cli(&["status", "--data-dir", dir.to_str().unwrap(), "-o", "json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let sample = gongxin_tests::workspace_root().join("deploy/sample/430102_license.csv");
+    let out = cli(&["import", "--kind", "license", "--data-dir", &fed.dir("430102"), sample.to_str().unwrap()]);
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out.stderr));
+    let (size, _) = fed.own_head("430102");
+    let v = status("430102");
+    assert_eq!((v["code"].as_str(), v["level"].as_str()), (Some("430102"), Some("county")), "{v}");
+    assert_eq!(v["log"]["size"].as_u64(), Some(size), "{v}");
+    assert_eq!(v["log"]["last_entry_kind"], "license", "{v}");
+    assert!(v["disk"]["available_bytes"].as_u64().is_some_and(|a| a > 0), "{v}");
+    fed.wait_until("the backlogs of the county and the city to drain", std::time::Duration::from_secs(60), |_| {
+        ["430102", "430100"].iter().all(|c| {
+            let v = status(c);
+            v["link"]["parent"]["state"] == "ok" && v["link"]["backlog_entries"] == 0
+        })
+    })
+    .unwrap();
+    assert_eq!(status("430100")["warnings"], serde_json::json!([]), "{}", status("430100"));
+
+    // The county stops: its city warns, naming it, once two sync intervals pass without contact.
+    fed.stop("430102").unwrap();
+    fed.wait_until("the city to warn about 430102", std::time::Duration::from_secs(30), |_| {
+        status("430100")["warnings"].as_array().unwrap().iter().any(|w| {
+            let w = w.as_str().unwrap_or("");
+            w.contains("430102") && w.contains("late")
+        })
+    })
+    .unwrap();
+    let out = cli(&["status", "--data-dir", &fed.dir("430100")]);
+    let screen = text(&out.stdout);
+    assert!(screen.contains("节点 node") && screen.contains("警告 warning: 下级 430102"), "{screen}");
+    // A stopped node is said to be stopped.
+    let out = cli(&["status", "--data-dir", &fed.dir("430102")]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("节点未运行 node not running"), "{}", text(&out.stderr));
+}
