@@ -31,6 +31,10 @@ pub struct ExportArgs {
     /// checkpoints with consistency proofs, and the signed audit reports.
     #[arg(long)]
     pub all: bool,
+    /// Write every payload as stored, personal information included (full ID numbers, names of natural
+    /// persons). Without it, payloads that hold personal information are left out (leaves and roots still verify).
+    #[arg(long)]
+    pub unmasked: bool,
     /// Not supported: a bundle always holds every leaf from index 0 (see VERIFYING.md).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
@@ -49,6 +53,17 @@ pub struct VerifyArgs {
     pub output: Output,
 }
 
+/// Says how many payloads a masked bundle left out, and how to get them.
+fn print_withheld(withheld: u64) {
+    if withheld > 0 {
+        eprintln!(
+            "注意 note: {withheld} 条记录含个人信息，其载荷未写入证据包（签名叶子照常写入，根哈希照常可验）；政府用户需要完整载荷时\
+             加 --unmasked / {withheld} payload(s) with personal information left out (their signed leaves are in \
+             the bundle, every root verifies); --unmasked writes them"
+        );
+    }
+}
+
 pub fn export(a: ExportArgs) -> i32 {
     if let Some(d) = &a.since {
         eprintln!(
@@ -64,7 +79,8 @@ pub fn export(a: ExportArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let writer = match BundleWriter::create(&a.out) {
+    let created = if a.unmasked { BundleWriter::create_unmasked(&a.out) } else { BundleWriter::create(&a.out) };
+    let writer = match created {
         Ok(w) => w,
         Err(e) => {
             eprintln!("错误 error: {}: {e}", a.out.display());
@@ -101,18 +117,22 @@ pub fn export(a: ExportArgs) -> i32 {
         if n != covered {
             anyhow::bail!("node sent {n} entries, expected {covered}");
         }
+        let withheld = writer.withheld();
         let root = writer.finish()?;
-        anyhow::Ok((status.code, n, cps.len(), root))
+        anyhow::Ok((status.code, n, cps.len(), root, withheld))
     });
     match res {
-        Ok((code, n, cps, root)) if output == Output::Json => {
+        Ok((code, n, cps, root, withheld)) if output == Output::Json => {
+            print_withheld(withheld);
             println!(
                 "{}",
-                serde_json::json!({"bundle": root.display().to_string(), "origin": code, "entries": n, "checkpoints": cps})
+                serde_json::json!({"bundle": root.display().to_string(), "origin": code, "entries": n, "checkpoints": cps,
+                    "payloads_withheld": withheld})
             );
             exit::OK
         }
-        Ok((code, n, cps, root)) => {
+        Ok((code, n, cps, root, withheld)) => {
+            print_withheld(withheld);
             println!(
                 "已导出证据包 bundle written: {} — 节点 origin {code}, {n} 条目 entries, {cps} 个检查点 checkpoints",
                 root.display()
@@ -226,19 +246,22 @@ fn export_all(rt: &tokio::runtime::Runtime, a: &ExportArgs, writer: BundleWriter
                 held += usize::from(e.entries > 0);
             }
         }
+        let withheld = writer.withheld();
         let root = writer.finish()?;
-        anyhow::Ok((reg.nodes.len(), held, total, reports, root))
+        anyhow::Ok((reg.nodes.len(), held, total, reports, root, withheld))
     });
     match res {
-        Ok((nodes, held, total, reports, root)) if output == Output::Json => {
+        Ok((nodes, held, total, reports, root, withheld)) if output == Output::Json => {
+            print_withheld(withheld);
             println!(
                 "{}",
                 serde_json::json!({"bundle": root.display().to_string(), "nodes": nodes, "nodes_with_entries": held,
-                    "entries": total, "audit_reports": reports})
+                    "entries": total, "audit_reports": reports, "payloads_withheld": withheld})
             );
             exit::OK
         }
-        Ok((nodes, held, total, reports, root)) => {
+        Ok((nodes, held, total, reports, root, withheld)) => {
+            print_withheld(withheld);
             println!(
                 "已导出联邦证据包 federation bundle written: {} — {nodes} 个节点 nodes ({held} with entries), {total} 条目 entries, {reports} 份审计报告 audit reports",
                 root.display()

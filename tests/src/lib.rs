@@ -144,6 +144,20 @@ impl Drop for NodeProc {
 }
 pub mod fed;
 
+/// Every file under `dir`, recursively (test fixtures: what a bundle holds).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Copies a directory tree (test fixtures: a bundle or a data dir to tamper with).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -7,19 +7,51 @@ use gongxin_core::crypto::{Digest, PublicKey};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Whether a payload is a record holding personal information (judged on the day of the export, China time).
+/// System payloads (registry, catalogue, reports) are not records and are always written.
+fn holds_personal_data(payload: &[u8]) -> bool {
+    let Ok(r) = serde_json::from_slice::<gongxin_core::record::Record>(payload) else { return false };
+    // Without a clock the minor test cannot be made: the payload is treated as personal.
+    crate::validate::today_cn().is_none_or(|today| gongxin_core::mask::holds_personal_data(&r, today))
+}
+
 /// The guide and script this CLI ships; `verify-bundle` checks a bundle's copies against them byte for byte.
 pub const VERIFYING_MD: &str = include_str!("VERIFYING.md");
 pub const VERIFY_SH: &str = include_str!("verify-openssl.sh");
 
-/// Writes a bundle directory. Refuses to write into a non-empty directory or through a symbolic link; the
-/// bundle holds full ID numbers in its payloads, so directories are 0700 and files 0600, each file created new
-/// (`O_EXCL | O_NOFOLLOW`).
+/// Writes a bundle directory. Refuses to write into a non-empty directory or through a symbolic link; an
+/// unmasked bundle holds full ID numbers in its payloads, so directories are 0700 and files 0600, each file
+/// created new (`O_EXCL | O_NOFOLLOW`).
+///
+/// By default ([`BundleWriter::create`]) a record payload that holds personal information
+/// (`gongxin_core::mask::holds_personal_data`) is left out: its signed leaf and signature are written, so every
+/// root still verifies, and the leaf's payload digest stays unchecked, as for 不予共享 payloads. Payloads are
+/// written whole only by [`BundleWriter::create_unmasked`] (`export-bundle --unmasked`, an operator's choice).
 pub struct BundleWriter {
     root: PathBuf,
+    /// Leave out payloads with personal information.
+    masked: bool,
+    /// Payloads left out so far (for the summary).
+    withheld: std::sync::atomic::AtomicU64,
 }
 
 impl BundleWriter {
+    /// A bundle for the public record: payloads with personal information are left out.
     pub fn create(root: &Path) -> std::io::Result<Self> {
+        Self::open(root, true)
+    }
+
+    /// A bundle with every payload as stored (full ID numbers included).
+    pub fn create_unmasked(root: &Path) -> std::io::Result<Self> {
+        Self::open(root, false)
+    }
+
+    /// Payloads left out because they hold personal information.
+    pub fn withheld(&self) -> u64 {
+        self.withheld.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn open(root: &Path, masked: bool) -> std::io::Result<Self> {
         match std::fs::symlink_metadata(root) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(std::io::Error::new(
@@ -42,7 +74,7 @@ impl BundleWriter {
             }
             Err(_) => crate::files::create_private_dir(root)?,
         }
-        let w = Self { root: root.to_path_buf() };
+        let w = Self { root: root.to_path_buf(), masked, withheld: Default::default() };
         for d in ["keys", "checkpoints", "entries", "payloads"] {
             w.dirs(d)?;
         }
@@ -108,6 +140,10 @@ impl BundleWriter {
         self.put(&format!("entries/{code}/{index}.bin"), leaf)?;
         self.put(&format!("entries/{code}/{index}.sig"), signature)?;
         if let Some((bytes, ext)) = payload {
+            if self.masked && holds_personal_data(bytes) {
+                self.withheld.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
             let ext = if ext.chars().all(|c| c.is_ascii_alphanumeric()) && !ext.is_empty() { ext } else { "bin" };
             self.put(&format!("payloads/{code}/{index}.{ext}"), bytes)?;
         }

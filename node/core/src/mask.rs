@@ -114,6 +114,13 @@ pub fn public_view(r: &Record, today: Day) -> Option<Record> {
     Some(r)
 }
 
+/// Whether `r` holds personal information the public view would hide (a masked name or document number, or a
+/// record kept out of public output altogether): such payloads stay out of outputs meant for the public, e.g.
+/// the evaluator bundle unless an operator asks for it unmasked.
+pub fn holds_personal_data(r: &Record, today: Day) -> bool {
+    public_view(r, today).as_ref() != Some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

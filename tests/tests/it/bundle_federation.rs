@@ -94,7 +94,8 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
     assert!(text(&out.stderr).contains("--since 2026-01-01") && text(&out.stderr).contains("not supported"));
     assert!(!bundle.exists() || std::fs::read_dir(&bundle).unwrap().next().is_none());
 
-    let out = cli(&["export-bundle", "--data-dir", &p, "--out", bs, "--all"]);
+    // The evaluator's copy, with every payload (an operator's choice; the default leaves personal data out).
+    let out = cli(&["export-bundle", "--data-dir", &p, "--out", bs, "--all", "--unmasked"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     for f in ["registry.json", "keys/430000.pem", "keys/430102/0.pem", "audit/430102.note", "audit/430102.sig"] {
         assert!(bundle.join(f).is_file(), "{f} missing");

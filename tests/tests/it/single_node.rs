@@ -3,7 +3,7 @@
 
 use gongxin_core::template::Kind;
 use gongxin_core::testdata;
-use gongxin_tests::{cli, copy_dir, node_cmd, text, NodeProc};
+use gongxin_tests::{cli, copy_dir, node_cmd, text, walk, NodeProc};
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ fn import_query_export_verify_and_tamper() {
 
     // Penalties too, into the same log.
     let pen = tmp.path().join("处罚.csv");
-    write_csv(&pen, Kind::Penalty, 8, 25);
+    let penalties = write_csv(&pen, Kind::Penalty, 8, 25);
     let out = cli(&["import", "--data-dir", d, "--kind", "penalty", pen.to_str().unwrap(), "-o", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(json(&out)["size"], 65);
@@ -88,10 +88,36 @@ fn import_query_export_verify_and_tamper() {
     assert_eq!(head["size"], 65);
     assert!(head["checkpoint"].as_str().unwrap().starts_with("gongxin.hunan/430102 sm3\n65\n"), "{head}");
 
-    // Export, verify with Gongxin and with OpenSSL alone.
+    // The default bundle leaves out payloads with personal information: no ID number of any row is in any of
+    // its files, and both verifiers still accept it (every leaf and root is there).
+    let masked = tmp.path().join("masked");
+    let out = cli(&["export-bundle", "--data-dir", d, "--out", masked.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let withheld = json(&out)["payloads_withheld"].as_u64().unwrap();
+    assert!(withheld > 0 && text(&out.stderr).contains("--unmasked"), "{}", text(&out.stderr));
+    let ids: Vec<&String> = rows
+        .iter()
+        .chain(&penalties)
+        .flat_map(|r| r.values())
+        .filter(|v| v.len() == 18 && v.is_ascii() && v[..17].bytes().all(|b| b.is_ascii_digit()) && !v.starts_with("91"))
+        .collect();
+    assert!(!ids.is_empty(), "the sample rows carry ID numbers");
+    for f in walk(&masked) {
+        let body = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        for id in &ids {
+            assert!(!body.contains(id.as_str()), "{} holds the ID number {id}", f.display());
+        }
+    }
+    let out = cli(&["verify-bundle", masked.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(json(&out)["origins"][0]["payloads"].as_u64(), Some(65 - withheld));
+    let sh = std::process::Command::new("bash").arg(masked.join("verify-openssl.sh")).arg(&masked).output().unwrap();
+    assert!(sh.status.success(), "OpenSSL-only path failed: {}{}", text(&sh.stdout), text(&sh.stderr));
+
+    // Export unmasked, verify with Gongxin and with OpenSSL alone.
     let bundle = tmp.path().join("bundle");
     let b = bundle.to_str().unwrap();
-    let out = cli(&["export-bundle", "--data-dir", d, "--out", b]);
+    let out = cli(&["export-bundle", "--data-dir", d, "--out", b, "--unmasked"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = cli(&["verify-bundle", b, "-o", "json"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
