@@ -288,6 +288,14 @@ impl<S: Store> Log<S> {
         Ok(())
     }
 
+    /// The whole store as an export stream (`store::transfer`) of one durable state: writers of the logs are held
+    /// off for the walk (the visibility lock, shared), and the store's own walk is atomic against batches. The
+    /// live backup (`gongxin-node backup` while the node runs) uses it.
+    pub fn export_durable(&self, out: &mut dyn std::io::Write) -> Result<super::TransferSummary, LogError> {
+        let _r = self.read_gate()?;
+        Ok(self.store.export(out)?)
+    }
+
     /// The underlying store (for tables this layout does not cover, such as `Evidence` and `Meta`).
     pub fn store(&self) -> &S {
         &self.store

@@ -15,6 +15,7 @@ mod full_disk;
 mod hostile_peers;
 mod hostile_suite;
 mod import;
+mod ops;
 mod query;
 mod single_node;
 mod tls_profile;
