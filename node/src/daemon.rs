@@ -105,9 +105,45 @@ fn check_file(path: &Path, field: &str, private: bool) -> Result<()> {
     Ok(())
 }
 
+/// `[log] file`: the nearest existing ancestor of its directory must be a directory this account may write.
+fn check_log_dir(path: &Path) -> Result<()> {
+    let mut d = path.parent().unwrap_or(Path::new("."));
+    while !d.exists() {
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => d = p,
+            _ => break,
+        }
+    }
+    if !d.is_dir() {
+        bail!(
+            "log.file：{} 不是目录，无法写入日志 {}；请改正 [log] file / log.file: {} is not a directory, so {} cannot be \
+             written: correct [log] file",
+            d.display(),
+            path.display(),
+            d.display(),
+            path.display()
+        );
+    }
+    let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).context("log.file: path with a NUL byte")?;
+    // SAFETY: access(2) reads the NUL-terminated path it is given and nothing else.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        bail!(
+            "log.file：运行节点的账户不能写目录 {}；请 chown 给该账户或改用数据目录内的路径（systemd 下只有数据目录可写）\
+             / log.file: the account running the node cannot write {}: chown it or use a path inside the data dir \
+             (under the systemd unit only the data dir is writable)",
+            d.display(),
+            d.display()
+        );
+    }
+    Ok(())
+}
+
 /// Every file `run` reads, checked before anything starts (`config check` and `run` alike).
 pub fn check_files(cfg: &Config) -> Result<()> {
     check_file(&cfg.key_path(), "node.key（节点签名私钥 the node's SM2 key）", true)?;
+    if let crate::config::LogOutput::File { path, .. } = &cfg.log_output {
+        check_log_dir(path)?;
+    }
     if let Some(f) = &cfg.federation {
         check_file(&f.province_key, "federation.province_key", false)?;
         check_file(&f.ca_cert, "federation.ca_cert", false)?;
@@ -521,6 +557,20 @@ mod tests {
         std::fs::create_dir(cfg.key_path()).unwrap();
         let e = format!("{:#}", check_files(&cfg).unwrap_err());
         assert!(e.contains("不是普通文件"), "{e}");
+    }
+
+    #[test]
+    fn check_files_refuses_a_log_file_under_a_non_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("n");
+        let mut cfg = node(&dir);
+        let path = dir.join("logs/deeper/node.log");
+        cfg.log_output =
+            crate::config::LogOutput::File { path: path.clone(), rotation: crate::config::LogRotation::Daily, keep: 3 };
+        check_files(&cfg).unwrap();
+        std::fs::write(dir.join("logs"), b"a file").unwrap();
+        let e = format!("{:#}", check_files(&cfg).unwrap_err());
+        assert!(e.starts_with("log.file") && e.contains("不是目录"), "{e}");
     }
 
     #[test]
