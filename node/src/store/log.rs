@@ -950,6 +950,36 @@ mod tests {
     }
 
     #[test]
+    fn a_live_export_holds_only_flushed_batches() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let log =
+            Log::new(SlowFlush { inner: MemoryStore::new(), applied: Default::default(), flushed: Default::default() });
+        let key = SigningKey::generate();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..12u64 {
+                    let p = log.prepare_append("430102", vec![entry(&key, "430102", i, 10)]).unwrap();
+                    log.commit(p, None).unwrap();
+                }
+                done.store(true, SeqCst);
+            });
+            let mut exports = 0;
+            while !done.load(SeqCst) {
+                let mut bytes = Vec::new();
+                log.export_durable(&mut bytes).unwrap();
+                let flushed = log.store().flushed.load(SeqCst);
+                let copy = MemoryStore::new();
+                copy.import(&mut bytes.as_slice()).unwrap();
+                let size = Log::new(copy).head("430102").unwrap().size;
+                assert!(size <= flushed, "the export holds {size} batches, only {flushed} flushed");
+                exports += 1;
+            }
+            assert!(exports > 3, "exports ran while the writer committed");
+        });
+    }
+
+    #[test]
     fn damaged_subtree_hashes_are_detected() {
         let log = Log::new(MemoryStore::new());
         let key = SigningKey::generate();
