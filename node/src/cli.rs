@@ -1,4 +1,5 @@
-//! Command line of the `gongxin-node` daemon binary: `init`, `run`, `config check`, `bench`.
+//! Command line of the `gongxin-node` daemon binary: `init`, `run`, `config check`, `store`, `backup`,
+//! `restore`, `bench`.
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -27,9 +28,27 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Whole-store backup and restore (the node must be stopped).
+    /// Whole-store export and import (the node must be stopped); see `backup`/`restore` for a full backup.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Back up a data dir into one tar archive (store, node.key, node.pub.pem, gongxin.toml, anchor and TLS
+    /// files), also while the node runs: the running node writes a consistent export itself.
+    Backup {
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Archive to write (must not exist; written 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore an archive written by `backup` into an empty or absent data dir; refuses a store whose signed
+    /// checkpoints do not verify with the archived node.key.
+    Restore {
+        /// Archive written by `gongxin-node backup`.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, env = "GONGXIN_DATA_DIR")]
+        data_dir: PathBuf,
+    },
     /// Benchmarks (figures printed, nothing asserted).
     #[command(subcommand)]
     #[cfg(feature = "bench")]
@@ -68,6 +87,10 @@ pub enum StoreCommand {
         /// File written by `store export`.
         #[arg(long = "in")]
         input: PathBuf,
+        /// Import even though the store's checkpoints were signed by another key than DATA_DIR/node.key
+        /// (keys re-issued through the registry); without it such a store is refused.
+        #[arg(long)]
+        new_key: bool,
     },
 }
 
@@ -87,29 +110,28 @@ pub fn main_entry() -> i32 {
     let res = match cli.command {
         Command::Init { code, data_dir } => crate::daemon::init(&code, &data_dir).map(|m| println!("{m}")),
         Command::Run { data_dir } => {
-            if let Err(e) = crate::daemon::load_config(&data_dir) {
+            if let Err(e) = crate::daemon::preflight(&data_dir) {
                 eprintln!("错误 error: 配置无效 invalid config: {e:#}");
                 return EXIT_CONFIG;
             }
             crate::daemon::run(&data_dir)
         }
-        Command::Config(ConfigCommand::Check { data_dir }) => {
-            match crate::daemon::load_config(&data_dir).and_then(|c| match &c.federation {
-                Some(f) => crate::daemon::load_anchor_ca(f).map(|_| c),
-                None => Ok(c),
-            }) {
-                Ok(c) => {
-                    println!("配置有效 config OK: node {} {} ({})", c.code, c.name, c.level);
-                    Ok(())
-                }
-                Err(e) => {
-                    eprintln!("错误 error: {e:#}");
-                    return EXIT_CONFIG;
-                }
+        Command::Backup { data_dir, out } => crate::backup::backup(&data_dir, &out).map(|m| println!("{m}")),
+        Command::Restore { from, data_dir } => crate::backup::restore(&from, &data_dir).map(|m| println!("{m}")),
+        Command::Config(ConfigCommand::Check { data_dir }) => match crate::daemon::preflight(&data_dir) {
+            Ok(c) => {
+                println!("配置有效 config OK: node {} {} ({})", c.code, c.name, c.level);
+                Ok(())
             }
-        }
+            Err(e) => {
+                eprintln!("错误 error: {e:#}");
+                return EXIT_CONFIG;
+            }
+        },
         Command::Store(StoreCommand::Export { data_dir, out }) => crate::daemon::store_export(&data_dir, &out),
-        Command::Store(StoreCommand::Import { data_dir, input }) => crate::daemon::store_import(&data_dir, &input),
+        Command::Store(StoreCommand::Import { data_dir, input, new_key }) => {
+            crate::daemon::store_import(&data_dir, &input, new_key)
+        }
         Command::Store(StoreCommand::Reindex { data_dir }) => crate::daemon::store_reindex(&data_dir),
         #[cfg(feature = "bench")]
         Command::Bench(c) => crate::bench::run(c),

@@ -57,6 +57,16 @@ struct FileLog {
     format: Option<String>,
     #[serde(default)]
     level: Option<String>,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+    #[serde(default)]
+    rotation: Option<String>,
+    #[serde(default)]
+    keep_files: Option<usize>,
+    #[serde(default)]
+    utc_offset: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +82,81 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where log lines go (`[log] output`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Standard error (the default; under systemd the journal captures it).
+    Stderr,
+    /// A file rotated by `tracing-appender`, at most `keep` files kept.
+    File { path: PathBuf, rotation: LogRotation, keep: usize },
+    /// The systemd journal's native protocol (structured fields).
+    Journal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogRotation {
+    Hourly,
+    Daily,
+    Never,
+}
+
+/// The division facts config validation needs: name, level, parent code (None for the province).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DivisionInfo {
+    pub name: String,
+    pub level: String,
+    pub parent: Option<String>,
+}
+
+/// Default fixed offset of log timestamps (China Standard Time, no DST, no tz database).
+pub const DEFAULT_UTC_OFFSET: &str = "+08:00";
+
+/// Checks a `[log] level`: one of error|warn|info|debug|trace|off, or an EnvFilter directive list whose every
+/// directive names a level (`info,gongxin_node::peers=debug`). A bare word that is not a level ("verbose") is
+/// refused: EnvFilter would take it as a target name and silently log nothing useful.
+pub fn check_log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let hint = "只能是 error、warn、info、debug、trace，或 EnvFilter 指令如 \"info,gongxin_node::peers=debug\" \
+                / use error, warn, info, debug, trace, or an EnvFilter directive such as \"info,gongxin_node::peers=debug\"";
+    if level.trim().is_empty() {
+        return Err(format!("为空 is empty; {hint}"));
+    }
+    for d in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let lvl = d.rsplit_once('=').map(|(_, l)| l).unwrap_or(d);
+        if !LEVELS.contains(&lvl.to_ascii_lowercase().as_str()) {
+            return Err(format!("{level:?} 中的 {d:?} 不是日志级别 is not a log level; {hint}"));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(level)
+        .map(|_| ())
+        .map_err(|e| format!("{level:?} 无法解析 does not parse ({e}); {hint}"))
+}
+
+/// Parses `[log] utc_offset` ("+08:00", "-05:30", "Z"): a fixed offset, never a zone name.
+pub fn parse_utc_offset(s: &str) -> Result<time::UtcOffset, String> {
+    let bad = || {
+        format!(
+            "{s:?} 不是固定时差 is not a fixed offset; 写成 \"+08:00\"（北京时间）或 \"Z\" / write \"+08:00\" or \"Z\" \
+             (zone names such as Asia/Shanghai are not read: no tz database)"
+        )
+    };
+    if s == "Z" || s == "z" {
+        return Ok(time::UtcOffset::UTC);
+    }
+    let b = s.as_bytes();
+    if b.len() != 6 || !(b[0] == b'+' || b[0] == b'-') || b[3] != b':' {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|t| t.parse::<i8>().ok()).ok_or_else(bad);
+    let (h, m) = (num(1..3)?, num(4..6)?);
+    if !(0..=23).contains(&h) || !(0..=59).contains(&m) {
+        return Err(bad());
+    }
+    let sign = if b[0] == b'-' { -1 } else { 1 };
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| bad())
+}
+
 /// Validated runtime configuration of one node.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -81,6 +166,11 @@ pub struct Config {
     pub level: String,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub log_output: LogOutput,
+    /// Fixed offset of log timestamps (`[log] utc_offset`, default +08:00).
+    pub log_utc_offset: time::UtcOffset,
+    /// The parent the division table gives (None for the province).
+    pub division_parent: Option<String>,
     pub heartbeat: Duration,
     /// Federation membership; `None` = standalone node.
     pub federation: Option<FederationConfig>,
@@ -137,9 +227,9 @@ pub enum ConfigError {
     Invalid { path: PathBuf, field: &'static str, reason: String },
 }
 
-/// Loads and validates `DATA_DIR/gongxin.toml`. `known_division` answers whether a code is a current
-/// division and gives its name and level.
-pub fn load(data_dir: &Path, division: impl Fn(&str) -> Option<(String, String)>) -> Result<Config, ConfigError> {
+/// Loads and validates `DATA_DIR/gongxin.toml`. `division` answers whether a code is a current division and
+/// gives its name, level and parent.
+pub fn load(data_dir: &Path, division: impl Fn(&str) -> Option<DivisionInfo>) -> Result<Config, ConfigError> {
     let path = data_dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
     parse(&text, data_dir, &path, division)
@@ -149,7 +239,7 @@ fn parse(
     text: &str,
     data_dir: &Path,
     path: &Path,
-    division: impl Fn(&str) -> Option<(String, String)>,
+    division: impl Fn(&str) -> Option<DivisionInfo>,
 ) -> Result<Config, ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
@@ -162,16 +252,89 @@ fn parse(
             format!("is {}, this build understands {CONFIG_VERSION}", file.config_version),
         ));
     }
-    let (div_name, level) = division(&file.node.code).ok_or_else(|| {
+    let me = division(&file.node.code).ok_or_else(|| {
         invalid(
             "node.code",
             format!("{} is not a current Hunan division code (data/hunan_divisions.csv)", file.node.code),
         )
     })?;
+    if let Some(n) = &file.node.name {
+        if n.trim() != me.name {
+            return Err(invalid(
+                "node.name",
+                format!(
+                    "是 {n:?}，但行政区划表中 {} 的名称是 {:?}；请改为 name = {:?} 或删去此行 / is {n:?}, but the division \
+                     table names {} {:?}: set name = {:?} or remove the line",
+                    file.node.code, me.name, me.name, file.node.code, me.name, me.name
+                ),
+            ));
+        }
+    }
     let log_format = match file.log.format.as_deref().unwrap_or("text") {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
-        other => return Err(invalid("log.format", format!("is {other:?}; use \"text\" or \"json\""))),
+        other => {
+            return Err(invalid(
+                "log.format",
+                format!("是 {other:?}，只能是 \"text\" 或 \"json\" / is {other:?}; use \"text\" or \"json\""),
+            ))
+        }
+    };
+    let log_level = file.log.level.unwrap_or_else(|| "info".to_string());
+    check_log_level(&log_level).map_err(|r| invalid("log.level", r))?;
+    let log_utc_offset = parse_utc_offset(file.log.utc_offset.as_deref().unwrap_or(DEFAULT_UTC_OFFSET))
+        .map_err(|r| invalid("log.utc_offset", r))?;
+    let output = file.log.output.as_deref().unwrap_or("stderr");
+    if output != "file" && (file.log.file.is_some() || file.log.rotation.is_some() || file.log.keep_files.is_some()) {
+        return Err(invalid(
+            "log.file",
+            format!(
+                "file、rotation、keep_files 只在 output = \"file\" 时有效，现在 output = {output:?} / file, rotation and \
+                 keep_files apply only with output = \"file\" (output is {output:?})"
+            ),
+        ));
+    }
+    let log_output = match output {
+        "stderr" => LogOutput::Stderr,
+        "journal" => LogOutput::Journal,
+        "file" => {
+            let p = file.log.file.clone().unwrap_or_else(|| PathBuf::from("logs/node.log"));
+            let path = if p.is_absolute() { p } else { data_dir.join(p) };
+            if path.file_name().is_none() {
+                return Err(invalid(
+                    "log.file",
+                    format!("{} 不是文件名 names no file / names no file", path.display()),
+                ));
+            }
+            let rotation = match file.log.rotation.as_deref().unwrap_or("daily") {
+                "daily" => LogRotation::Daily,
+                "hourly" => LogRotation::Hourly,
+                "never" => LogRotation::Never,
+                other => {
+                    return Err(invalid(
+                        "log.rotation",
+                        format!(
+                            "是 {other:?}，只能是 \"daily\"、\"hourly\" 或 \"never\" / is {other:?}; use \"daily\", \
+                             \"hourly\" or \"never\""
+                        ),
+                    ))
+                }
+            };
+            let keep = file.log.keep_files.unwrap_or(14);
+            if !(1..=366).contains(&keep) {
+                return Err(invalid("log.keep_files", format!("是 {keep}，应为 1..=366 / is {keep}; use 1..=366")));
+            }
+            LogOutput::File { path, rotation, keep }
+        }
+        other => {
+            return Err(invalid(
+                "log.output",
+                format!(
+                    "是 {other:?}，只能是 \"stderr\"、\"file\" 或 \"journal\" / is {other:?}; use \"stderr\", \"file\" \
+                     or \"journal\""
+                ),
+            ))
+        }
     };
     let heartbeat = file.checkpoint.heartbeat_seconds.unwrap_or(60);
     if !(1..=86_400).contains(&heartbeat) {
@@ -190,8 +353,23 @@ fn parse(
             let parent = match (f.parent_code, f.parent_addr) {
                 (None, None) => None,
                 (Some(c), Some(a)) => {
-                    if division(&c).is_none() {
-                        return Err(invalid("federation.parent_code", format!("{c} is not a current division code")));
+                    if me.parent.as_deref() != Some(c.as_str()) {
+                        let want = match &me.parent {
+                            Some(p) => {
+                                let pname = division(p).map(|d| d.name).unwrap_or_default();
+                                format!(
+                                    "行政区划表中 {} {} 的上级是 {p} {pname}；请写 parent_code = \"{p}\" / the division \
+                                     table's parent of {} is {p} {pname}: set parent_code = \"{p}\"",
+                                    file.node.code, me.name, file.node.code
+                                )
+                            }
+                            None => format!(
+                                "{} 是省级节点，没有上级；请删去 parent_code 和 parent_addr / {} is the province and has \
+                                 no parent: remove parent_code and parent_addr",
+                                file.node.code, file.node.code
+                            ),
+                        };
+                        return Err(invalid("federation.parent_code", format!("是 {c:?}，{want}")));
                     }
                     Some((c, a))
                 }
@@ -239,10 +417,13 @@ fn parse(
         federation,
         data_dir: data_dir.to_path_buf(),
         code: file.node.code,
-        name: file.node.name.unwrap_or(div_name),
-        level,
+        name: me.name,
+        level: me.level,
+        division_parent: me.parent,
         log_format,
-        log_level: file.log.level.unwrap_or_else(|| "info".to_string()),
+        log_level,
+        log_output,
+        log_utc_offset,
         heartbeat: Duration::from_secs(heartbeat),
     })
 }
@@ -266,8 +447,18 @@ name = "{name}"
 [log]
 # 日志格式 text 或 json / log format: "text" or "json"
 format = "text"
-# 日志级别 / level: error, warn, info, debug, trace
+# 日志级别 / level: error, warn, info, debug, trace (or an EnvFilter directive such as "info,gongxin_node::peers=debug");
+# 运行中修改后发送 SIGHUP（systemctl reload gongxin-node）即生效 / after editing, SIGHUP applies it to the running node
 level = "info"
+# 输出 stderr（默认；systemd 下进入 journal）、file（按日轮转）或 journal（journald 原生协议）
+# output: "stderr" (default; under systemd it reaches the journal), "file" (rotated) or "journal" (native journald)
+# output = "stderr"
+# output = "file" 时：文件、轮转（daily|hourly|never）、保留文件数 / with output = "file": path, rotation, files kept
+# file = "logs/node.log"
+# rotation = "daily"
+# keep_files = 14
+# 时间戳的固定时差，默认北京时间 / fixed offset of timestamps (default +08:00, China Standard Time)
+# utc_offset = "+08:00"
 
 [checkpoint]
 # 空闲时签发心跳检查点的间隔（秒）/ seconds between signed heartbeat checkpoints while idle
@@ -301,8 +492,19 @@ heartbeat_seconds = 60
 mod tests {
     use super::*;
 
-    fn div(code: &str) -> Option<(String, String)> {
-        (code == "430102").then(|| ("芙蓉区".to_string(), "county".to_string()))
+    fn div(code: &str) -> Option<DivisionInfo> {
+        let d = |name: &str, level: &str, parent: Option<&str>| DivisionInfo {
+            name: name.into(),
+            level: level.into(),
+            parent: parent.map(str::to_string),
+        };
+        match code {
+            "430000" => Some(d("湖南省", "province", None)),
+            "430100" => Some(d("长沙市", "prefecture", Some("430000"))),
+            "430102" => Some(d("芙蓉区", "county", Some("430100"))),
+            "430300" => Some(d("湘潭市", "prefecture", Some("430000"))),
+            _ => None,
+        }
     }
 
     #[test]
@@ -315,21 +517,21 @@ mod tests {
 
     #[test]
     fn unknown_key_and_bad_values_are_named() {
-        let t = annotated_template("430102", "x").replace("[log]", "[log]\ncolour = 1");
+        let t = annotated_template("430102", "芙蓉区").replace("[log]", "[log]\ncolour = 1");
         let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
         assert!(e.contains("colour"), "{e}");
         let t = annotated_template("439999", "x");
         let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
         assert!(e.contains("node.code"), "{e}");
-        let t = annotated_template("430102", "x").replace("config_version = 1", "config_version = 2");
+        let t = annotated_template("430102", "芙蓉区").replace("config_version = 1", "config_version = 2");
         let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
         assert!(e.contains("config_version"), "{e}");
     }
 
     fn federation(extra: &str) -> String {
         let fed = "\n[federation]\nprovince_key = \"a/p.pem\"\nca_cert = \"a/ca.pem\"\ntls_cert = \"t/n.pem\"\n\
-                   tls_key = \"t/n.key\"\nparent_code = \"430102\"\nparent_addr = \"127.0.0.1:7400\"\n";
-        format!("{}{fed}{extra}", annotated_template("430102", "x"))
+                   tls_key = \"t/n.key\"\nparent_code = \"430100\"\nparent_addr = \"127.0.0.1:7400\"\n";
+        format!("{}{fed}{extra}", annotated_template("430102", "芙蓉区"))
     }
 
     #[test]
@@ -341,5 +543,93 @@ mod tests {
         assert_eq!(c.federation.unwrap().tls_profile, gongxin_certs::Algorithm::Sm2);
         let e = p(&federation("tls_profile = \"gm\"\n")).unwrap_err().to_string();
         assert!(e.contains("federation.tls_profile") && e.contains("\"sm2\"") && e.contains("\"gm\""), "{e}");
+    }
+
+    fn refusal(t: &str) -> String {
+        parse(t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string()
+    }
+
+    fn log_section(extra: &str) -> String {
+        annotated_template("430102", "芙蓉区")
+            .replace("[log]\n", &format!("[log]\n{extra}\n"))
+            .replace("format = \"text\"\n# 日志级别", "# 日志级别")
+    }
+
+    #[test]
+    fn log_level_verbose_is_refused_naming_the_field() {
+        let t = annotated_template("430102", "芙蓉区").replace("level = \"info\"", "level = \"verbose\"");
+        let e = refusal(&t);
+        assert!(e.contains("log.level") && e.contains("verbose") && e.contains("不是日志级别"), "{e}");
+        for ok in ["warn", "TRACE", "info,gongxin_node::peers=debug", "off"] {
+            assert!(check_log_level(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "info,peers", "loud", "gongxin_node=chatty"] {
+            assert!(check_log_level(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn log_enums_are_checked_and_named() {
+        let e = refusal(&log_section("format = \"xml\""));
+        assert!(e.contains("log.format") && e.contains("\"json\""), "{e}");
+        let e = refusal(&log_section("output = \"syslog\""));
+        assert!(e.contains("log.output") && e.contains("\"journal\""), "{e}");
+        let e = refusal(&log_section("output = \"file\"\nrotation = \"weekly\""));
+        assert!(e.contains("log.rotation"), "{e}");
+        let e = refusal(&log_section("output = \"file\"\nkeep_files = 0"));
+        assert!(e.contains("log.keep_files"), "{e}");
+        let e = refusal(&log_section("file = \"x.log\""));
+        assert!(e.contains("log.file") && e.contains("output = \"file\""), "{e}");
+        let e = refusal(&log_section("utc_offset = \"Asia/Shanghai\""));
+        assert!(e.contains("log.utc_offset") && e.contains("+08:00"), "{e}");
+        let c =
+            parse(&log_section("output = \"file\"\nutc_offset = \"-05:30\""), Path::new("/d"), Path::new("/g"), div)
+                .unwrap();
+        assert_eq!(
+            c.log_output,
+            LogOutput::File { path: PathBuf::from("/d/logs/node.log"), rotation: LogRotation::Daily, keep: 14 }
+        );
+        assert_eq!(c.log_utc_offset, time::UtcOffset::from_hms(-5, -30, 0).unwrap());
+        let c = parse(&annotated_template("430102", "芙蓉区"), Path::new("/d"), Path::new("/g"), div).unwrap();
+        assert_eq!(c.log_utc_offset, time::UtcOffset::from_hms(8, 0, 0).unwrap());
+        assert_eq!(c.log_output, LogOutput::Stderr);
+        assert!(parse_utc_offset("+24:00").is_err() && parse_utc_offset("+0800").is_err());
+        assert_eq!(parse_utc_offset("Z").unwrap(), time::UtcOffset::UTC);
+    }
+
+    #[test]
+    fn node_name_must_be_the_division_tables_name() {
+        let e = refusal(&annotated_template("430102", "芙蓉新区"));
+        assert!(e.contains("node.name") && e.contains("\"芙蓉区\"") && e.contains("芙蓉新区"), "{e}");
+        // Without a name the table's is used.
+        let t = annotated_template("430102", "芙蓉区").replace("name = \"芙蓉区\"\n", "");
+        assert_eq!(parse(&t, Path::new("/d"), Path::new("/g"), div).unwrap().name, "芙蓉区");
+    }
+
+    #[test]
+    fn parent_code_must_be_the_division_tables_parent() {
+        // A county under another city.
+        let e = refusal(&federation("").replace("parent_code = \"430100\"", "parent_code = \"430300\""));
+        assert!(
+            e.contains("federation.parent_code") && e.contains("parent_code = \"430100\"") && e.contains("长沙市"),
+            "{e}"
+        );
+        // A county pointing at the province directly (skipping its city).
+        let e = refusal(&federation("").replace("parent_code = \"430100\"", "parent_code = \"430000\""));
+        assert!(e.contains("federation.parent_code") && e.contains("430100"), "{e}");
+        // A city's parent is the province.
+        let city = federation("")
+            .replace("code = \"430102\"", "code = \"430100\"")
+            .replace("name = \"芙蓉区\"", "name = \"长沙市\"")
+            .replace("parent_code = \"430100\"", "parent_code = \"430000\"");
+        assert_eq!(
+            parse(&city, Path::new("/d"), Path::new("/g"), div).unwrap().division_parent.as_deref(),
+            Some("430000")
+        );
+        // The province has none.
+        let prov =
+            city.replace("code = \"430100\"", "code = \"430000\"").replace("name = \"长沙市\"", "name = \"湖南省\"");
+        let e = refusal(&prov);
+        assert!(e.contains("federation.parent_code") && e.contains("省级"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! `gongxin-node init` and `gongxin-node run`: set up a data dir, then serve it until a signal arrives.
 
 use crate::app::Ledger;
-use crate::config::{self, Config, LogFormat};
+use crate::config::{self, Config, DivisionInfo};
 use crate::grpc::admin::AdminService;
 use anyhow::{bail, Context, Result};
 use gongxin_core::crypto::SigningKey;
@@ -11,9 +11,16 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Division lookup for config validation: current codes only (a node is a current division).
-pub fn division_lookup(refs: &RefData) -> impl Fn(&str) -> Option<(String, String)> + '_ {
-    move |code| refs.divisions.current(code).map(|d| (d.name.clone(), d.level.as_str().to_string()))
+/// Division lookup for config validation: current codes only (a node is a current division), with the parent
+/// the table gives (`parent_code` column of node/data/hunan_divisions.csv: county → its city, city → 430000).
+pub fn division_lookup(refs: &RefData) -> impl Fn(&str) -> Option<DivisionInfo> + '_ {
+    move |code| {
+        refs.divisions.current(code).map(|d| DivisionInfo {
+            name: d.name.clone(),
+            level: d.level.as_str().to_string(),
+            parent: d.parent.clone(),
+        })
+    }
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -62,30 +69,138 @@ pub fn load_config(data_dir: &Path) -> Result<Config> {
     Ok(config::load(data_dir, division_lookup(refs))?)
 }
 
-fn init_tracing(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match cfg.log_format {
-        LogFormat::Json => b.json().try_init(),
-        LogFormat::Text => b.try_init(),
-    };
+/// A file the node needs: it must exist, be a readable regular file, and (`private`) be unreadable to group
+/// and others. The message names the config field and the fix, Chinese first.
+fn check_file(path: &Path, field: &str, private: bool) -> Result<()> {
+    let fix = if private { format!("chmod 600 {}", path.display()) } else { format!("chmod 644 {}", path.display()) };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{field}：文件 {} 不存在，请放入该文件或改正 gongxin.toml 中的路径 / {field}: file {} does not exist: put it \
+             there or correct the path in gongxin.toml",
+            path.display(),
+            path.display()
+        ),
+        Err(e) => bail!("{field}：无法读取 {} cannot read ({e})", path.display()),
+        Ok(m) if !m.is_file() => {
+            bail!("{field}：{} 不是普通文件 is not a regular file", path.display())
+        }
+        Ok(_) => {}
+    }
+    if let Err(e) = std::fs::File::open(path) {
+        bail!(
+            "{field}：运行节点的账户无法读取 {}（{e}）；请 chown 给该账户并 {fix} / {field}: {} is not readable by the \
+             account running the node ({e}): chown it to that account and {fix}",
+            path.display(),
+            path.display()
+        );
+    }
+    if private {
+        gongxin_certs::pem::check_private_mode(path).with_context(|| {
+            format!(
+                "{field}：私钥权限过宽，拒绝启动 refusing to start: the private key {} is readable by others",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `[log] file`: the nearest existing ancestor of its directory must be a directory this account may write.
+fn check_log_dir(path: &Path) -> Result<()> {
+    let mut d = path.parent().unwrap_or(Path::new("."));
+    while !d.exists() {
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => d = p,
+            _ => break,
+        }
+    }
+    if !d.is_dir() {
+        bail!(
+            "log.file：{} 不是目录，无法写入日志 {}；请改正 [log] file / log.file: {} is not a directory, so {} cannot be \
+             written: correct [log] file",
+            d.display(),
+            path.display(),
+            d.display(),
+            path.display()
+        );
+    }
+    let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).context("log.file: path with a NUL byte")?;
+    // SAFETY: access(2) reads the NUL-terminated path it is given and nothing else.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        bail!(
+            "log.file：运行节点的账户不能写目录 {}；请 chown 给该账户或改用数据目录内的路径（systemd 下只有数据目录可写）\
+             / log.file: the account running the node cannot write {}: chown it or use a path inside the data dir \
+             (under the systemd unit only the data dir is writable)",
+            d.display(),
+            d.display()
+        );
+    }
+    Ok(())
+}
+
+/// Every file `run` reads, checked before anything starts (`config check` and `run` alike).
+pub fn check_files(cfg: &Config) -> Result<()> {
+    check_file(&cfg.key_path(), "node.key（节点签名私钥 the node's SM2 key）", true)?;
+    if let crate::config::LogOutput::File { path, .. } = &cfg.log_output {
+        check_log_dir(path)?;
+    }
+    if let Some(f) = &cfg.federation {
+        check_file(&f.province_key, "federation.province_key", false)?;
+        check_file(&f.ca_cert, "federation.ca_cert", false)?;
+        check_file(&f.tls_cert, "federation.tls_cert", false)?;
+        check_file(&f.tls_key, "federation.tls_key", true)?;
+    }
+    Ok(())
+}
+
+/// What `gongxin-node config check` and `run` check before starting: the config, every file it names (modes
+/// of private keys), the anchor CA against `tls_profile`. Any failure is exit 78.
+pub fn preflight(data_dir: &Path) -> Result<Config> {
+    let cfg = load_config(data_dir)?;
+    check_files(&cfg)?;
+    if let Some(f) = &cfg.federation {
+        load_anchor_ca(f)?;
+    }
+    Ok(cfg)
 }
 
 /// Serves the data dir until SIGINT/SIGTERM.
 pub fn run(data_dir: &Path) -> Result<()> {
     let cfg = load_config(data_dir).context("load config")?;
-    init_tracing(&cfg);
+    let log = crate::logging::init(&cfg)?;
     // The SM2 signing key is refused when others may read it, exactly like the TLS key.
     gongxin_certs::pem::check_private_mode(&cfg.key_path())
         .context("节点签名私钥权限检查未通过，拒绝启动 refusing to start: the node's SM2 key")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, log))
 }
 
-async fn serve(cfg: Config) -> Result<()> {
+/// systemd's readiness protocol (`Type=notify`); a no-op when NOTIFY_SOCKET is unset.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// SIGHUP re-reads `[log] level` (systemctl reload).
+fn spawn_sighup(log: crate::logging::LogHandle, data_dir: std::path::PathBuf) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP handler not installed: log level changes need a restart");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let (l, d) = (&log, data_dir.as_path());
+            crate::logging::reload_level(l, d);
+        }
+    });
+}
+
+async fn serve(cfg: Config, log: crate::logging::LogHandle) -> Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), code = %cfg.code, name = %cfg.name, "gongxin-node starting");
+    spawn_sighup(log, cfg.data_dir.clone());
     let ledger = Arc::new(Ledger::open(&cfg).context("open ledger")?);
+    crate::backup::hold_if_restored(&cfg, &ledger);
     // The first checkpoint (also of an empty log) so the node is never without a signed head.
     {
         let l = ledger.clone();
@@ -123,20 +238,24 @@ async fn serve(cfg: Config) -> Result<()> {
     };
 
     let checker = Arc::new(crate::app::check::Checker::new(ledger.clone()));
-    let mut admin = AdminService::new(ledger.clone());
+    let mut admin = AdminService::new(ledger.clone()).with_data_dir(cfg.data_dir.clone());
     if let Some(f) = &cfg.federation {
         let fed_parts = start_federation(&cfg, f, ledger.clone(), checker.clone()).await?;
-        admin = AdminService::federated(ledger.clone(), fed_parts, f.parent.clone());
+        admin =
+            AdminService::federated(ledger.clone(), fed_parts, f.parent.clone()).with_data_dir(cfg.data_dir.clone());
     }
 
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let shutdown = async {
+        // First polled when the admin server starts serving: the admin socket and every listener are bound.
+        notify_systemd(sd_notify::NotifyState::Ready);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
         }
         tracing::info!("signal received, shutting down");
+        notify_systemd(sd_notify::NotifyState::Stopping);
     };
     tonic::transport::Server::builder()
         .add_service(admin.into_server())
@@ -355,14 +474,57 @@ pub fn store_reindex(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn store_import(data_dir: &Path, input: &Path) -> Result<()> {
+/// `gongxin-node store import`: restores an export into an empty store, then flushes. The stream is imported
+/// into a staging store first and its own signed checkpoints are checked with DATA_DIR/node.key: another key
+/// is refused (nothing written) unless `new_key`, which imports with a loud warning.
+pub fn store_import(data_dir: &Path, input: &Path, new_key: bool) -> Result<()> {
     use crate::store::Store as _;
     let cfg = load_config(data_dir)?;
-    let store = crate::store::sled::SledStore::open(&cfg.store_path())
-        .with_context(|| format!("open store {} (stop the node first)", cfg.store_path().display()))?;
+    let target = cfg.store_path();
+    if target.exists() {
+        let store = crate::store::sled::SledStore::open(&target)
+            .with_context(|| format!("open store {} (stop the node first)", target.display()))?;
+        if !store.is_empty().context("read store")? {
+            bail!("目标存储非空 the target store {} is not empty; import needs a fresh store", target.display());
+        }
+    }
+    let pem = std::fs::read_to_string(cfg.key_path()).with_context(|| format!("read {}", cfg.key_path().display()))?;
+    let key = SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("load {}", cfg.key_path().display()))?;
     let f = std::fs::File::open(input).with_context(|| format!("open {}", input.display()))?;
-    let summary = store.import(&mut std::io::BufReader::new(f)).context("import store")?;
-    store.flush().context("flush store")?;
+    let staging = data_dir.join(format!("store.importing-{}", std::process::id()));
+    let (summary, other_key) = crate::backup::import_verified(
+        &mut std::io::BufReader::new(f),
+        &staging,
+        &cfg.code,
+        &key.public_key(),
+        new_key,
+    )
+    .map_err(|e| {
+        if new_key {
+            e
+        } else {
+            e.context("未导入 nothing imported; 若密钥已经名册重新签发，加 --new-key / if the key was re-issued through the registry, add --new-key")
+        }
+    })?;
+    let moved = (|| -> Result<()> {
+        if target.exists() {
+            std::fs::remove_dir_all(&target).with_context(|| format!("replace empty {}", target.display()))?;
+        }
+        std::fs::rename(&staging, &target)
+            .with_context(|| format!("rename {} -> {}", staging.display(), target.display()))
+    })();
+    if let Err(e) = moved {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if let Some(why) = other_key {
+        eprintln!(
+            "警告 WARNING: 导入的存储不是用本目录的 node.key 签名的（--new-key）：{why}\n\
+             新签发的检查点将用新密钥；上级只在名册登记新公钥后才接受 / the imported store was signed by another key than \
+             {}; new checkpoints are signed with the new key, which parents accept only once the registry lists it",
+            cfg.key_path().display()
+        );
+    }
     println!(
         "已导入 imported {} records, SM3 {} from {}",
         summary.records,
@@ -370,4 +532,82 @@ pub fn store_import(data_dir: &Path, input: &Path) -> Result<()> {
         input.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(dir: &Path) -> Config {
+        init("430102", dir).unwrap();
+        load_config(dir).unwrap()
+    }
+
+    #[test]
+    fn check_files_names_a_missing_or_lax_node_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("n");
+        let cfg = node(&dir);
+        check_files(&cfg).unwrap();
+        std::fs::set_permissions(cfg.key_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = format!("{:#}", check_files(&cfg).unwrap_err());
+        assert!(e.contains("node.key") && e.contains("拒绝启动") && e.contains("chmod 600"), "{e}");
+        std::fs::remove_file(cfg.key_path()).unwrap();
+        let e = format!("{:#}", check_files(&cfg).unwrap_err());
+        assert!(e.contains("node.key") && e.contains("不存在"), "{e}");
+        std::fs::create_dir(cfg.key_path()).unwrap();
+        let e = format!("{:#}", check_files(&cfg).unwrap_err());
+        assert!(e.contains("不是普通文件"), "{e}");
+    }
+
+    #[test]
+    fn check_files_refuses_a_log_file_under_a_non_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("n");
+        let mut cfg = node(&dir);
+        let path = dir.join("logs/deeper/node.log");
+        cfg.log_output =
+            crate::config::LogOutput::File { path: path.clone(), rotation: crate::config::LogRotation::Daily, keep: 3 };
+        check_files(&cfg).unwrap();
+        std::fs::write(dir.join("logs"), b"a file").unwrap();
+        let e = format!("{:#}", check_files(&cfg).unwrap_err());
+        assert!(e.starts_with("log.file") && e.contains("不是目录"), "{e}");
+    }
+
+    #[test]
+    fn check_files_names_each_federation_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("n");
+        let mut cfg = node(&dir);
+        let p = |n: &str| dir.join(n);
+        cfg.federation = Some(crate::config::FederationConfig {
+            province_key: p("anchor/province.pub.pem"),
+            ca_cert: p("anchor/ca.pem"),
+            tls_cert: p("tls/node.pem"),
+            tls_key: p("tls/node.key"),
+            listen: None,
+            parent: Some(("430100".into(), "127.0.0.1:1".into())),
+            sync_interval: std::time::Duration::from_secs(5),
+            tls_profile: gongxin_certs::Algorithm::EcdsaP256,
+        });
+        std::fs::create_dir_all(p("anchor")).unwrap();
+        std::fs::create_dir_all(p("tls")).unwrap();
+        for (i, (file, field)) in [
+            ("anchor/province.pub.pem", "federation.province_key"),
+            ("anchor/ca.pem", "federation.ca_cert"),
+            ("tls/node.pem", "federation.tls_cert"),
+            ("tls/node.key", "federation.tls_key"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let e = format!("{:#}", check_files(&cfg).unwrap_err());
+            assert!(e.contains(field) && e.contains(file) && e.contains("不存在"), "step {i}: {e}");
+            write_new(&p(file), b"x", 0o600).unwrap();
+        }
+        check_files(&cfg).unwrap();
+        std::fs::set_permissions(p("tls/node.key"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = format!("{:#}", check_files(&cfg).unwrap_err());
+        assert!(e.contains("federation.tls_key") && e.contains("拒绝启动"), "{e}");
+    }
 }

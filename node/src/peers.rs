@@ -235,6 +235,16 @@ impl Uplink {
     ) -> Result<()> {
         let fed = self.fed.clone();
         let mut cursor = client.cursor(pb::CursorRequest { origin: origin.to_string() }).await?.into_inner().next_index;
+        if origin == fed.me() {
+            // The parent's copy of this node's own log against the local head: a restored (older) store must not
+            // sign entries the parent already holds under the same indices.
+            let (f, p) = (fed.clone(), self.parent_code.clone());
+            let hold = tokio::task::spawn_blocking(move || f.ledger().compare_with_parent(&p, cursor)).await??;
+            if let Some(h @ crate::app::ledger::SigningHold::Gap { .. }) = hold {
+                tracing::error!(parent = %self.parent_code, parent_size = cursor, local = held, "{h}");
+                return Err(anyhow!("{h}"));
+            }
+        }
         if cursor > held {
             return Err(anyhow!("parent claims {cursor} entries of {origin} but this node holds only {held}"));
         }

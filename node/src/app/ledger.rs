@@ -110,6 +110,38 @@ pub struct Ledger {
     log: Log<SharedStore>,
     refs: &'static RefData,
     writer: Mutex<()>,
+    /// Set while this node must not sign new entries of its own log (see [`SigningHold`]).
+    hold: Mutex<Option<SigningHold>>,
+}
+
+/// Why a node signs no new entries: its parent's mirror may hold entries of this node's log it lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SigningHold {
+    /// Restored from a backup: held until the first uplink round compares the parent's cursor with the local
+    /// head; released (and the marker file removed) when the parent holds no more than the local log.
+    AwaitingParent { marker: std::path::PathBuf },
+    /// The parent holds more entries of this log than the node: signing index `local` again would fork the log.
+    Gap { parent: String, parent_size: u64, local: u64 },
+}
+
+impl std::fmt::Display for SigningHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SigningHold::AwaitingParent { .. } => write!(
+                f,
+                "本节点从备份恢复，等待与上级核对日志头后才签发新记录 restored from a backup: no new entries are signed \
+                 until the first uplink round has compared the parent's copy of this log with the local head"
+            ),
+            SigningHold::Gap { parent, parent_size, local } => write!(
+                f,
+                "上级 {parent} 持有本节点日志 {parent_size} 条，本地只有 {local} 条（缺第 {local}..{parent_size} 条）：\
+                 停止签发新记录，请按 deploy/RUNBOOK.md“从市级镜像恢复县级节点”处理 / the parent {parent} holds \
+                 {parent_size} entries of this node's log, this node only {local} (gap {local}..{parent_size}): \
+                 signing new entries is stopped (a new entry at index {local} would fork the log); restore from the \
+                 parent's mirror (deploy/RUNBOOK.md)"
+            ),
+        }
+    }
 }
 
 impl Ledger {
@@ -134,11 +166,53 @@ impl Ledger {
             log: Log::new(store),
             refs: RefData::embedded(),
             writer: Mutex::new(()),
+            hold: Mutex::new(None),
         }
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, ()>, AppError> {
         self.writer.lock().map_err(|_| AppError::Poisoned { what: "own log writer" })
+    }
+
+    /// The writer lock for signing new entries: refused while a [`SigningHold`] is set.
+    fn lock_signer(&self) -> Result<MutexGuard<'_, ()>, AppError> {
+        let w = self.lock_writer()?;
+        if let Some(h) = self.signing_hold() {
+            return Err(AppError::SigningHeld { reason: h.to_string() });
+        }
+        Ok(w)
+    }
+
+    /// Why new entries are not signed, if they are not.
+    pub fn signing_hold(&self) -> Option<SigningHold> {
+        self.hold.lock().map(|h| h.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Stops signing new entries of the own log (a restored node before its parent check, or a gap).
+    pub fn hold_signing(&self, hold: SigningHold) {
+        let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        // A gap is never downgraded to "awaiting".
+        if !matches!(*h, Some(SigningHold::Gap { .. })) {
+            *h = Some(hold);
+        }
+    }
+
+    /// The parent holds `parent_size` entries of this node's log. More than the local head: signing stops
+    /// (returns the hold); otherwise an [`SigningHold::AwaitingParent`] is released and its marker removed.
+    pub fn compare_with_parent(&self, parent: &str, parent_size: u64) -> Result<Option<SigningHold>, AppError> {
+        let _w = self.lock_writer()?;
+        let local = self.log.head(&self.code)?.size;
+        let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        if parent_size > local {
+            let gap = SigningHold::Gap { parent: parent.to_string(), parent_size, local };
+            *h = Some(gap.clone());
+            return Ok(Some(gap));
+        }
+        if let Some(SigningHold::AwaitingParent { marker }) = h.as_ref() {
+            let _ = std::fs::remove_file(marker);
+            *h = None;
+        }
+        Ok(h.clone())
     }
 
     pub fn code(&self) -> &str {
@@ -165,7 +239,7 @@ impl Ledger {
         payload: Vec<u8>,
         meta: impl FnOnce(u64) -> Vec<(&'static str, Vec<u8>)>,
     ) -> Result<u64, AppError> {
-        let _w = self.lock_writer()?;
+        let _w = self.lock_signer()?;
         let head = self.log.head(&self.code)?;
         let recorded_at = now_rfc3339();
         let nk = crypto::sm3(natural_key.as_bytes());
@@ -396,7 +470,7 @@ impl Ledger {
         share: Option<ShareType>,
         dry_run: bool,
     ) -> Result<ImportOutcome, AppError> {
-        let _w = self.lock_writer()?;
+        let _w = if dry_run { self.lock_writer()? } else { self.lock_signer()? };
         let head = self.log.head(&self.code)?;
         let mut out = ImportOutcome::default();
         let mut seen: HashMap<Digest, (u64, Record)> = HashMap::new();

@@ -93,6 +93,9 @@ fn county_config(dir: &Path) -> anyhow::Result<Config> {
         level: div.level.as_str().to_string(),
         log_format: LogFormat::Text,
         log_level: "warn".into(),
+        log_output: crate::config::LogOutput::Stderr,
+        log_utc_offset: time::UtcOffset::UTC,
+        division_parent: div.parent.clone(),
         heartbeat: Duration::from_secs(60),
         federation: None,
     })

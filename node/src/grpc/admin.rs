@@ -21,16 +21,24 @@ pub struct AdminService {
     ledger: Arc<Ledger>,
     fed: Option<Arc<Federation>>,
     parent: Option<(String, String)>,
+    /// Set on the admin socket only: where `BackupStore` may write (never over the mTLS port).
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl AdminService {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, fed: None, parent: None }
+        Self { ledger, fed: None, parent: None, data_dir: None }
+    }
+
+    /// Allows `BackupStore` into `data_dir` (the local admin socket).
+    pub fn with_data_dir(mut self, data_dir: std::path::PathBuf) -> Self {
+        self.data_dir = Some(data_dir);
+        self
     }
 
     /// An admin service of a federated node.
     pub fn federated(ledger: Arc<Ledger>, fed: Arc<Federation>, parent: Option<(String, String)>) -> Self {
-        Self { ledger, fed: Some(fed), parent }
+        Self { ledger, fed: Some(fed), parent, data_dir: None }
     }
 
     fn fed(&self) -> Result<Arc<Federation>, Status> {
@@ -58,7 +66,7 @@ fn status_of(e: AppError) -> Status {
         AppError::Invalid { .. } | AppError::Registry(_) | AppError::Amend(_) => {
             Status::invalid_argument(e.to_string())
         }
-        AppError::Check(_) => Status::failed_precondition(e.to_string()),
+        AppError::Check(_) | AppError::SigningHeld { .. } => Status::failed_precondition(e.to_string()),
         AppError::NotProvince { .. } | AppError::NothingStaged | AppError::RegistryVersion { .. } => {
             Status::failed_precondition(e.to_string())
         }
@@ -327,6 +335,29 @@ impl pb::admin_server::Admin for AdminService {
     }
 
     type ExportOriginStream = ExportOriginStream;
+
+    async fn backup_store(
+        &self,
+        req: Request<pb::BackupStoreRequest>,
+    ) -> Result<Response<pb::BackupStoreReply>, Status> {
+        let dir = self
+            .data_dir
+            .clone()
+            .ok_or_else(|| Status::permission_denied("BackupStore is served on the local admin socket only"))?;
+        let name = req.into_inner().file_name;
+        let path =
+            crate::backup::export_path(&dir, &name).map_err(|e| Status::invalid_argument(format!("file_name: {e}")))?;
+        let ledger = self.ledger.clone();
+        let s = tokio::task::spawn_blocking(move || crate::backup::export_store(ledger.log(), &path))
+            .await
+            .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+            .map_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "backup export failed");
+                Status::internal(format!("{e:#}"))
+            })?;
+        tracing::info!(records = s.records, bytes = s.bytes, file = %name, "store exported for a backup");
+        Ok(Response::new(pb::BackupStoreReply { records: s.records, bytes: s.bytes, sm3_hex: hex::encode(s.digest) }))
+    }
 
     async fn export_origin(
         &self,

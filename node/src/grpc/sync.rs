@@ -74,7 +74,7 @@ pub fn status_of_app(peer: &str, e: AppError) -> Status {
     match e {
         AppError::Sync(s) => status_of(peer, AppError::Sync(s)),
         AppError::Invalid { .. } | AppError::Registry(_) | AppError::Amend(_) => Status::invalid_argument(m),
-        AppError::Check(_) => Status::failed_precondition(m),
+        AppError::Check(_) | AppError::SigningHeld { .. } => Status::failed_precondition(m),
         AppError::NotProvince { .. } | AppError::NothingStaged | AppError::RegistryVersion { .. } => {
             Status::failed_precondition(m)
         }

@@ -16,6 +16,7 @@ mod hostile_peers;
 mod hostile_suite;
 mod import;
 mod operator_cli;
+mod ops;
 mod query;
 mod single_node;
 mod tls_profile;
