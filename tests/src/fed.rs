@@ -156,6 +156,19 @@ impl Fed {
         Ok(())
     }
 
+    /// Makes an operator's config file the base of `code`'s config (e.g. `deploy/config/county.toml`): everything
+    /// up to its `[federation]` section is kept as written; the section itself is replaced by the testkit's, with
+    /// the real bound ports, on every start.
+    pub fn adopt_config(&mut self, code: &str, config: &str) -> Result<()> {
+        let n = self.nodes.get_mut(code).context("no such node")?;
+        let base = match config.find("\n[federation]") {
+            Some(i) => &config[..i],
+            None => config,
+        };
+        n.base_config = format!("{}\n", base.trim_end());
+        Ok(())
+    }
+
     pub fn dir(&self, code: &str) -> String {
         self.nodes[code].dir.to_str().expect("utf-8").to_string()
     }

@@ -1204,19 +1204,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// 公示截止期 must lie 3 months to 3 years after the decision.
-    fn publicity_window(&mut self, until: Option<Day>, decision: Option<Day>) {
-        let already = self.errors.iter().any(|x| x.field == f::P_PUBLICITY_UNTIL);
-        let (Some(p), Some(d), false) = (until, decision, already) else { return };
-        let (Some(lo), Some(hi)) = (date::add_months(d, 3), date::add_months(d, 36)) else { return };
-        if p < lo || p > hi {
-            self.err(
-                f::P_PUBLICITY_UNTIL,
-                format!(
-                    "公示截止期 {p} 不在处罚决定日期 {d} 后 3 个月至 3 年之间（{lo} 至 {hi}）\
-                     (publicity end must be 3 months to 3 years after the decision)"
-                ),
-            );
+    /// A stated 公示截止期 must lie within the bounds of the publicity rule in force on the decision date
+    /// (`publicity::Rules`, `node/data/publicity_rules.json`); the message names the rule. Judged only on an
+    /// otherwise valid row, since the rule depends on the categories, fine, authority and subject.
+    fn publicity_window(&mut self, p: &Penalty) {
+        if !self.errors.is_empty() {
+            return;
+        }
+        if let Err(e) = crate::publicity::Rules::embedded().check_stated(p) {
+            self.err(f::P_PUBLICITY_UNTIL, e.to_string());
         }
     }
 
@@ -1686,7 +1682,6 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
     let publicity_until = c.date(f::P_PUBLICITY_UNTIL, false);
     c.not_before(f::P_VALID_UNTIL, valid_until, f::P_DATE, decision_date);
     c.not_before(f::P_PUBLICITY_UNTIL, publicity_until, f::P_DATE, decision_date);
-    c.publicity_window(publicity_until, decision_date);
     c.born_before(&subject, decision_date, f::P_DATE);
     let authority = c.required(f::P_AUTHORITY);
     let authority_uscc = c.uscc(f::P_AUTHORITY_USCC, true, false);
@@ -1694,7 +1689,7 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
     let source_unit_uscc = c.uscc(f::SOURCE_USCC, true, false);
     let remarks = c.get(f::REMARKS);
     let division_code = c.division(refs, decision_date);
-    Record::Penalty(Penalty {
+    let p = Penalty {
         subject,
         decision_doc_no: decision_doc_no.unwrap_or_default(),
         violation_type: violation_type.unwrap_or_default(),
@@ -1714,7 +1709,9 @@ fn penalty(c: &mut Ctx, subject: Subject, refs: &RefData) -> Record {
         source_unit_uscc: source_unit_uscc.unwrap_or_default(),
         division_code,
         remarks,
-    })
+    };
+    c.publicity_window(&p);
+    Record::Penalty(p)
 }
 
 #[cfg(test)]

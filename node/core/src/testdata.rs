@@ -438,6 +438,7 @@ impl Generator {
         m.insert(f::P_PUBLICITY_UNTIL.into(), publicity);
         self.authority(&mut m, &dept, f::P_AUTHORITY, f::P_AUTHORITY_USCC);
         m.insert(f::DIVISION.into(), self.county.clone());
+        fit_publicity(&mut m);
         m
     }
 
@@ -504,6 +505,25 @@ impl Generator {
             // The generator only produces valid rows; the test suite checks thousands of them.
             Err(e) => panic!("testdata generated an invalid {kind} row: {e:?}"),
         }
+    }
+}
+
+/// Keeps a penalty row's 公示截止期 when the publicity rule in force on its decision date allows it; otherwise
+/// states the rule's longest end, or none when the rule publishes nothing (warning-only market penalties).
+fn fit_publicity(m: &mut BTreeMap<String, String>) {
+    let refs = RefData::embedded();
+    if template::validate_row(Kind::Penalty, 1, m, refs).is_ok() {
+        return;
+    }
+    let mut probe = m.clone();
+    probe.remove(f::P_PUBLICITY_UNTIL);
+    let Ok(Record::Penalty(p)) = template::validate_row(Kind::Penalty, 1, &probe, refs) else { return };
+    let w = crate::publicity::Rules::embedded().window(&p);
+    if w.published {
+        let e = w.max_end.0;
+        m.insert(f::P_PUBLICITY_UNTIL.into(), format!("{}/{:02}/{:02}", e.year(), u8::from(e.month()), e.day()));
+    } else {
+        m.remove(f::P_PUBLICITY_UNTIL);
     }
 }
 

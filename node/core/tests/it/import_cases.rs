@@ -659,21 +659,44 @@ fn a_division_code_retired_before_the_decision_is_an_error_or_an_allowed_warning
 }
 
 #[test]
-fn publicity_end_must_be_3_months_to_3_years_after_the_decision() {
-    let base = [(f::P_DATE, t("2024/03/05")), (f::P_VALID_UNTIL, t("2025/03/05"))];
-    for (until, ok) in [("2024/06/05", true), ("2027/03/05", true), ("2024/06/04", false), ("2027/03/06", false)] {
+fn publicity_end_is_judged_by_the_rule_in_force_on_the_decision_date() {
+    // Not market regulation, decided under 国家发展改革委令第58号: 3 months to 3 years.
+    let general = [
+        (f::P_DATE, t("2024/03/05")),
+        (f::P_VALID_UNTIL, t("2025/03/05")),
+        (f::P_AUTHORITY, t("长沙市芙蓉区城市管理和综合执法局")),
+        (f::P_VIOLATION_TYPE, t("未经批准设置户外广告")),
+        (f::P_BASIS, t("《城市市容和环境卫生管理条例》第三十六条")),
+        (f::P_CATEGORY, t("罚款")),
+        (f::P_CONTENT, t("罚款人民币5000元")),
+        (f::P_FINE, t("0.5")),
+        (f::P_CONFISCATION, t("")),
+        (f::P_SUSPENDED, t("")),
+    ];
+    // A market-regulation fine of 5,000 yuan for a company under 市场监管总局令第45号: exactly 3 months.
+    let mut market = general.to_vec();
+    market[2] = (f::P_AUTHORITY, t("长沙市芙蓉区市场监督管理局"));
+    let cases: [(&[(&str, C)], &str, Option<(&str, &str, &str)>); 6] = [
+        (&general, "2024/06/05", None),
+        (&general, "2027/03/05", None),
+        (&general, "2024/06/04", Some(("国家发展改革委令第58号", "2024-06-05", "2027-03-05"))),
+        (&general, "2027/03/06", Some(("国家发展改革委令第58号", "2024-06-05", "2027-03-05"))),
+        (&market, "2024/06/05", None),
+        (&market, "2025/03/05", Some(("市场监管总局令第45号", "2024-06-05", "2024-06-05"))),
+    ];
+    for (base, until, err) in cases {
         let mut e = base.to_vec();
         e.push((f::P_PUBLICITY_UNTIL, t(until)));
         let s = sheet("Sheet1", vec![header(P), row(P, 1, &e)]);
-        if ok {
-            check_ok(P, &[s], As::Both, 1);
-        } else {
-            let shown = until.replace('/', "-");
-            let why = format!(
-                "公示截止期 {shown} 不在处罚决定日期 2024-03-05 后 3 个月至 3 年之间（2024-06-05 至 2027-03-05）\
-                 (publicity end must be 3 months to 3 years after the decision)"
-            );
-            check_one_error(P, &[s], As::Both, 1, f::P_PUBLICITY_UNTIL, &why);
+        match err {
+            None => {
+                check_ok(P, &[s], As::Both, 1);
+            }
+            Some((rule, min, max)) => {
+                let shown = until.replace('/', "-");
+                let why = format!("公示截止期 {shown} 不符合《{rule}》：应在 {min} 至 {max} 之间");
+                check_one_error(P, &[s], As::Both, 1, f::P_PUBLICITY_UNTIL, &why);
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ fn penalty_base() -> Row {
         (f::P_FINE, "0.5"),
         (f::P_DATE, "2024/03/05"),
         (f::P_VALID_UNTIL, "2025/03/05"),
-        (f::P_PUBLICITY_UNTIL, "2025/03/05"),
+        (f::P_PUBLICITY_UNTIL, "2024/06/05"),
         (f::P_AUTHORITY, "芙蓉区市场监督管理局"),
         (f::P_AUTHORITY_USCC, authority.as_str()),
         (f::SOURCE, "芙蓉区市场监督管理局"),
@@ -341,8 +341,21 @@ mod penalty_rules {
     #[test]
     fn confiscation_required_when_category_contains_confiscation() {
         check(P, &[&[(f::P_CATEGORY, "没收违法所得；罚款")]], &[(f::P_CONFISCATION, "处罚类别含没收时必填")]);
-        check(P, &[&[(f::P_CATEGORY, "没收违法所得；罚款"), (f::P_CONFISCATION, "0.12")]], &[]);
-        check(P, &[&[(f::P_CATEGORY, "没收违法所得、没收非法财物"), (f::P_FINE, ""), (f::P_CONFISCATION, "3")]], &[]);
+        check(
+            P,
+            &[&[(f::P_CATEGORY, "没收违法所得；罚款"), (f::P_CONFISCATION, "0.12"), (f::P_PUBLICITY_UNTIL, "")]],
+            &[],
+        );
+        check(
+            P,
+            &[&[
+                (f::P_CATEGORY, "没收违法所得、没收非法财物"),
+                (f::P_FINE, ""),
+                (f::P_CONFISCATION, "3"),
+                (f::P_PUBLICITY_UNTIL, ""),
+            ]],
+            &[],
+        );
         check(P, &[&[(f::P_CONFISCATION, "0.3")]], &[(f::P_CONFISCATION, "不含没收")]);
     }
 
@@ -355,7 +368,7 @@ mod penalty_rules {
                 other => panic!("{cats}: {other:?}"),
             }
         }
-        check(P, &[&[(f::P_CATEGORY, "其他-责令改正"), (f::P_FINE, "")]], &[]);
+        check(P, &[&[(f::P_CATEGORY, "其他-责令改正"), (f::P_FINE, ""), (f::P_PUBLICITY_UNTIL, "")]], &[]);
         check(P, &[&[(f::P_CATEGORY, "其他"), (f::P_FINE, "")]], &[(f::P_CATEGORY, "须注明具体类别")]);
         check(P, &[&[(f::P_CATEGORY, "警告；罚金")]], &[(f::P_CATEGORY, "'罚金' 不是模板允许的取值")]);
         check(P, &[&[(f::P_CATEGORY, "")]], &[(f::P_CATEGORY, "必填项为空")]);
@@ -364,7 +377,15 @@ mod penalty_rules {
     #[test]
     fn suspension_needs_licence_name() {
         check(P, &[&[(f::P_CATEGORY, "罚款；吊销许可证件")]], &[(f::P_SUSPENDED, "暂扣或吊销时必填")]);
-        check(P, &[&[(f::P_CATEGORY, "罚款；吊销许可证件"), (f::P_SUSPENDED, "食品经营许可证 JY14301020012345")]], &[]);
+        check(
+            P,
+            &[&[
+                (f::P_CATEGORY, "罚款；吊销许可证件"),
+                (f::P_SUSPENDED, "食品经营许可证 JY14301020012345"),
+                (f::P_PUBLICITY_UNTIL, ""),
+            ]],
+            &[],
+        );
     }
 
     #[test]
