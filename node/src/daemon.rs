@@ -85,7 +85,8 @@ pub fn run(data_dir: &Path) -> Result<()> {
 
 async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), code = %cfg.code, name = %cfg.name, "gongxin-node starting");
-    let ledger = Arc::new(Ledger::open(&cfg).context("open ledger")?);
+    let metrics = Arc::new(crate::http::metrics::Metrics::new());
+    let ledger = Arc::new(Ledger::open(&cfg).context("open ledger")?.with_metrics(metrics));
     // The first checkpoint (also of an empty log) so the node is never without a signed head.
     {
         let l = ledger.clone();
@@ -124,10 +125,13 @@ async fn serve(cfg: Config) -> Result<()> {
 
     let checker = Arc::new(crate::app::check::Checker::new(ledger.clone()));
     let mut admin = AdminService::new(ledger.clone());
+    let mut fed_handle = None;
     if let Some(f) = &cfg.federation {
         let fed_parts = start_federation(&cfg, f, ledger.clone(), checker.clone()).await?;
+        fed_handle = Some(fed_parts.clone());
         admin = AdminService::federated(ledger.clone(), fed_parts, f.parent.clone());
     }
+    crate::http::spawn(&cfg, ledger.clone(), fed_handle, checker.clone()).await.context("start the HTTP side")?;
 
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let shutdown = async {
@@ -272,8 +276,9 @@ async fn serve_federation(
         .initial_connection_window_size(Some(1024 * 1024))
         .http2_max_header_list_size(Some(16 * 1024))
         .timeout(crate::peers::RPC_TIMEOUT)
-        .layer(guard::GuardLayer::new(guard::Budget::default()))
+        .layer(guard::GuardLayer::new(guard::Budget::default()).with_metrics(ledger.metrics().clone()))
         .add_service(crate::grpc::sync::SyncService::new(fed.clone()).into_server())
+        .add_service(health_service().await)
         .add_service(InterceptedService::new(remote_admin.into_server(), operator_only))
         .add_service(InterceptedService::new(
             crate::grpc::audit::AuditService::new(fed.clone()).into_server(),
@@ -289,6 +294,15 @@ async fn serve_federation(
         }
     });
     Ok(())
+}
+
+/// gRPC health (`grpc.health.v1.Health`) on the mTLS port: SERVING for the whole server and the sync service.
+async fn health_service() -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>
+{
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    reporter.set_serving::<gongxin_proto::sync::v1::sync_server::SyncServer<crate::grpc::sync::SyncService>>().await;
+    service
 }
 
 /// Loads the federation CA certificate of the anchor and checks that its algorithm is the configured

@@ -1,7 +1,8 @@
 //! Gongxin node daemon library. Rooms (DESIGN §2, ARCHITECTURE.md): the pure domain and SM2/SM3 are the
 //! `gongxin-core` crate; here `store` is the narrow `Store` trait with sled and memory implementations and the
 //! log layout, `app` the use cases (the only writer of the store), `views` the derived indexes, `grpc` the
-//! services that convert and call `app`, `peers` the uplink, `daemon`/`config`/`cli` the process.
+//! services that convert and call `app`, `peers` the uplink, `http` the
+//! status pages, metrics and health (read-only), `daemon`/`config`/`cli` the process.
 pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod grpc;
+pub mod http;
 pub mod peers;
 pub mod store;
 pub mod views;
