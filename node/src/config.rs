@@ -274,6 +274,12 @@ pub struct HttpConfig {
 /// The default: on, loopback, a port the kernel picks.
 pub const HTTP_DEFAULT_LISTEN: &str = "127.0.0.1:0";
 
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { enabled: true, listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)) }
+    }
+}
+
 fn parse_http(
     f: Option<FileHttp>,
     invalid: &impl Fn(&'static str, String) -> ConfigError,

@@ -95,6 +95,7 @@ fn county_config(dir: &Path) -> anyhow::Result<Config> {
         log_level: "warn".into(),
         heartbeat: Duration::from_secs(60),
         federation: None,
+        http: crate::config::HttpConfig::default(),
     })
 }
 

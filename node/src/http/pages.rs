@@ -187,7 +187,7 @@ impl CheckForm {
     }
 }
 
-const CSS: &str = "body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#f5f6f8;color:#222}\
+const CSS: &str = "body{font-family:'Noto Sans CJK SC','WenQuanYi Zen Hei','Microsoft YaHei',sans-serif;margin:0;background:#f5f6f8;color:#222}\
 header{background:#b71c1c;color:#fff;padding:12px 24px}header a{color:#fff;margin-right:16px}\
 main{padding:16px 24px}h1{font-size:20px;margin:0}h2{font-size:17px;border-left:4px solid #b71c1c;padding-left:8px}\
 table{border-collapse:collapse;background:#fff;margin-bottom:12px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}\
