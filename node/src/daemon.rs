@@ -221,7 +221,7 @@ fn fd_limit() -> u64 {
     }
 }
 
-/// The federation mTLS listener (parents): sync, remote admin and audit on one port. TLS (either profile) is
+/// The federation mTLS listener (parents): sync, remote admin, audit, check and gRPC health on one port. TLS (either profile) is
 /// terminated in gongxin-certs with connection hygiene (`listen::Limits`) and the registry consulted at the
 /// handshake (`guard::RegistryCheck`); `guard::GuardLayer` bounds what each request may send before it is
 /// decoded. Add a service with one more `.add_service(..)` line below.

@@ -223,7 +223,8 @@ fn status_query_check_pages_metrics_and_health_on_a_real_federation() {
     assert!(body.contains("统一社会信用代码"), "{body}");
     let long = format!("/query?name={}", "%E9%95%BF".repeat(400));
     assert_eq!(get(&fed, CITY, &long).0, 400);
-    assert_eq!(get(&fed, CITY, "/query?name=%3Cscript%3Ealert(1)%3C/script%3E").1.contains("<script>"), false);
+    let (_, echoed) = get(&fed, CITY, "/query?name=%3Cscript%3Ealert(1)%3C/script%3E");
+    assert!(!echoed.contains("<script>") && echoed.contains("&lt;script&gt;"), "escaped: {echoed}");
     assert_eq!(get(&fed, COUNTY, &query).0, 404, "counties serve no query page");
 
     // gRPC health on the city's federation port.
