@@ -21,6 +21,8 @@ struct FileConfig {
     checkpoint: FileCheckpoint,
     #[serde(default)]
     federation: Option<FileFederation>,
+    #[serde(default)]
+    http: Option<FileHttp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +176,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// Federation membership; `None` = standalone node.
     pub federation: Option<FederationConfig>,
+    /// The HTTP side (status pages, metrics, health): `[http]`.
+    pub http: HttpConfig,
 }
 
 /// Where a node finds its federation anchor and TLS identity, and its links.
@@ -414,6 +418,7 @@ fn parse(
         }
     };
     Ok(Config {
+        http: parse_http(file.http, &invalid)?,
         federation,
         data_dir: data_dir.to_path_buf(),
         code: file.node.code,
@@ -427,6 +432,58 @@ fn parse(
         heartbeat: Duration::from_secs(heartbeat),
     })
 }
+
+// ---- [http]: the HTTP side (node/src/http/) --------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    listen: Option<String>,
+}
+
+/// Where the status pages, `/metrics`, `/livez` and `/readyz` are served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    /// A loopback address (port 0: the kernel picks; the bound address is written to `DATA_DIR/http.addr`).
+    pub listen: std::net::SocketAddr,
+}
+
+/// The default: on, loopback, a port the kernel picks.
+pub const HTTP_DEFAULT_LISTEN: &str = "127.0.0.1:0";
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { enabled: true, listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)) }
+    }
+}
+
+fn parse_http(
+    f: Option<FileHttp>,
+    invalid: &impl Fn(&'static str, String) -> ConfigError,
+) -> Result<HttpConfig, ConfigError> {
+    let f = f.unwrap_or(FileHttp { enabled: None, listen: None });
+    let text = f.listen.unwrap_or_else(|| HTTP_DEFAULT_LISTEN.to_string());
+    let listen: std::net::SocketAddr = text.parse().map_err(|_| {
+        invalid("http.listen", format!("{text:?} 不是地址 is not an address such as \"127.0.0.1:7480\""))
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(invalid(
+            "http.listen",
+            format!(
+                "{listen} 不是本机回环地址：HTTP 页面目前只在回环地址（127.0.0.1 或 ::1）上提供，因为非回环访问须用本节点运维证书的 \
+                 TLS，尚未实现；请用反向代理或 SSH 隧道 / is not a loopback address: the HTTP side is served on loopback only \
+                 (TLS with operator certificates for remote access is not built yet); use an SSH tunnel or a reverse proxy"
+            ),
+        ));
+    }
+    Ok(HttpConfig { enabled: f.enabled.unwrap_or(true), listen })
+}
+
+// ---- end of [http] ------------------------------------------------------------------------------------------
 
 /// The annotated config `gongxin-node init` writes.
 pub fn annotated_template(code: &str, name: &str) -> String {
@@ -484,6 +541,14 @@ heartbeat_seconds = 60
 # 联邦 TLS 配置：sm2（国密 RFC 8998）或 ecdsa（默认），须与联邦 CA 证书的算法一致
 # the federation's TLS profile: "sm2" (RFC 8998) or "ecdsa" (default); must match the CA certificate's algorithm
 # tls_profile = "ecdsa"
+
+# 状态页、信用查询页、指标与健康检查（只读）/ status pages, query pages, metrics and health (read-only).
+# 实际监听地址写入数据目录下的 http.addr / the bound address is written to DATA_DIR/http.addr.
+[http]
+# 是否开启 / on or off
+enabled = true
+# 只允许本机回环地址；端口 0 由系统选择 / loopback only; port 0 lets the kernel pick
+listen = "{HTTP_DEFAULT_LISTEN}"
 "#
     )
 }
@@ -526,6 +591,24 @@ mod tests {
         let t = annotated_template("430102", "芙蓉区").replace("config_version = 1", "config_version = 2");
         let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
         assert!(e.contains("config_version"), "{e}");
+    }
+
+    #[test]
+    fn http_defaults_to_loopback_and_refuses_other_addresses() {
+        let p = |t: &str| parse(t, Path::new("/d"), Path::new("/d/g.toml"), div);
+        let c = p(&annotated_template("430102", "x")).unwrap();
+        assert_eq!(c.http, HttpConfig { enabled: true, listen: "127.0.0.1:0".parse().unwrap() });
+        let without = annotated_template("430102", "x").split("\n[http]").next().unwrap().to_string();
+        assert_eq!(p(&without).unwrap().http, c.http, "no [http] section: the same default");
+        let t = annotated_template("430102", "x").replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:80\"");
+        let e = p(&t).unwrap_err().to_string();
+        assert!(e.contains("http.listen") && e.contains("回环") && e.contains("loopback"), "{e}");
+        let t = annotated_template("430102", "x").replace("listen = \"127.0.0.1:0\"", "listen = \"[::1]:7480\"");
+        assert_eq!(p(&t).unwrap().http.listen, "[::1]:7480".parse().unwrap());
+        let t = annotated_template("430102", "x").replace("enabled = true", "enabled = false");
+        assert!(!p(&t).unwrap().http.enabled);
+        let t = annotated_template("430102", "x").replace("[http]", "[http]\nport = 1");
+        assert!(p(&t).unwrap_err().to_string().contains("port"));
     }
 
     fn federation(extra: &str) -> String {

@@ -199,7 +199,8 @@ fn spawn_sighup(log: crate::logging::LogHandle, data_dir: std::path::PathBuf) {
 async fn serve(cfg: Config, log: crate::logging::LogHandle) -> Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), code = %cfg.code, name = %cfg.name, "gongxin-node starting");
     spawn_sighup(log, cfg.data_dir.clone());
-    let ledger = Arc::new(Ledger::open(&cfg).context("open ledger")?);
+    let metrics = Arc::new(crate::http::metrics::Metrics::new());
+    let ledger = Arc::new(Ledger::open(&cfg).context("open ledger")?.with_metrics(metrics));
     crate::backup::hold_if_restored(&cfg, &ledger);
     // The first checkpoint (also of an empty log) so the node is never without a signed head.
     {
@@ -239,11 +240,14 @@ async fn serve(cfg: Config, log: crate::logging::LogHandle) -> Result<()> {
 
     let checker = Arc::new(crate::app::check::Checker::new(ledger.clone()));
     let mut admin = AdminService::new(ledger.clone()).with_data_dir(cfg.data_dir.clone());
+    let mut fed_handle = None;
     if let Some(f) = &cfg.federation {
         let fed_parts = start_federation(&cfg, f, ledger.clone(), checker.clone()).await?;
+        fed_handle = Some(fed_parts.clone());
         admin =
             AdminService::federated(ledger.clone(), fed_parts, f.parent.clone()).with_data_dir(cfg.data_dir.clone());
     }
+    crate::http::spawn(&cfg, ledger.clone(), fed_handle, checker.clone()).await.context("start the HTTP side")?;
 
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let shutdown = async {
@@ -337,7 +341,7 @@ fn fd_limit() -> u64 {
     }
 }
 
-/// The federation mTLS listener (parents): sync, remote admin and audit on one port. TLS (either profile) is
+/// The federation mTLS listener (parents): sync, remote admin, audit, check and gRPC health on one port. TLS (either profile) is
 /// terminated in gongxin-certs with connection hygiene (`listen::Limits`) and the registry consulted at the
 /// handshake (`guard::RegistryCheck`); `guard::GuardLayer` bounds what each request may send before it is
 /// decoded. Add a service with one more `.add_service(..)` line below.
@@ -392,8 +396,9 @@ async fn serve_federation(
         .initial_connection_window_size(Some(1024 * 1024))
         .http2_max_header_list_size(Some(16 * 1024))
         .timeout(crate::peers::RPC_TIMEOUT)
-        .layer(guard::GuardLayer::new(guard::Budget::default()))
+        .layer(guard::GuardLayer::new(guard::Budget::default()).with_metrics(ledger.metrics().clone()))
         .add_service(crate::grpc::sync::SyncService::new(fed.clone()).into_server())
+        .add_service(health_service().await)
         .add_service(InterceptedService::new(remote_admin.into_server(), operator_only))
         .add_service(InterceptedService::new(
             crate::grpc::audit::AuditService::new(fed.clone()).into_server(),
@@ -409,6 +414,15 @@ async fn serve_federation(
         }
     });
     Ok(())
+}
+
+/// gRPC health (`grpc.health.v1.Health`) on the mTLS port: SERVING for the whole server and the sync service.
+async fn health_service() -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>
+{
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    reporter.set_serving::<gongxin_proto::sync::v1::sync_server::SyncServer<crate::grpc::sync::SyncService>>().await;
+    service
 }
 
 /// Loads the federation CA certificate of the anchor and checks that its algorithm is the configured

@@ -80,6 +80,15 @@ pub fn today_in_china() -> Day {
     Day(t.date())
 }
 
+/// The metrics label of a verdict's decision.
+fn decision_label(v: &SignedVerdict) -> &'static str {
+    match v.verdict.decision {
+        core_check::Decision::Restrict => "restrict",
+        core_check::Decision::None => "none",
+        core_check::Decision::Incentive => "incentive",
+    }
+}
+
 /// Normalises a subject code: trimmed, ID-number check character `x` upper-cased.
 pub fn normalise_subject(s: &str) -> String {
     s.trim().to_uppercase()
@@ -142,8 +151,12 @@ impl Checker {
         Ok(HitProof::new(&l.leaf, &l.signature, &payload, &cp, &inclusion))
     }
 
-    /// Answers one check and signs the verdict.
+    /// Answers one check and signs the verdict (counted and timed in the node's metrics).
     pub fn check(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
+        self.ledger.metrics().timed_check(decision_label, || self.answer(q))
+    }
+
+    fn answer(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
         let subject = normalise_subject(&q.subject);
         let day = q.day.unwrap_or_else(today_in_china);
         let catalogues = self.catalogues()?;

@@ -110,6 +110,8 @@ pub struct Ledger {
     log: Log<SharedStore>,
     refs: &'static RefData,
     writer: Mutex<()>,
+    /// The node's counters (`http::metrics`), shared with every use case that counts.
+    metrics: Arc<crate::http::metrics::Metrics>,
     /// Set while this node must not sign new entries of its own log (see [`SigningHold`]).
     hold: Mutex<Option<SigningHold>>,
 }
@@ -166,8 +168,19 @@ impl Ledger {
             log: Log::new(store),
             refs: RefData::embedded(),
             writer: Mutex::new(()),
+            metrics: Arc::default(),
             hold: Mutex::new(None),
         }
+    }
+
+    /// The same ledger counting into `metrics` (the one `Metrics` of the process, created in `daemon`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::http::metrics::Metrics> {
+        &self.metrics
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, ()>, AppError> {
@@ -380,6 +393,7 @@ impl Ledger {
         }
         out.errors = errors;
         out.warnings.extend(warnings);
+        self.metrics.import_chunk(&out, opts.dry_run);
         tracing::info!(source, kind = ?kind, accepted = out.accepted, rejected = out.errors.len(),
             duplicates = out.duplicates, changed = out.changed.len(), dry_run = opts.dry_run, "import chunk");
         Ok(out)

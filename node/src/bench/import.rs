@@ -98,6 +98,7 @@ fn county_config(dir: &Path) -> anyhow::Result<Config> {
         division_parent: div.parent.clone(),
         heartbeat: Duration::from_secs(60),
         federation: None,
+        http: crate::config::HttpConfig::default(),
     })
 }
 

@@ -89,11 +89,18 @@ struct InFlight {
 pub struct GuardLayer {
     budget: Budget,
     state: Arc<Mutex<InFlight>>,
+    metrics: Arc<crate::http::metrics::Metrics>,
 }
 
 impl GuardLayer {
     pub fn new(budget: Budget) -> Self {
-        GuardLayer { budget, state: Arc::new(Mutex::new(InFlight::default())) }
+        GuardLayer { budget, state: Arc::new(Mutex::new(InFlight::default())), metrics: Arc::default() }
+    }
+
+    /// The same layer counting its refusals into the node's metrics.
+    pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -186,8 +193,9 @@ impl Drop for Ticket {
     }
 }
 
-fn exhausted(peer: &str, rpc: &str, rule: String) -> Status {
-    tracing::warn!(peer, rpc, rule = %rule, "refused: resource limit / 超出资源限制");
+fn exhausted(ticket: &Ticket, rpc: &str, rule: String) -> Status {
+    ticket.layer.metrics.sync_refused("resource_limit");
+    tracing::warn!(peer = %ticket.peer, rpc, rule = %rule, "refused: resource limit / 超出资源限制");
     Status::resource_exhausted(rule)
 }
 
@@ -297,7 +305,7 @@ impl http_body::Body for Limited {
         let Some(data) = frame.data_ref() else { return Poll::Ready(Some(Ok(frame))) };
         if self.scan.count_entries && !self.ticket.upload.load(Ordering::SeqCst) {
             if let Err(rule) = self.ticket.start_upload() {
-                return Poll::Ready(Some(Err(exhausted(&self.ticket.peer, &self.rpc, rule))));
+                return Poll::Ready(Some(Err(exhausted(&self.ticket, &self.rpc, rule))));
             }
         }
         let n = data.remaining();
@@ -307,14 +315,14 @@ impl http_body::Body for Limited {
         let declared = self.scan.declared.map_or(0, |d| d.saturating_add(5));
         if self.read as u64 > self.limit as u64 || declared > self.limit as u64 {
             let rule = format!("请求过大 {}: {} takes at most {} bytes per request", self.rule, self.rpc, self.limit);
-            return Poll::Ready(Some(Err(exhausted(&self.ticket.peer, &self.rpc, rule))));
+            return Poll::Ready(Some(Err(exhausted(&self.ticket, &self.rpc, rule))));
         }
         if entries > MAX_BATCH_ENTRIES {
             let rule = format!("条目过多 max_batch_entries: an upload carries at most {MAX_BATCH_ENTRIES} entries");
-            return Poll::Ready(Some(Err(exhausted(&self.ticket.peer, &self.rpc, rule))));
+            return Poll::Ready(Some(Err(exhausted(&self.ticket, &self.rpc, rule))));
         }
         if let Err(rule) = self.ticket.add_bytes(n) {
-            return Poll::Ready(Some(Err(exhausted(&self.ticket.peer, &self.rpc, rule))));
+            return Poll::Ready(Some(Err(exhausted(&self.ticket, &self.rpc, rule))));
         }
         Poll::Ready(Some(Ok(frame)))
     }
@@ -522,11 +530,13 @@ pub struct SyncAuth {
 impl tonic::service::Interceptor for SyncAuth {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
         let id = gongxin_certs::tls::request_identity(&req).map_err(|e| {
+            self.fed.ledger().metrics().sync_refused("unauthenticated");
             tracing::warn!(error = %e, "refused: no usable client certificate");
             Status::unauthenticated(format!("client certificate required: {e}"))
         })?;
         let code = id.code.as_str().to_string();
         self.fed.authorize_node(&code, id.role == Role::Node, &id.fingerprint).map_err(|e| {
+            self.fed.ledger().metrics().sync_refused("not_registered");
             tracing::warn!(peer = %code, role = %id.role, error = %e, "refused: sync API / 拒绝同步请求");
             Status::permission_denied(e.to_string())
         })?;

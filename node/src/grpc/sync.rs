@@ -101,38 +101,64 @@ pub fn status_of_app(peer: &str, e: AppError) -> Status {
 /// For the uplink (the client side of this service), the same conversions.
 pub use super::convert::sync::{entries as entries_from_pb, entry_to_pb};
 
-async fn blocking<T: Send + 'static>(
-    peer: String,
-    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, Status> {
-    let p = peer.clone();
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-        .map_err(|e| status_of(&p, e))
+/// The metrics label of a refusal (what the caller got wrong), or `None` for a fault of this node.
+fn refusal_reason(e: &AppError) -> Option<&'static str> {
+    use crate::store::log::LogError;
+    Some(match e {
+        AppError::Sync(SyncError::Forbidden(_)) => "forbidden",
+        AppError::Sync(SyncError::Cursor { .. }) => "cursor",
+        AppError::Sync(SyncError::TooLarge { .. }) => "too_large",
+        AppError::Sync(SyncError::Equivocation { .. }) => "equivocation",
+        AppError::Sync(SyncError::BadEntry { .. }) => "bad_entry",
+        AppError::Sync(SyncError::BadCheckpoint { .. }) => "bad_checkpoint",
+        AppError::Log(LogError::Store(_) | LogError::Corrupt { .. })
+        | AppError::Store(_)
+        | AppError::Corrupt { .. }
+        | AppError::Poisoned { .. } => return None,
+        _ => "invalid",
+    })
+}
+
+impl SyncService {
+    /// Runs `f` on the blocking pool; a refusal is counted by reason and mapped to its status.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        peer: String,
+        f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let metrics = self.fed.ledger().metrics().clone();
+        tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("worker failed: {e}")))?.map_err(
+            |e| {
+                refusal_reason(&e).into_iter().for_each(|r| metrics.sync_refused(r));
+                status_of(&peer, e)
+            },
+        )
+    }
 }
 
 #[tonic::async_trait]
 impl pb::sync_server::Sync for SyncService {
     async fn cursor(&self, req: Request<pb::CursorRequest>) -> Result<Response<pb::CursorReply>, Status> {
         let sender = self.sender(&req, "Cursor")?;
+        self.fed.ledger().metrics().sync_request("Cursor");
         let origin = convert::origin("origin", &req.into_inner().origin)?;
         let fed = self.fed.clone();
         let (s, o) = (sender.clone(), origin.clone());
-        let head = blocking(sender.clone(), move || fed.cursor(&s, &o)).await?;
+        let head = self.blocking(sender.clone(), move || fed.cursor(&s, &o)).await?;
         self.fed.touch_child(&sender, None);
         Ok(Response::new(pb::CursorReply { origin, next_index: head.size, root: head.root.to_vec() }))
     }
 
     async fn upload(&self, req: Request<pb::UploadRequest>) -> Result<Response<pb::UploadReply>, Status> {
         let sender = self.sender(&req, "Upload")?;
+        self.fed.ledger().metrics().sync_request("Upload");
         let r = req.into_inner();
         let origin = convert::origin("origin", &r.origin)?;
         let cp = convert::checkpoint(r.checkpoint)?;
         let entries: Vec<WireEntry> = convert::entries(r.entries)?;
         let fed = self.fed.clone();
         let s = sender.clone();
-        let res = blocking(sender.clone(), move || fed.accept_upload(&s, &origin, r.start, entries, cp)).await;
+        let res = self.blocking(sender.clone(), move || fed.accept_upload(&s, &origin, r.start, entries, cp)).await;
         self.fed.touch_child(&sender, res.as_ref().err().map(|e| e.message().to_string()));
         let (head, cosig) = res?;
         Ok(Response::new(pb::UploadReply { size: head.size, cosignature: Some(convert::cosignature_to_pb(cosig)) }))
@@ -140,9 +166,10 @@ impl pb::sync_server::Sync for SyncService {
 
     async fn offer(&self, req: Request<pb::OfferRequest>) -> Result<Response<pb::OfferReply>, Status> {
         let sender = self.sender(&req, "Offer")?;
+        self.fed.ledger().metrics().sync_request("Offer");
         let fed = self.fed.clone();
         let s = sender.clone();
-        let logs = blocking(sender, move || fed.offered(&s)).await?;
+        let logs = self.blocking(sender, move || fed.offered(&s)).await?;
         Ok(Response::new(pb::OfferReply {
             logs: logs.into_iter().map(|(origin, size)| pb::OfferedLog { origin, size }).collect(),
         }))
@@ -150,12 +177,13 @@ impl pb::sync_server::Sync for SyncService {
 
     async fn pull(&self, req: Request<pb::PullRequest>) -> Result<Response<pb::PullReply>, Status> {
         let sender = self.sender(&req, "Pull")?;
+        self.fed.ledger().metrics().sync_request("Pull");
         let r = req.into_inner();
         let origin = convert::origin("origin", &r.origin)?;
         let fed = self.fed.clone();
         let s = sender.clone();
         let (entries, cp) =
-            blocking(sender, move || fed.serve_pull(&s, &origin, r.start, r.max_entries as u64)).await?;
+            self.blocking(sender, move || fed.serve_pull(&s, &origin, r.start, r.max_entries as u64)).await?;
         Ok(Response::new(pb::PullReply {
             entries: entries.into_iter().map(convert::entry_to_pb).collect(),
             checkpoint: Some(convert::checkpoint_to_pb(cp)),
@@ -164,10 +192,11 @@ impl pb::sync_server::Sync for SyncService {
 
     async fn pull_lists(&self, req: Request<pb::PullListsRequest>) -> Result<Response<pb::PullListsReply>, Status> {
         let sender = self.sender(&req, "PullLists")?;
+        self.fed.ledger().metrics().sync_request("PullLists");
         let cursors = super::convert::feed::cursors(req.into_inner().cursors)?;
         let fed = self.fed.clone();
         let s = sender.clone();
-        let batch = blocking(sender, move || fed.serve_feed(&s, &cursors)).await?;
+        let batch = self.blocking(sender, move || fed.serve_feed(&s, &cursors)).await?;
         Ok(Response::new(super::convert::feed::batch_to_pb(batch)))
     }
 }

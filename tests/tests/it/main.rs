@@ -20,6 +20,7 @@ mod ops;
 mod query;
 mod single_node;
 mod tls_profile;
+mod web;
 
 /// Cargo turns every `tests/*.rs` and `tests/*/main.rs` into its own binary; this package has exactly one.
 #[test]
