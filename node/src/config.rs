@@ -596,18 +596,18 @@ mod tests {
     #[test]
     fn http_defaults_to_loopback_and_refuses_other_addresses() {
         let p = |t: &str| parse(t, Path::new("/d"), Path::new("/d/g.toml"), div);
-        let c = p(&annotated_template("430102", "x")).unwrap();
+        let c = p(&annotated_template("430102", "芙蓉区")).unwrap();
         assert_eq!(c.http, HttpConfig { enabled: true, listen: "127.0.0.1:0".parse().unwrap() });
-        let without = annotated_template("430102", "x").split("\n[http]").next().unwrap().to_string();
+        let without = annotated_template("430102", "芙蓉区").split("\n[http]").next().unwrap().to_string();
         assert_eq!(p(&without).unwrap().http, c.http, "no [http] section: the same default");
-        let t = annotated_template("430102", "x").replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:80\"");
+        let t = annotated_template("430102", "芙蓉区").replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:80\"");
         let e = p(&t).unwrap_err().to_string();
         assert!(e.contains("http.listen") && e.contains("回环") && e.contains("loopback"), "{e}");
-        let t = annotated_template("430102", "x").replace("listen = \"127.0.0.1:0\"", "listen = \"[::1]:7480\"");
+        let t = annotated_template("430102", "芙蓉区").replace("listen = \"127.0.0.1:0\"", "listen = \"[::1]:7480\"");
         assert_eq!(p(&t).unwrap().http.listen, "[::1]:7480".parse().unwrap());
-        let t = annotated_template("430102", "x").replace("enabled = true", "enabled = false");
+        let t = annotated_template("430102", "芙蓉区").replace("enabled = true", "enabled = false");
         assert!(!p(&t).unwrap().http.enabled);
-        let t = annotated_template("430102", "x").replace("[http]", "[http]\nport = 1");
+        let t = annotated_template("430102", "芙蓉区").replace("[http]", "[http]\nport = 1");
         assert!(p(&t).unwrap_err().to_string().contains("port"));
     }
 

@@ -15,6 +15,7 @@ mod full_disk;
 mod hostile_peers;
 mod hostile_suite;
 mod import;
+mod operations;
 mod operator_cli;
 mod ops;
 mod query;

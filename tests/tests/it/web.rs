@@ -17,14 +17,14 @@ const CITY: &str = "430100";
 const COUNTY: &str = "430102";
 
 /// The address a node wrote to `DATA_DIR/http.addr`.
-fn http_addr(fed: &Fed, code: &str) -> std::net::SocketAddr {
+pub(crate) fn http_addr(fed: &Fed, code: &str) -> std::net::SocketAddr {
     let p = fed.nodes[code].dir.join("http.addr");
     let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{code} wrote no {}: {e}", p.display()));
     s.trim().parse().unwrap_or_else(|e| panic!("{code}: http.addr {s:?}: {e}"))
 }
 
 /// One HTTP/1.1 GET over a plain socket: (status, body).
-fn get(fed: &Fed, code: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(fed: &Fed, code: &str, path: &str) -> (u16, String) {
     let addr = http_addr(fed, code);
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -38,14 +38,14 @@ fn get(fed: &Fed, code: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-fn scrape(fed: &Fed, code: &str) -> prometheus_parse::Scrape {
+pub(crate) fn scrape(fed: &Fed, code: &str) -> prometheus_parse::Scrape {
     let (st, body) = get(fed, code, "/metrics");
     assert_eq!(st, 200, "{body}");
     prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
 
 /// The value of the sample `name` whose labels include `labels`, if any.
-fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     s.samples.iter().find(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v))).map(|x| {
         match x.value {
             prometheus_parse::Value::Counter(v)
@@ -72,7 +72,7 @@ fn artefacts() -> PathBuf {
 }
 
 /// Loads `url` in headless Chromium: the rendered DOM, and a screenshot saved as `shot`.
-fn browse(url: &str, shot: &str) -> String {
+pub(crate) fn browse(url: &str, shot: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let base = |c: &mut std::process::Command| {
         c.args([
