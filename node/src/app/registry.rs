@@ -8,10 +8,23 @@ use crate::store::{Batch, Store, Table};
 use gongxin_core::format;
 use gongxin_core::registry::{Change, Registry, REGISTRY_KIND};
 
-/// `Meta` key of the staged changes.
-const STAGED_META: &[u8] = b"registry.staged";
+/// `Meta` key prefix of the staged changes: one value per change (`registry.staged/` + its position, 4 bytes
+/// big-endian), so a whole province staged at once stays within the store's value limit.
+const STAGED_PREFIX: &[u8] = b"registry.staged/";
+/// The single-value form of earlier builds, still read (and removed on the next save).
+const STAGED_META_V1: &[u8] = b"registry.staged";
+/// Changes that may be staged at once (a province has about 140 nodes).
+pub const MAX_STAGED: usize = 4096;
 
-/// The staged changes as stored: versioned like every persisted document.
+/// One staged change as stored: versioned like every persisted document.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StagedChange {
+    #[serde(default = "format::v1", skip_serializing_if = "format::is_v1")]
+    format: u32,
+    change: Change,
+}
+
+/// The staged changes in the single-value form of earlier builds.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Staged {
     #[serde(default = "format::v1", skip_serializing_if = "format::is_v1")]
@@ -19,29 +32,43 @@ struct Staged {
     changes: Vec<Change>,
 }
 
+fn staged_key(position: usize) -> Vec<u8> {
+    let mut k = STAGED_PREFIX.to_vec();
+    k.extend_from_slice(&u32::try_from(position).unwrap_or(u32::MAX).to_be_bytes());
+    k
+}
+
 impl Federation {
     /// The changes staged for the next registry version, oldest first.
     pub fn staged(&self) -> Result<Vec<Change>, AppError> {
-        match self.ledger.log().store().get(Table::Meta, STAGED_META)? {
-            None => Ok(Vec::new()),
-            Some(v) => {
-                let s: Staged =
-                    serde_json::from_slice(&v).map_err(|e| AppError::corrupt("staged registry changes", e))?;
-                format::check("staged registry changes", s.format)?;
-                Ok(s.changes)
-            }
+        let store = self.ledger.log().store();
+        let mut out = Vec::new();
+        if let Some(v) = store.get(Table::Meta, STAGED_META_V1)? {
+            let s: Staged = serde_json::from_slice(&v).map_err(|e| AppError::corrupt("staged registry changes", e))?;
+            format::check("staged registry changes", s.format)?;
+            out.extend(s.changes);
         }
+        for (_, v) in store.scan_prefix(Table::Meta, STAGED_PREFIX, MAX_STAGED + 1)? {
+            let s: StagedChange =
+                serde_json::from_slice(&v).map_err(|e| AppError::corrupt("staged registry change", e))?;
+            format::check("staged registry change", s.format)?;
+            out.push(s.change);
+        }
+        Ok(out)
     }
 
+    /// Replaces the staged changes with `changes` in one batch.
     fn save_staged(&self, changes: Vec<Change>) -> Result<(), AppError> {
         let store = self.ledger.log().store();
         let mut b = Batch::new();
-        if changes.is_empty() {
-            b.delete(Table::Meta, STAGED_META.to_vec());
-        } else {
-            let v = serde_json::to_vec(&Staged { format: format::V1, changes })
-                .map_err(|e| AppError::corrupt("staged registry changes", e))?;
-            b.put(Table::Meta, STAGED_META.to_vec(), v);
+        b.delete(Table::Meta, STAGED_META_V1.to_vec());
+        for (k, _) in store.scan_prefix(Table::Meta, STAGED_PREFIX, MAX_STAGED + 1)? {
+            b.delete(Table::Meta, k);
+        }
+        for (i, change) in changes.into_iter().enumerate() {
+            let v = serde_json::to_vec(&StagedChange { format: format::V1, change })
+                .map_err(|e| AppError::corrupt("staged registry change", e))?;
+            b.put(Table::Meta, staged_key(i), v);
         }
         store.apply(b)?;
         store.flush()?;
@@ -55,6 +82,14 @@ impl Federation {
         }
         let _w = self.staging_lock.lock().map_err(|_| AppError::Poisoned { what: "registry staging" })?;
         let mut staged = self.staged()?;
+        if staged.len() >= MAX_STAGED {
+            return Err(AppError::Invalid {
+                field: "registry staging",
+                reason: format!(
+                    "已暂存 {MAX_STAGED} 项变更，请先 apply 或 discard / {MAX_STAGED} changes are staged: apply or discard them first"
+                ),
+            });
+        }
         staged.push(change);
         let mut next = self.registry();
         for c in &staged {

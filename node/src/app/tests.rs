@@ -264,6 +264,25 @@ fn evidence_is_deduplicated_and_capped_per_origin() {
 }
 
 #[test]
+fn a_whole_province_can_be_staged_at_once() {
+    use gongxin_core::registry::Change;
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (fed, _) = province(&pk, &ck);
+    // More than one store value could hold (7 KiB): each staged change is its own value.
+    for i in 0..150 {
+        let mut n = node(&format!("43{:04}", 102 + i), Some(CITY), &SigningKey::generate());
+        n.level = "county".into();
+        fed.stage(Change::Upsert(n)).unwrap();
+    }
+    assert_eq!(fed.staged().unwrap().len(), 150);
+    let before = fed.registry().nodes.len();
+    fed.apply_staged(0).unwrap();
+    assert_eq!(fed.registry().nodes.len(), before + 150);
+    assert!(fed.staged().unwrap().is_empty());
+    assert!(matches!(fed.apply_staged(0), Err(super::AppError::NothingStaged)));
+}
+
+#[test]
 fn a_change_staged_during_an_apply_is_never_lost() {
     use gongxin_core::registry::Change;
     let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
