@@ -283,17 +283,17 @@ impl Ledger {
 
     pub fn status(&self) -> Result<NodeStatus, AppError> {
         let head = self.log.head(&self.code)?;
-        let last_entry = match head.size.checked_sub(1) {
-            None => None,
-            Some(i) => match self.log.entry(&self.code, i)? {
-                None => None,
-                Some(e) => {
-                    let h = LeafHeader::decode_at(&e.leaf, &self.code, i)
-                        .map_err(|err| AppError::corrupt("stored leaf", err))?;
-                    Some((h.kind, h.recorded_at))
-                }
-            },
-        };
+        // Best effort: the status must answer even when the newest entry cannot be read (a full disk, where a
+        // failed batch may leave sled's in-memory view torn until the restart recovers from the durable state).
+        let last_entry = head.size.checked_sub(1).and_then(|i| {
+            let e = self
+                .log
+                .entry(&self.code, i)
+                .map_err(|e| tracing::warn!(error = %e, "newest entry unreadable"))
+                .ok()??;
+            let h = LeafHeader::decode_at(&e.leaf, &self.code, i).ok()?;
+            Some((h.kind, h.recorded_at))
+        });
         Ok(NodeStatus {
             last_entry,
             code: self.code.clone(),

@@ -56,8 +56,15 @@ fn full_disk_refuses_cleanly_and_keeps_what_was_acknowledged() {
     let msg = text(&out.stderr);
     assert!(msg.contains("space") || msg.contains("空间"), "the error names the cause: {msg}");
     // The running node still answers (queries, log head) on the full disk.
-    let v: serde_json::Value =
-        serde_json::from_slice(&cli(&["log", "show", "--data-dir", &d, "-o", "json"]).stdout).unwrap();
+    let out = cli(&["log", "show", "--data-dir", &d, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(dd.join("node.log")).unwrap_or_default();
+        panic!(
+            "log show on the full disk: {e}: {}\nnode log tail: {}",
+            text(&out.stderr),
+            &log[log.len().saturating_sub(3000)..]
+        )
+    });
     assert!(v["size"].as_u64().unwrap() >= last_ok);
     // The operator frees space and restarts: everything acknowledged is there, at a chunk boundary; it verifies.
     drop(node);
