@@ -99,7 +99,9 @@ fn import_query_export_verify_and_tamper() {
         .iter()
         .chain(&penalties)
         .flat_map(|r| r.values())
-        .filter(|v| v.len() == 18 && v.is_ascii() && v[..17].bytes().all(|b| b.is_ascii_digit()) && !v.starts_with("91"))
+        .filter(|v| {
+            v.len() == 18 && v.is_ascii() && v[..17].bytes().all(|b| b.is_ascii_digit()) && !v.starts_with("91")
+        })
         .collect();
     assert!(!ids.is_empty(), "the sample rows carry ID numbers");
     for f in walk(&masked) {
