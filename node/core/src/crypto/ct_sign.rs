@@ -343,5 +343,7 @@ mod tests {
         assert_eq!(WINDOWS, 43);
         assert_eq!(std::mem::size_of::<Table>(), G_TABLE_BYTES);
         assert_eq!(G_TABLE_BYTES, 43 * 32 * std::mem::size_of::<AffinePoint>());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(G_TABLE_BYTES, 99_072, "72-byte affine points (x, y, infinity flag, padding)");
     }
 }
