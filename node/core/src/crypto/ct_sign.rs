@@ -9,9 +9,9 @@
 //! The invariant: **secret scalars (`k`, `d`) never index memory and never decide a branch.**
 //! * The recoding ([`recode`]) reads bit positions fixed by the loop counter and computes digit, sign and carry
 //!   with integer arithmetic only (shifts and masks, no comparisons that compile to branches on the digit).
-//! * The lookup ([`select`]) reads **every** entry of the window and keeps the wanted one with
-//!   `ConditionallySelectable::conditional_assign` under a `ConstantTimeEq` choice; the sign is applied with
-//!   `ConditionallyNegatable`. The address sequence is the same whatever the digit is.
+//! * The lookup ([`select`]) reads **every** entry of the window and keeps the wanted one by masking whole words
+//!   with a mask made from a `ConstantTimeEq` choice; the sign is applied with `ConditionallyNegatable`. The
+//!   address sequence is the same whatever the digit is.
 //! * The addition is the crate's complete formula (Renes–Costello–Batina, `a = −3`): no exceptional case, the
 //!   identity as right operand is handled by a conditional assignment inside the crate.
 //! * The affine conversion (`to_affine`) and `(1 + d)^-1` use the crate's constant-time field and scalar
@@ -29,7 +29,7 @@
 use sm2::dsa::Signature;
 use sm2::elliptic_curve::ops::Reduce;
 use sm2::elliptic_curve::point::AffineCoordinates;
-use sm2::elliptic_curve::subtle::{Choice, ConditionallyNegatable, ConditionallySelectable, ConstantTimeEq};
+use sm2::elliptic_curve::subtle::{Choice, ConditionallyNegatable, ConstantTimeEq};
 use sm2::elliptic_curve::{BatchNormalize, Curve, Group, PrimeField};
 use sm2::{AffinePoint, FieldBytes, ProjectivePoint, Scalar, Sm2, U256};
 use std::sync::OnceLock;
@@ -43,10 +43,38 @@ const HALF: usize = 1 << (W - 1);
 const WINDOWS: usize = 256usize.div_ceil(W);
 const _: () = assert!(256 - (WINDOWS - 1) * W < W, "the top window must be narrower than W (no final carry)");
 
-/// Memory held by the generator table, in bytes (43 windows × 32 affine points; 99,072 bytes on 64-bit targets).
-pub(crate) const G_TABLE_BYTES: usize = WINDOWS * HALF * std::mem::size_of::<AffinePoint>();
+/// One table entry: the canonical big-endian bytes of x ‖ y, held as eight 64-bit words so that a lookup can
+/// mask whole words (the crate's field-element select goes through a non-inlined call per coordinate).
+type Entry = [u64; 8];
 
-type Table = [[AffinePoint; HALF]; WINDOWS];
+/// Memory held by the generator table, in bytes: 43 windows × 32 entries × 64 bytes = 88,064.
+pub(crate) const G_TABLE_BYTES: usize = WINDOWS * HALF * std::mem::size_of::<Entry>();
+
+type Table = [[Entry; HALF]; WINDOWS];
+
+fn entry_of(p: &AffinePoint) -> Entry {
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(&p.x());
+    bytes[32..].copy_from_slice(&p.y());
+    let mut e = [0u64; 8];
+    for (w, chunk) in e.iter_mut().zip(bytes.chunks_exact(8)) {
+        *w = u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
+    }
+    e
+}
+
+/// The affine point of an entry; all-zero words (no entry selected) give the identity, since (0, 0) is not on
+/// the curve. Constant time: `from_coordinates` converts and checks both coordinates whatever they are
+/// (`CtOption::and_then` evaluates its closure unconditionally) and `unwrap_or` is a conditional select.
+fn point_of(e: &Entry) -> AffinePoint {
+    let mut x = FieldBytes::default();
+    let mut y = FieldBytes::default();
+    for (i, w) in e.iter().enumerate() {
+        let dst = if i < 4 { &mut x[i * 8..i * 8 + 8] } else { &mut y[(i - 4) * 8..(i - 4) * 8 + 8] };
+        dst.copy_from_slice(&w.to_ne_bytes());
+    }
+    AffinePoint::from_coordinates(&x, &y).unwrap_or(AffinePoint::IDENTITY)
+}
 
 /// The generator table, built on first use and read-only afterwards. Built from public data only (G), so its
 /// construction may take any time it likes.
@@ -67,9 +95,11 @@ fn g_table() -> &'static Table {
             base = acc.double();
         }
         let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize(&proj);
-        let mut table = Box::new([[AffinePoint::IDENTITY; HALF]; WINDOWS]);
+        let mut table = Box::new([[[0u64; 8]; HALF]; WINDOWS]);
         for (i, window) in table.iter_mut().enumerate() {
-            window.copy_from_slice(&affine[i * HALF..(i + 1) * HALF]);
+            for (j, entry) in window.iter_mut().enumerate() {
+                *entry = entry_of(&affine[i * HALF + j]);
+            }
         }
         table
     })
@@ -106,15 +136,21 @@ fn recode(k: &Scalar) -> [(u32, Choice); WINDOWS] {
 
 /// `[±magnitude]` entry of one window, or the identity for magnitude 0.
 ///
-/// Constant time: every one of the window's `HALF` entries is read, in the same order, and combined with a
-/// `conditional_assign` whose choice comes from `ConstantTimeEq` on the magnitude; the sign is applied with
-/// `conditional_negate`. No index or branch depends on `magnitude` or `negative`.
+/// Constant time: every one of the window's `HALF` entries is read, in the same order, and OR-ed into the result
+/// under a mask that is all ones for the wanted entry and zero otherwise; the mask comes from `ConstantTimeEq` on
+/// the magnitude (a `Choice`, behind subtle's optimisation barrier) widened by negation, never from a comparison
+/// the compiler could branch on. The sign is applied with `conditional_negate`. No index or branch depends on
+/// `magnitude` or `negative`.
 #[inline]
-fn select(window: &[AffinePoint; HALF], magnitude: u32, negative: Choice) -> AffinePoint {
-    let mut out = AffinePoint::IDENTITY;
+fn select(window: &[Entry; HALF], magnitude: u32, negative: Choice) -> AffinePoint {
+    let mut words = [0u64; 8];
     for (j, entry) in window.iter().enumerate() {
-        out.conditional_assign(entry, magnitude.ct_eq(&(j as u32 + 1)));
+        let mask = u64::from(magnitude.ct_eq(&(j as u32 + 1)).unwrap_u8()).wrapping_neg();
+        for (o, w) in words.iter_mut().zip(entry) {
+            *o |= w & mask;
+        }
     }
+    let mut out = point_of(&words);
     out.conditional_negate(negative);
     out
 }
@@ -274,8 +310,8 @@ mod tests {
                 let got = select(&t[3], m, Choice::from(neg));
                 let want = match m {
                     0 => AffinePoint::IDENTITY,
-                    _ if neg == 1 => -t[3][m as usize - 1],
-                    _ => t[3][m as usize - 1],
+                    _ if neg == 1 => -point_of(&t[3][m as usize - 1]),
+                    _ => point_of(&t[3][m as usize - 1]),
                 };
                 assert_eq!(got, want);
             }
@@ -342,8 +378,10 @@ mod tests {
     fn table_memory_is_as_documented() {
         assert_eq!(WINDOWS, 43);
         assert_eq!(std::mem::size_of::<Table>(), G_TABLE_BYTES);
-        assert_eq!(G_TABLE_BYTES, 43 * 32 * std::mem::size_of::<AffinePoint>());
-        #[cfg(target_pointer_width = "64")]
-        assert_eq!(G_TABLE_BYTES, 99_072, "72-byte affine points (x, y, infinity flag, padding)");
+        assert_eq!(G_TABLE_BYTES, 43 * 32 * 64);
+        // Entries round-trip to the points they were made from.
+        let t = g_table();
+        assert_eq!(point_of(&t[0][0]), AffinePoint::GENERATOR);
+        assert_eq!(point_of(&[0u64; 8]), AffinePoint::IDENTITY);
     }
 }
