@@ -374,6 +374,33 @@ mod tests {
         assert!(SecretScalars::new(&-Scalar::ONE).is_none());
     }
 
+    /// The secret-handling functions, read as source: no branch keyword and no indexing by a digit, magnitude or
+    /// sign. (A structural guard against an edit that reintroduces `table[digit]` or `if negative`; it does not
+    /// replace review of what the compiler emits.)
+    #[test]
+    fn secret_handling_source_has_no_branches_or_secret_indexing() {
+        let src = include_str!("ct_sign.rs");
+        let body = |name: &str| {
+            let start = src.find(&format!("fn {name}(")).unwrap_or_else(|| panic!("fn {name} not found"));
+            let end = src[start..].find("\n}\n").expect("end of function") + start;
+            &src[start..end]
+        };
+        for name in ["select", "mul_generator", "point_of"] {
+            let b = body(name);
+            for bad in ["match ", "while ", "if magnitude", "if negative", "if bool::from", "[magnitude", "[negative"] {
+                assert!(!b.contains(bad), "fn {name} contains `{bad}`");
+            }
+            // point_of branches on the word index only (public); select and mul_generator not at all.
+            if name != "point_of" {
+                assert!(!b.contains("if "), "fn {name} has a branch");
+            }
+        }
+        let r = body("recode");
+        for bad in ["if v", "if digit", "if carry", "if mask", "match ", "[digit", "[carry", "[v]"] {
+            assert!(!r.contains(bad), "fn recode contains `{bad}`");
+        }
+    }
+
     #[test]
     fn table_memory_is_as_documented() {
         assert_eq!(WINDOWS, 43);
