@@ -193,7 +193,12 @@ struct CryptoFigures {
     /// Divisor of the one-core figures: "thread_cpu" (OpenSSL's default basis) or "wall" (OpenSSL run with
     /// `-elapsed`). All-cores figures are wall-clock.
     one_core_timing: &'static str,
+    /// The production signer (constant-time fixed-base table for G).
     sm2_sign_per_s: f64,
+    /// The `sm2` crate's signer (`SigningKey::sign_reference`, the path used before), in the same run.
+    sm2_sign_reference_per_s: f64,
+    /// sm2_sign_per_s / sm2_sign_reference_per_s.
+    sign_ratio_to_reference: f64,
     sm2_verify_per_s: f64,
     sm2_verify_registered_per_s: f64,
     sm2_verify_registered_all_cores_per_s: f64,
@@ -208,12 +213,16 @@ struct CryptoFigures {
     #[serde(skip_serializing_if = "Option::is_none")]
     sign_ratio_to_openssl: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    sign_reference_ratio_to_openssl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     verify_ratio_to_openssl: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verify_registered_ratio_to_openssl: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     openssl_note: Option<String>,
     table_bytes_per_signer: usize,
+    /// The signer's fixed-base table for G (one per process).
+    sign_table_bytes: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     agreement_checked: Option<usize>,
 }
@@ -233,6 +242,7 @@ fn crypto_bench(
         seconds,
         rounds,
         table_bytes_per_signer: crypto::TABLE_BYTES,
+        sign_table_bytes: crypto::SIGN_TABLE_BYTES,
         one_core_timing: match one_core_basis() {
             Basis::ThreadCpu => "thread_cpu",
             Basis::Wall => "wall",
@@ -274,6 +284,10 @@ fn crypto_bench(
         })
         .collect();
     let sigs: Vec<Vec<u8>> = msgs.iter().map(|m| key.sign(m)).collect();
+    anyhow::ensure!(
+        msgs.iter().zip(&sigs).take(64).all(|(m, s)| key.sign_reference(m) == *s),
+        "the constant-time signer and the crate's signer disagree / 两种签名实现结果不一致"
+    );
 
     let mut i = 0usize;
     fig.sm2_sign_per_s = rate(secs, || {
@@ -281,6 +295,12 @@ fn crypto_bench(
         std::hint::black_box(key.sign(&msgs[i]));
         1
     });
+    fig.sm2_sign_reference_per_s = rate(secs, || {
+        i = (i + 1) % msgs.len();
+        std::hint::black_box(key.sign_reference(&msgs[i]));
+        1
+    });
+    fig.sign_ratio_to_reference = fig.sm2_sign_per_s / fig.sm2_sign_reference_per_s;
     fig.sm2_verify_per_s = rate(secs, || {
         i = (i + 1) % msgs.len();
         public.verify(&msgs[i], &sigs[i]).expect("benchmark signature verifies");
@@ -345,6 +365,7 @@ fn crypto_bench(
                 fig.openssl_sm2_sign_per_s = Some(sign);
                 fig.openssl_sm2_verify_per_s = Some(verify);
                 fig.sign_ratio_to_openssl = Some(fig.sm2_sign_per_s / sign);
+                fig.sign_reference_ratio_to_openssl = Some(fig.sm2_sign_reference_per_s / sign);
                 fig.verify_ratio_to_openssl = Some(fig.sm2_verify_per_s / verify);
                 fig.verify_registered_ratio_to_openssl = Some(fig.sm2_verify_registered_per_s / verify);
             }
@@ -366,9 +387,14 @@ fn print_table(f: &CryptoFigures) {
     let ratio = |v: f64, base: Option<f64>| base.map(|b| format!("{:.2}×", v / b)).unwrap_or_else(|| "-".into());
     let rows: Vec<(&str, String, String)> = vec![
         (
-            "SM2 sign/s, 1 core (crate, constant time)",
+            "SM2 sign/s, 1 core (fixed-base table, constant time)",
             format!("{:.0}", f.sm2_sign_per_s),
             ratio(f.sm2_sign_per_s, f.openssl_sm2_sign_per_s),
+        ),
+        (
+            "SM2 sign/s, 1 core (crate signer, reference)",
+            format!("{:.0}", f.sm2_sign_reference_per_s),
+            ratio(f.sm2_sign_reference_per_s, f.openssl_sm2_sign_per_s),
         ),
         (
             "SM2 verify/s, 1 core (crate, plain path)",
@@ -423,6 +449,11 @@ fn print_table(f: &CryptoFigures) {
         println!("{name:<w$}  {v:>10}  {r:>9}");
     }
     println!("per-signer table: {} KiB", f.table_bytes_per_signer / 1024);
+    println!(
+        "signer: {:.2}× the crate's signer; generator table {} KiB (one per process)",
+        f.sign_ratio_to_reference,
+        f.sign_table_bytes / 1024
+    );
     match f.one_core_timing {
         "thread_cpu" => println!("1-core figures per CPU-second of the measuring thread, as `openssl speed` divides by CPU time; all-cores figures per wall-clock second"),
         _ => println!("1-core figures per wall-clock second (OpenSSL run with -elapsed); all-cores figures likewise"),

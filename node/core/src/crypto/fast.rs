@@ -15,8 +15,8 @@
 //! equation (see [`x_matches`]), so a verification needs no field inversion at all.
 //!
 //! The field element type is reached through `elliptic_curve::hazmat::FieldArithmetic`, the crate's documented
-//! door for code that depends on coordinates. Nothing here is used for signing, which stays on the crate's
-//! constant-time path.
+//! door for code that depends on coordinates. Nothing here touches secret data: signing has its own
+//! constant-time fixed-base code in `ct_sign.rs` (only [`le_limbs`], which reads fixed positions, is shared).
 
 use sm2::elliptic_curve::group::Group;
 use sm2::elliptic_curve::hazmat::FieldArithmetic;
@@ -203,11 +203,9 @@ impl FixedBaseTable {
     }
 }
 
-/// Signed base-2^W digits of `k`, least significant first: `k = Σ d_i·2^(W·i)` with `|d_i| ≤ 2^(W-1)`.
-/// The last slot holds the final carry (0 or 1).
-fn recode(k: &Scalar) -> [i16; WINDOWS + 1] {
+/// Little-endian 64-bit limbs of the canonical integer of `k` (fixed positions: constant time).
+pub(crate) fn le_limbs(k: &Scalar) -> [u64; 4] {
     let be = k.to_repr();
-    // Little-endian 64-bit limbs of the canonical integer.
     let mut limbs = [0u64; 4];
     for (i, limb) in limbs.iter_mut().enumerate() {
         let start = 32 - 8 * (i + 1);
@@ -215,6 +213,13 @@ fn recode(k: &Scalar) -> [i16; WINDOWS + 1] {
         b.copy_from_slice(&be[start..start + 8]);
         *limb = u64::from_be_bytes(b);
     }
+    limbs
+}
+
+/// Signed base-2^W digits of `k`, least significant first: `k = Σ d_i·2^(W·i)` with `|d_i| ≤ 2^(W-1)`.
+/// The last slot holds the final carry (0 or 1).
+fn recode(k: &Scalar) -> [i16; WINDOWS + 1] {
+    let limbs = le_limbs(k);
     let bits = |pos: usize| -> u32 {
         // W bits starting at bit `pos` (bits past 255 read as zero).
         let mut v: u64 = 0;
