@@ -67,13 +67,7 @@ pub fn run(a: Args) -> i32 {
         authority: a.authority.clone().unwrap_or_default(),
         authority_uscc: a.authority_uscc.clone().unwrap_or_default(),
     };
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         anyhow::Ok(c.amend(req).await)

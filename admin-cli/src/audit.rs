@@ -99,13 +99,7 @@ pub fn run(c: Command) -> i32 {
         Command::Run(a) => (a.data_dir.clone(), a.output),
         Command::Show(a) => (a.data_dir.clone(), a.output),
     };
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let reply = rt.block_on(async {
         let mut cl = client::connect(&data_dir).await?;
         let r = match &c {

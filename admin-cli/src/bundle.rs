@@ -72,13 +72,7 @@ pub fn export(a: ExportArgs) -> i32 {
         );
         return exit::USAGE;
     }
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let created = if a.unmasked { BundleWriter::create_unmasked(&a.out) } else { BundleWriter::create(&a.out) };
     let writer = match created {
         Ok(w) => w,

@@ -34,13 +34,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(c: Command) -> i32 {
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     match c {
         Command::Publish(a) => {
             let json = match &a.file {

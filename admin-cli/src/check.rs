@@ -97,13 +97,7 @@ fn fail(s: tonic::Status) -> i32 {
 }
 
 pub fn run(a: Args) -> i32 {
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     match a.sub {
         Some(Sub::Feedback(f)) => rt.block_on(feedback(f)),
         Some(Sub::Report(r)) => rt.block_on(report(r)),

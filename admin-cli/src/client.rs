@@ -88,6 +88,11 @@ async fn channel(data_dir: &Path) -> Result<Channel> {
     Ok(channel)
 }
 
+/// The runtime of one command, or `None` after printing why it could not start (the caller exits with USAGE).
+pub fn command_runtime() -> Option<tokio::runtime::Runtime> {
+    runtime().map_err(|e| eprintln!("错误 error: {e:#}")).ok()
+}
+
 /// A current-thread runtime for one CLI command.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)

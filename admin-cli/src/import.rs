@@ -187,13 +187,7 @@ pub fn run(a: Args) -> i32 {
         eprintln!("错误 error: {}", u.message(&a.data_dir));
         return exit::NODE;
     }
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let bar = ProgressBar::new(export.row_count() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} 导入 importing [{bar:40}] {pos}/{len} 行 rows ({eta})")

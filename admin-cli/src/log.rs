@@ -22,13 +22,7 @@ pub struct ShowArgs {
 
 pub fn run(c: Command) -> i32 {
     let Command::Show(a) = c;
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let s = match rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         anyhow::Ok(c.status(pb::StatusRequest {}).await?.into_inner())

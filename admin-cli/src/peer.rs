@@ -36,7 +36,8 @@ fn state(v: &serde_json::Value) -> String {
     format!("{zh} {}", s(v))
 }
 
-fn s(v: &serde_json::Value) -> String {
+/// A JSON value as a table cell: `-` for null, strings unquoted.
+pub(crate) fn s(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".into(),
         serde_json::Value::String(x) => x.clone(),
@@ -46,13 +47,7 @@ fn s(v: &serde_json::Value) -> String {
 
 pub fn run(c: Command) -> i32 {
     let Command::List(a) = c;
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let reply = match rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         anyhow::Ok(c.peers(pb::PeersRequest {}).await?.into_inner())

@@ -51,13 +51,7 @@ fn line(item: &serde_json::Value, what: &str) -> String {
 }
 
 pub fn run(a: Args) -> i32 {
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         anyhow::Ok(c.profile(pb::ProfileRequest { uscc: a.uscc.clone() }).await)

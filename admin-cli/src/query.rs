@@ -75,13 +75,7 @@ fn summary(kind: &str, body: &serde_json::Value) -> String {
 }
 
 pub fn run(a: Args) -> i32 {
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let reply = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         let req = pb::QueryRequest {

@@ -75,13 +75,7 @@ pub fn run(c: Command) -> i32 {
             return exit::USAGE;
         }
     };
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         let r =

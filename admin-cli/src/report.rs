@@ -24,13 +24,7 @@ pub struct DuplicatesArgs {
 }
 
 fn duplicates(a: DuplicatesArgs) -> i32 {
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         anyhow::Ok(c.report_duplicates(pb::ReportDuplicatesRequest {}).await?.into_inner())
@@ -77,13 +71,7 @@ pub fn run(c: Command) -> i32 {
         Command::Publication(a) => a,
         Command::Duplicates(a) => return duplicates(a),
     };
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let res = rt.block_on(async {
         let mut c = client::connect(&a.data_dir).await?;
         anyhow::Ok(

@@ -145,26 +145,12 @@ async fn collect(dir: &Path) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-fn or_dash(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 pub fn run(a: Args) -> i32 {
     if let Err(u) = client::probe(&a.data_dir) {
         eprintln!("错误 error: {}", u.message(&a.data_dir));
         return exit::NODE;
     }
-    let rt = match client::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("错误 error: {e:#}");
-            return exit::USAGE;
-        }
-    };
+    let Some(rt) = client::command_runtime() else { return exit::USAGE };
     let v = match rt.block_on(collect(&a.data_dir)) {
         Ok(v) => v,
         Err(e) => {
@@ -176,13 +162,18 @@ pub fn run(a: Args) -> i32 {
         println!("{v}");
         return exit::OK;
     }
-    println!("节点 node      {} {} ({})", or_dash(&v["code"]), or_dash(&v["name"]), or_dash(&v["level"]));
+    println!(
+        "节点 node      {} {} ({})",
+        crate::peer::s(&v["code"]),
+        crate::peer::s(&v["name"]),
+        crate::peer::s(&v["level"])
+    );
     println!(
         "本地日志 log   {} 条 entries，最新检查点 checkpoint {}，最近条目 last entry {} {}",
-        or_dash(&v["log"]["size"]),
-        or_dash(&v["log"]["checkpoint_at"]),
-        or_dash(&v["log"]["last_entry_kind"]),
-        or_dash(&v["log"]["last_entry_at"])
+        crate::peer::s(&v["log"]["size"]),
+        crate::peer::s(&v["log"]["checkpoint_at"]),
+        crate::peer::s(&v["log"]["last_entry_kind"]),
+        crate::peer::s(&v["log"]["last_entry_at"])
     );
     let p = &v["link"]["parent"];
     if v["standalone"] == true {
@@ -192,39 +183,41 @@ pub fn run(a: Args) -> i32 {
     } else {
         println!(
             "上级 parent    {} {}：{}，{} 秒前联系 s since contact，待上传 backlog {} 条 entries",
-            or_dash(&p["code"]),
-            or_dash(&p["addr"]),
-            or_dash(&p["state"]),
-            or_dash(&p["last_contact_age_seconds"]),
-            or_dash(&v["link"]["backlog_entries"])
+            crate::peer::s(&p["code"]),
+            crate::peer::s(&p["addr"]),
+            crate::peer::s(&p["state"]),
+            crate::peer::s(&p["last_contact_age_seconds"]),
+            crate::peer::s(&v["link"]["backlog_entries"])
         );
     }
     let children = v["link"]["children"].as_array().cloned().unwrap_or_default();
     if !children.is_empty() {
-        let shown: Vec<String> =
-            children.iter().map(|c| format!("{} {}", or_dash(&c["code"]), or_dash(&c["state"]))).collect();
+        let shown: Vec<String> = children
+            .iter()
+            .map(|c| format!("{} {}", crate::peer::s(&c["code"]), crate::peer::s(&c["state"])))
+            .collect();
         println!("下级 children  {}", shown.join("，"));
     }
     match v["audit"].as_object() {
         Some(a) => println!(
             "最近审计 audit {}，{} 个来源 origins，异常 not ok {}",
-            or_dash(&a["at"]),
-            or_dash(&a["origins"]),
+            crate::peer::s(&a["at"]),
+            crate::peer::s(&a["origins"]),
             a["not_ok"].as_array().map(Vec::len).unwrap_or(0)
         ),
         None => println!("最近审计 audit 无 none"),
     }
-    println!("证据 evidence  {}", or_dash(&v["evidence"]));
+    println!("证据 evidence  {}", crate::peer::s(&v["evidence"]));
     if let (Some(t), Some(av)) = (v["disk"]["total_bytes"].as_u64(), v["disk"]["available_bytes"].as_u64()) {
         println!("磁盘 disk      剩余 free {} MiB / 共 total {} MiB", av >> 20, t >> 20);
     }
-    println!("状态页 status page {}", or_dash(&v["http"]));
+    println!("状态页 status page {}", crate::peer::s(&v["http"]));
     let w = v["warnings"].as_array().cloned().unwrap_or_default();
     if w.is_empty() {
         println!("无警告 no warnings");
     }
     for x in w {
-        println!("警告 warning: {}", or_dash(&x));
+        println!("警告 warning: {}", crate::peer::s(&x));
     }
     exit::OK
 }
