@@ -17,6 +17,11 @@ pub enum Command {
     /// Stage adding (or replacing) a node: its SM2 public key and TLS certificate. Order: province, cities,
     /// counties (a parent before its children); `--batch FILE` stages a whole CSV in that order.
     Add(AddArgs),
+    /// Stage re-issuing a node's keys after its disk or key was lost: the new SM2 key is added (the old ones
+    /// stay, closed, so what they signed still verifies) and its TLS certificate is replaced. The node then
+    /// takes its log back from its parent's mirror (`gongxin-node init --recover`, deploy/RUNBOOK.md §5).
+    /// 重新签发节点密钥（服务器或私钥丢失）：新增 SM2 密钥（旧密钥保留并截止），替换 TLS 证书。
+    Rekey(RekeyArgs),
     /// Stage suspending a node (refused as a peer until reactivated with `add`).
     Suspend(CodeArgs),
     /// Stage revoking a node for good.
@@ -52,6 +57,23 @@ pub struct AddArgs {
     /// row is staged, parents before children whatever the file's order.
     #[arg(long, conflicts_with_all = ["code", "key", "cert", "name", "parent"])]
     pub batch: Option<PathBuf>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct RekeyArgs {
+    #[arg(long, env = "GONGXIN_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The registered node whose keys are re-issued.
+    #[arg(long)]
+    pub code: String,
+    /// The node's new SM2 public key (node.pub.pem of the re-initialised data dir).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The node's new TLS certificate (PEM) issued by the federation CA.
+    #[arg(long)]
+    pub cert: PathBuf,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -95,26 +117,34 @@ struct NodeSpec {
     cert: PathBuf,
 }
 
-fn build_entry(a: &NodeSpec) -> anyhow::Result<NodeEntry> {
+/// A node's SM2 key (valid from now) and the fingerprint of its TLS certificate, which must be a node
+/// certificate of `code`.
+fn key_and_cert(code: &str, key: &std::path::Path, cert: &std::path::Path) -> anyhow::Result<(KeyEntry, String)> {
     use anyhow::Context as _;
-    let refs = RefData::embedded();
-    let div = refs.divisions.current(&a.code);
-    let pem = std::fs::read_to_string(&a.key).with_context(|| format!("read {}", a.key.display()))?;
-    PublicKey::from_spki_pem(&pem).with_context(|| format!("{}", a.key.display()))?;
-    let certs = gongxin_certs::load_certs_pem(&a.cert).with_context(|| format!("{}", a.cert.display()))?;
-    let cert = certs.first().ok_or_else(|| anyhow::anyhow!("{}: no certificate", a.cert.display()))?;
-    let id = gongxin_certs::parse_identity(cert).with_context(|| format!("{}", a.cert.display()))?;
-    if id.code.as_str() != a.code || id.role != gongxin_certs::Role::Node {
+    let pem = std::fs::read_to_string(key).with_context(|| format!("read {}", key.display()))?;
+    PublicKey::from_spki_pem(&pem).with_context(|| format!("{}", key.display()))?;
+    let certs = gongxin_certs::load_certs_pem(cert).with_context(|| format!("{}", cert.display()))?;
+    let first = certs.first().ok_or_else(|| anyhow::anyhow!("{}: no certificate", cert.display()))?;
+    let id = gongxin_certs::parse_identity(first).with_context(|| format!("{}", cert.display()))?;
+    if id.code.as_str() != code || id.role != gongxin_certs::Role::Node {
         anyhow::bail!(
             "{} 不是 {} 的节点证书 / {} is a {:?} certificate of {}, not a node certificate of {}",
-            a.cert.display(),
-            a.code,
-            a.cert.display(),
+            cert.display(),
+            code,
+            cert.display(),
             id.role,
             id.code.as_str(),
-            a.code
+            code
         );
     }
+    let now = gongxin_core::date::rfc3339(time::OffsetDateTime::now_utc());
+    Ok((KeyEntry { spki_pem: pem, valid_from: now, valid_until: None }, id.fingerprint))
+}
+
+fn build_entry(a: &NodeSpec) -> anyhow::Result<NodeEntry> {
+    let refs = RefData::embedded();
+    let div = refs.divisions.current(&a.code);
+    let (key, fingerprint) = key_and_cert(&a.code, &a.key, &a.cert)?;
     let parent = match &a.parent {
         Some(p) => Some(p.clone()),
         None => div.and_then(|d| d.parent.clone()),
@@ -124,12 +154,8 @@ fn build_entry(a: &NodeSpec) -> anyhow::Result<NodeEntry> {
         name: a.name.clone().or_else(|| div.map(|d| d.name.clone())).unwrap_or_else(|| a.code.clone()),
         level: div.map(|d| d.level.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
         parent,
-        keys: vec![KeyEntry {
-            spki_pem: pem,
-            valid_from: gongxin_core::date::rfc3339(time::OffsetDateTime::now_utc()),
-            valid_until: None,
-        }],
-        tls_fingerprints: vec![id.fingerprint],
+        keys: vec![key],
+        tls_fingerprints: vec![fingerprint],
         status: NodeStatus::Active,
     })
 }
@@ -189,6 +215,7 @@ fn print_reply(r: &pb::RegistryReply, output: Output) {
                             println!("  + {} {} (parent {})", n.code, n.name, n.parent.clone().unwrap_or_default())
                         }
                         Change::SetStatus { code, status } => println!("  ~ {code} -> {}", status.as_str()),
+                        Change::Rekey { code, .. } => println!("  ~ {code} 新密钥与证书 new key and certificate"),
                     }
                 }
                 println!("下一步 next: gongxin registry apply --version {}", reg.version + 1);
@@ -338,6 +365,13 @@ pub fn run(c: Command) -> i32 {
             }
             (a.data_dir, Change::Upsert(last.clone()), a.output)
         }
+        Command::Rekey(a) => match key_and_cert(&a.code, &a.key, &a.cert) {
+            Ok((key, tls_fingerprint)) => (a.data_dir, Change::Rekey { code: a.code, key, tls_fingerprint }, a.output),
+            Err(e) => {
+                eprintln!("错误 error: {e:#}");
+                return exit::USAGE;
+            }
+        },
         Command::Suspend(a) => {
             (a.data_dir, Change::SetStatus { code: a.code, status: NodeStatus::Suspended }, a.output)
         }

@@ -22,6 +22,8 @@ use std::path::{Component, Path, PathBuf};
 
 /// Left in a restored data dir until the parent check has passed (removed by `Ledger::compare_with_parent`).
 pub const RESTORED_MARKER: &str = "restore.pending";
+/// How the marker written by `gongxin-node init --recover` starts.
+pub const RECOVER_MARKER_TEXT: &str = "re-initialised with --recover";
 /// The store export inside the archive.
 pub const STORE_ENTRY: &str = "store.gxs";
 /// The archive's first entry: what it holds.
@@ -89,7 +91,10 @@ pub fn hold_if_restored(cfg: &Config, ledger: &Ledger) {
     if !marker.exists() {
         return;
     }
-    if cfg.federation.as_ref().and_then(|f| f.parent.as_ref()).is_some() {
+    // A node re-initialised with `init --recover` has an empty log and must take it back before signing index 0
+    // again: it keeps the hold even without a parent configured (the log says why).
+    let recovering = std::fs::read(&marker).is_ok_and(|m| m.starts_with(RECOVER_MARKER_TEXT.as_bytes()));
+    if recovering || cfg.federation.as_ref().and_then(|f| f.parent.as_ref()).is_some() {
         tracing::warn!(marker = %marker.display(), "{}", SigningHold::AwaitingParent { marker: marker.clone() });
         ledger.hold_signing(SigningHold::AwaitingParent { marker });
     } else {

@@ -19,6 +19,11 @@ pub enum Command {
         code: String,
         #[arg(long, env = "GONGXIN_DATA_DIR")]
         data_dir: PathBuf,
+        /// Re-initialise a node whose disk or key was lost: it signs nothing until it has taken its own log back
+        /// from its parent's mirror (the province first re-issues its key: `gongxin registry rekey`).
+        /// 重建丢失的节点：从上级镜像取回本节点日志之前不签发新记录。
+        #[arg(long)]
+        recover: bool,
     },
     /// Serve a data dir until SIGINT/SIGTERM.
     Run {
@@ -108,7 +113,9 @@ pub fn main_entry() -> i32 {
         }
     };
     let res = match cli.command {
-        Command::Init { code, data_dir } => crate::daemon::init(&code, &data_dir).map(|m| println!("{m}")),
+        Command::Init { code, data_dir, recover } => {
+            crate::daemon::init(&code, &data_dir, recover).map(|m| println!("{m}"))
+        }
         Command::Run { data_dir } => {
             if let Err(e) = crate::daemon::preflight(&data_dir) {
                 eprintln!("错误 error: 配置无效 invalid config: {e:#}");

@@ -37,7 +37,9 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 
 /// Creates a data dir: SM2 key (0600), public key PEM, annotated config. Refuses to touch an initialised dir.
 /// Returns the operator message (what was done, the next step).
-pub fn init(code: &str, data_dir: &Path) -> Result<String> {
+/// With `recover`, the new node holds signing (the restore marker) until its first uplink round has taken its
+/// own log back from the parent's mirror.
+pub fn init(code: &str, data_dir: &Path, recover: bool) -> Result<String> {
     let refs = RefData::embedded();
     let Some(div) = refs.divisions.current(code) else {
         bail!(
@@ -54,6 +56,29 @@ pub fn init(code: &str, data_dir: &Path) -> Result<String> {
     write_new(&data_dir.join("node.key"), key.to_pkcs8_pem().as_bytes(), 0o600)?;
     write_new(&data_dir.join("node.pub.pem"), key.public_key().to_spki_pem().as_bytes(), 0o644)?;
     write_new(&data_dir.join(config::CONFIG_FILE), config::annotated_template(code, &div.name).as_bytes(), 0o644)?;
+    if recover {
+        write_new(
+            &data_dir.join(crate::backup::RESTORED_MARKER),
+            format!(
+                "{}: signing waits until the own log is taken back from the parent\n",
+                crate::backup::RECOVER_MARKER_TEXT
+            )
+            .as_bytes(),
+            0o600,
+        )?;
+        let pubkey = data_dir.join("node.pub.pem");
+        return Ok(format!(
+            "已重建节点 re-initialised node {code} {} in {}（新密钥 new key {}）\n\
+             下一步 next: 省级 `gongxin registry rekey --code {code} --key {} --cert 新TLS证书` 并 `registry apply`；\
+             填好 gongxin.toml 的 [federation]/[tls] 后 `gongxin-node run`：首轮上行从上级镜像取回本节点日志，之后才签发新记录 \
+             / at the province re-issue the keys, fill in [federation] and [tls], then run: the first uplink round \
+             takes this node's log back from its parent's mirror before anything new is signed",
+            div.name,
+            data_dir.display(),
+            pubkey.display(),
+            pubkey.display()
+        ));
+    }
     Ok(format!(
         "已初始化节点 initialised node {code} {} ({}) in {}\n下一步 next: gongxin-node run --data-dir {}",
         div.name,
@@ -553,7 +578,7 @@ mod tests {
     use super::*;
 
     fn node(dir: &Path) -> Config {
-        init("430102", dir).unwrap();
+        init("430102", dir, false).unwrap();
         load_config(dir).unwrap()
     }
 

@@ -1,6 +1,7 @@
 //! Outbound link of a child to its parent (DESIGN §5): up-sync of its own log and the mirrors it relays, then
 //! down-sync of the logs the parent offers. Reconnects with backoff; keeps working (import, query) while down.
 
+use crate::app::ledger::SigningHold;
 use crate::app::mirror::{Cosignature, WireEntry};
 use crate::app::Federation;
 use crate::grpc::guard::ParentCheck;
@@ -230,19 +231,45 @@ impl Uplink {
         &self,
         client: &mut SyncClient<Channel>,
         origin: &str,
-        held: u64,
+        mut held: u64,
         sent: &mut BTreeMap<String, Vec<u8>>,
     ) -> Result<()> {
         let fed = self.fed.clone();
         let mut cursor = client.cursor(pb::CursorRequest { origin: origin.to_string() }).await?.into_inner().next_index;
         if origin == fed.me() {
             // The parent's copy of this node's own log against the local head: a restored (older) store must not
-            // sign entries the parent already holds under the same indices.
-            let (f, p) = (fed.clone(), self.parent_code.clone());
-            let hold = tokio::task::spawn_blocking(move || f.ledger().compare_with_parent(&p, cursor)).await??;
-            if let Some(h @ crate::app::ledger::SigningHold::Gap { .. }) = hold {
-                tracing::error!(parent = %self.parent_code, parent_size = cursor, local = held, "{h}");
-                return Err(anyhow!("{h}"));
+            // sign entries the parent already holds under the same indices. It takes them back from the
+            // parent's mirror first, each verified with this node's registered keys.
+            let compare = |cursor: u64| {
+                let (f, p) = (fed.clone(), self.parent_code.clone());
+                tokio::task::spawn_blocking(move || f.ledger().compare_with_parent(&p, cursor))
+            };
+            if let Some(h @ SigningHold::Gap { .. }) = compare(cursor).await?? {
+                tracing::warn!(parent = %self.parent_code, parent_size = cursor, local = held, "{h}");
+                let taken = self
+                    .recover_own(client, cursor)
+                    .await
+                    .map_err(|e| anyhow!("{h}; taking the entries back from the parent's mirror failed: {e:#}"))?;
+                held = {
+                    let f = fed.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let c = f.me().to_string();
+                        f.ledger().log().head(&c)
+                    })
+                    .await??
+                    .size
+                };
+                if let Some(h @ SigningHold::Gap { .. }) = compare(cursor).await?? {
+                    tracing::error!(parent = %self.parent_code, parent_size = cursor, local = held, "{h}");
+                    return Err(anyhow!("{h}"));
+                }
+                tracing::warn!(
+                    parent = %self.parent_code,
+                    taken,
+                    size = held,
+                    "已从上级镜像取回本节点日志，恢复签发 took this node's log back from the parent's mirror \
+                     (every entry verified with its registered keys); signing resumes"
+                );
             }
         }
         if cursor > held {
@@ -303,6 +330,45 @@ impl Uplink {
         }
         fed.note_parent_cursor(origin, cursor);
         Ok(())
+    }
+
+    /// Takes this node's own log back from the parent's mirror up to `parent_size`, batch by batch, each ending
+    /// on a checkpoint this node signed (verified in `Federation::recover_own`). Returns the entries taken.
+    async fn recover_own(&self, client: &mut SyncClient<Channel>, parent_size: u64) -> Result<u64> {
+        let fed = self.fed.clone();
+        let me = fed.me().to_string();
+        let mut taken = 0;
+        loop {
+            let mine = {
+                let f = fed.clone();
+                tokio::task::spawn_blocking(move || {
+                    let c = f.me().to_string();
+                    f.ledger().log().head(&c)
+                })
+                .await??
+                .size
+            };
+            if mine >= parent_size {
+                return Ok(taken);
+            }
+            let r = client
+                .pull(pb::PullRequest { origin: me.clone(), start: mine, max_entries: BATCH_ENTRIES as u32 })
+                .await
+                .map_err(|s| anyhow!("the parent refused to send this node's own log: {}", s.message()))?
+                .into_inner();
+            let cp = r.checkpoint.ok_or_else(|| anyhow!("parent sent a batch without a checkpoint"))?;
+            let cp = SignedCheckpoint { note: cp.note, signature: cp.signature };
+            let entries: Vec<WireEntry> = entries_from_pb(r.entries)?;
+            if entries.is_empty() {
+                return Err(anyhow!("the parent claims {parent_size} entries of this log but sent none from {mine}"));
+            }
+            let n = entries.len() as u64;
+            let (f, p) = (fed.clone(), self.parent_code.clone());
+            tokio::task::spawn_blocking(move || f.recover_own(&p, mine, entries, cp))
+                .await?
+                .map_err(|e| anyhow!("this node's own entries from {} refused: {e}", self.parent_code))?;
+            taken += n;
+        }
     }
 
     async fn keep_receipt(&self, origin: &str, size: u64, note: &[u8], c: Option<pb::Cosignature>) -> Result<()> {

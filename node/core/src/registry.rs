@@ -107,6 +107,9 @@ impl Registry {
             if n.keys.is_empty() {
                 return Err(node_err(&n.code, "has no SM2 key"));
             }
+            if n.keys.len() > MAX_KEYS_PER_NODE {
+                return Err(node_err(&n.code, format!("has more than {MAX_KEYS_PER_NODE} SM2 keys")));
+            }
             for k in &n.keys {
                 PublicKey::from_spki_pem(&k.spki_pem).map_err(|e| node_err(&n.code, e.to_string()))?;
             }
@@ -197,6 +200,26 @@ impl Registry {
                 next.nodes.push(entry.clone());
                 next.nodes.sort_by(|a, b| a.code.cmp(&b.code));
             }
+            Change::Rekey { code, key, tls_fingerprint } => {
+                let n = next
+                    .nodes
+                    .iter_mut()
+                    .find(|n| &n.code == code)
+                    .ok_or_else(|| node_err(code, "not in the registry: register it with `registry add` first"))?;
+                if n.keys.iter().any(|k| k.spki_pem.trim() == key.spki_pem.trim()) {
+                    return Err(node_err(code, "新密钥已在名册中 the new key is already registered for this node"));
+                }
+                if n.keys.len() >= MAX_KEYS_PER_NODE {
+                    return Err(node_err(code, format!("holds {MAX_KEYS_PER_NODE} keys already (the bound)")));
+                }
+                // The old keys stay (every entry they signed must still verify, in the mirrors, the audit and
+                // bundles) and are closed; the old TLS certificates are dropped (the lost machine's).
+                for k in n.keys.iter_mut().filter(|k| k.valid_until.is_none()) {
+                    k.valid_until = Some(issued_at.to_string());
+                }
+                n.keys.push(KeyEntry { valid_from: issued_at.to_string(), ..key.clone() });
+                n.tls_fingerprints = vec![tls_fingerprint.clone()];
+            }
             Change::SetStatus { code, status } => {
                 let n = next
                     .nodes
@@ -225,8 +248,22 @@ impl Registry {
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     Upsert(NodeEntry),
-    SetStatus { code: String, status: NodeStatus },
+    SetStatus {
+        code: String,
+        status: NodeStatus,
+    },
+    /// A node's keys re-issued (`gongxin registry rekey`: its disk or key was lost): the new SM2 key is added,
+    /// the old ones are kept with `valid_until` set (what they signed still verifies), and the TLS certificate
+    /// is replaced.
+    Rekey {
+        code: String,
+        key: KeyEntry,
+        tls_fingerprint: String,
+    },
 }
+
+/// At most this many SM2 keys per node (its key history), so no registry document grows without bound.
+pub const MAX_KEYS_PER_NODE: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -280,5 +317,40 @@ mod tests {
         bad.keys[0].spki_pem = "not a key".into();
         assert!(r.apply(&Change::Upsert(bad), "t").is_err());
         assert!(Registry::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn a_rekey_keeps_the_old_keys_closed_and_replaces_the_certificate() {
+        let mut r = Registry::empty();
+        for (c, p) in [("430000", None), ("430100", Some("430000")), ("430102", Some("430100"))] {
+            r = r.apply(&Change::Upsert(entry(c, p)), "t0").unwrap();
+        }
+        let old = r.keys("430102");
+        let new = SigningKey::generate().public_key();
+        let key = KeyEntry { spki_pem: new.to_spki_pem(), valid_from: String::new(), valid_until: None };
+        let rekey = Change::Rekey { code: "430102".into(), key: key.clone(), tls_fingerprint: "ab".into() };
+        let r2 = r.apply(&rekey, "2026-12-02T00:00:00Z").unwrap();
+        let n = r2.node("430102").unwrap();
+        assert_eq!(r2.keys("430102"), [old.clone(), vec![new]].concat(), "old keys kept, new one last");
+        assert_eq!(n.keys[0].valid_until.as_deref(), Some("2026-12-02T00:00:00Z"));
+        assert_eq!(n.keys[1].valid_from, "2026-12-02T00:00:00Z");
+        assert_eq!(n.keys[1].valid_until, None);
+        assert_eq!(n.tls_fingerprints, ["ab"]);
+        // The same key twice, an unknown node, and a history past the bound are refused.
+        assert!(r2.apply(&rekey, "t").unwrap_err().to_string().contains("already registered"));
+        let unknown = Change::Rekey { code: "430999".into(), key, tls_fingerprint: "ab".into() };
+        assert!(r2.apply(&unknown, "t").is_err());
+        let mut full = r2;
+        for _ in 2..MAX_KEYS_PER_NODE {
+            let pem = SigningKey::generate().public_key().to_spki_pem();
+            let k = KeyEntry { spki_pem: pem, valid_from: String::new(), valid_until: None };
+            full = full
+                .apply(&Change::Rekey { code: "430102".into(), key: k, tls_fingerprint: "cd".into() }, "t")
+                .unwrap();
+        }
+        let pem = SigningKey::generate().public_key().to_spki_pem();
+        let k = KeyEntry { spki_pem: pem, valid_from: String::new(), valid_until: None };
+        let e = full.apply(&Change::Rekey { code: "430102".into(), key: k, tls_fingerprint: "ef".into() }, "t");
+        assert!(e.unwrap_err().to_string().contains("the bound"));
     }
 }

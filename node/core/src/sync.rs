@@ -74,7 +74,8 @@ pub enum Refusal {
     OwnLogUpload { sender: String },
     #[error("log {origin} is not offered for down-sync")]
     NotOffered { origin: String },
-    #[error("a parent may not send this node its own log")]
+    /// Only a node whose signing is held on a gap takes its own log back (`Federation::recover_own`).
+    #[error("a parent may send this node its own log only while its signing is held on a gap (restore)")]
     OwnLogPulled,
 }
 

@@ -114,6 +114,9 @@ pub struct Ledger {
     metrics: Arc<crate::http::metrics::Metrics>,
     /// Set while this node must not sign new entries of its own log (see [`SigningHold`]).
     hold: Mutex<Option<SigningHold>>,
+    /// The restore marker of an [`SigningHold::AwaitingParent`] hold, kept when it turns into a gap, so the
+    /// marker goes when the gap is closed.
+    marker: Mutex<Option<std::path::PathBuf>>,
 }
 
 /// Why a node signs no new entries: its parent's mirror may hold entries of this node's log it lacks.
@@ -170,6 +173,7 @@ impl Ledger {
             writer: Mutex::new(()),
             metrics: Arc::default(),
             hold: Mutex::new(None),
+            marker: Mutex::new(None),
         }
     }
 
@@ -204,6 +208,9 @@ impl Ledger {
     /// Stops signing new entries of the own log (a restored node before its parent check, or a gap).
     pub fn hold_signing(&self, hold: SigningHold) {
         let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+        if let SigningHold::AwaitingParent { marker } = &hold {
+            *self.marker.lock().unwrap_or_else(|p| p.into_inner()) = Some(marker.clone());
+        }
         // A gap is never downgraded to "awaiting".
         if !matches!(*h, Some(SigningHold::Gap { .. })) {
             *h = Some(hold);
@@ -211,21 +218,45 @@ impl Ledger {
     }
 
     /// The parent holds `parent_size` entries of this node's log. More than the local head: signing stops
-    /// (returns the hold); otherwise an [`SigningHold::AwaitingParent`] is released and its marker removed.
+    /// (returns the hold). Otherwise an [`SigningHold::AwaitingParent`] is released, and so is a gap once the
+    /// local log holds everything the parent was seen to hold (its entries were taken back, see
+    /// `Federation::recover_own`); the restore marker is removed.
     pub fn compare_with_parent(&self, parent: &str, parent_size: u64) -> Result<Option<SigningHold>, AppError> {
         let _w = self.lock_writer()?;
         let local = self.log.head(&self.code)?.size;
         let mut h = self.hold.lock().unwrap_or_else(|p| p.into_inner());
         if parent_size > local {
-            let gap = SigningHold::Gap { parent: parent.to_string(), parent_size, local };
+            // A gap never shrinks: the largest size the parent was seen to hold is what must be taken back.
+            let seen = match h.as_ref() {
+                Some(SigningHold::Gap { parent_size: s, .. }) => (*s).max(parent_size),
+                _ => parent_size,
+            };
+            let gap = SigningHold::Gap { parent: parent.to_string(), parent_size: seen, local };
             *h = Some(gap.clone());
             return Ok(Some(gap));
         }
-        if let Some(SigningHold::AwaitingParent { marker }) = h.as_ref() {
-            let _ = std::fs::remove_file(marker);
+        let release = match h.as_ref() {
+            Some(SigningHold::AwaitingParent { .. }) => true,
+            Some(SigningHold::Gap { parent_size: seen, .. }) => local >= *seen,
+            None => false,
+        };
+        if release {
+            if let Some(marker) = self.marker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = std::fs::remove_file(marker);
+            }
             *h = None;
         }
         Ok(h.clone())
+    }
+
+    /// The own log's writer lock for taking entries back from the parent's mirror: only while signing is held
+    /// on a gap (otherwise the node's own log is written by signing only).
+    pub(crate) fn lock_for_recovery(&self) -> Result<MutexGuard<'_, ()>, AppError> {
+        let w = self.lock_writer()?;
+        match self.signing_hold() {
+            Some(SigningHold::Gap { .. }) => Ok(w),
+            _ => Err(gongxin_core::sync::SyncError::Forbidden(gongxin_core::sync::Refusal::OwnLogPulled).into()),
+        }
     }
 
     pub fn code(&self) -> &str {

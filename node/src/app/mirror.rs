@@ -98,7 +98,10 @@ impl Federation {
         max: u64,
     ) -> Result<(Vec<WireEntry>, SignedCheckpoint), AppError> {
         sync::may_pull(&self.registry(), &self.me, sender)?;
-        if origin != PROVINCE {
+        // The province log, and the caller's own log back from this node's mirror (a child restored from an
+        // older backup or re-keyed after losing its disk takes back what it had signed; it verifies every
+        // entry with its registered keys, see `recover_own`). No other origin is served.
+        if origin != PROVINCE && origin != sender {
             return Err(SyncError::Forbidden(Refusal::NotOffered { origin: origin.into() }).into());
         }
         let log = self.ledger.log();
@@ -131,6 +134,23 @@ impl Federation {
             return Err(SyncError::Forbidden(Refusal::OwnLogPulled).into());
         }
         Ok(self.ingest(parent, origin, start, entries, &cp)?.0)
+    }
+
+    /// Child side: entries of this node's own log taken back from the parent's mirror. Only while signing is
+    /// held on a gap (the parent holds more of this log than the node: restored from an older backup, or
+    /// re-initialised with a new key after a lost disk), only from the parent, and verified like every mirrored
+    /// batch (this node's registered keys over each leaf and the checkpoint, indices, payload digests, the
+    /// root). Appended under the own log's writer lock, so no new entry can be signed in between.
+    pub fn recover_own(
+        &self,
+        parent: &str,
+        start: u64,
+        entries: Vec<WireEntry>,
+        cp: SignedCheckpoint,
+    ) -> Result<Head, AppError> {
+        let _w = self.ledger.lock_for_recovery()?;
+        let me = self.me.clone();
+        Ok(self.ingest(parent, &me, start, entries, &cp)?.0)
     }
 
     /// Writes an anchor into this node's own log: the origin checkpoint it just mirrored, so the relaying

@@ -45,7 +45,7 @@ fn entry(key: &SigningKey, origin: &str, i: u64) -> NewEntry {
 pub fn run(records: u64, json: bool) -> Result<()> {
     let tmp = super::import::make_temp_dir(&std::env::temp_dir())?;
     let dir = tmp.0.join("430000");
-    crate::daemon::init(PROVINCE, &dir)?;
+    crate::daemon::init(PROVINCE, &dir, false)?;
     let cfg = crate::daemon::load_config(&dir)?;
     let ledger = Arc::new(Ledger::open(&cfg)?);
     let province_key = ledger.signing_key().public_key();

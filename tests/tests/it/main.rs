@@ -19,6 +19,7 @@ mod operations;
 mod operator_cli;
 mod ops;
 mod query;
+mod recovery;
 mod single_node;
 mod tls_profile;
 mod web;
