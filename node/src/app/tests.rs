@@ -310,3 +310,56 @@ fn a_change_staged_during_an_apply_is_never_lost() {
     let missing: Vec<&String> = counties.iter().filter(|c| reg.node(c).is_none()).collect();
     assert!(missing.is_empty(), "staged but never applied: {missing:?}");
 }
+
+#[test]
+fn a_child_takes_its_own_log_back_only_on_a_gap_and_a_parent_serves_nobody_else_s() {
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (prov, _) = province(&pk, &ck);
+    // A second city, to ask for the first one's log.
+    let other = SigningKey::generate();
+    let mut reg = prov.registry();
+    reg.version += 1;
+    reg.nodes.push(node("430300", Some(PROVINCE), &other));
+    prov.publish_registry(&reg).unwrap();
+    let (city, entries, cp) = city_batch(&ck, 7, 6);
+    let size = city.status().unwrap().size;
+    prov.accept_upload(CITY, CITY, 0, entries, cp).unwrap();
+
+    // Nobody else's log is served: only the province log and the caller's own.
+    let err = prov.serve_pull("430300", CITY, 0, 100).unwrap_err();
+    assert!(err.to_string().contains("not offered"), "{err}");
+    let (back, back_cp) = prov.serve_pull(CITY, CITY, 0, 100).unwrap();
+    assert_eq!(back.len() as u64, size);
+
+    // The city lost its disk: a fresh store with its key, holding the registry from the province log.
+    let (fresh, _) = ledger(CITY, &ck);
+    let fed = Federation::new(CITY, fresh.clone(), pk.public_key()).unwrap();
+    let (plog, pcp) = prov.serve_pull(CITY, PROVINCE, 0, 100).unwrap();
+    fed.apply_pulled(PROVINCE, PROVINCE, 0, plog, pcp).unwrap();
+    // Without a gap hold the own log is never taken from the parent (nor by the down-sync path).
+    let err = fed.recover_own(PROVINCE, 0, back.clone(), back_cp.clone()).unwrap_err();
+    assert!(err.to_string().contains("held on a gap"), "{err}");
+    assert!(fed.apply_pulled(PROVINCE, CITY, 0, back.clone(), back_cp.clone()).is_err());
+    assert_eq!(fresh.status().unwrap().size, 0);
+    // On a gap: taken back, verified, and signing resumes at the next index.
+    assert!(matches!(fresh.compare_with_parent(PROVINCE, size).unwrap(), Some(super::ledger::SigningHold::Gap { .. })));
+    assert!(fresh.import(Kind::Penalty, "t", rows(8, 1), None).is_err(), "signing is held on the gap");
+    // An altered entry is refused and nothing is written.
+    let mut bad = back.clone();
+    bad[2].signature = bad[1].signature.clone();
+    assert!(fed.recover_own(PROVINCE, 0, bad, back_cp.clone()).is_err());
+    assert_eq!(fresh.status().unwrap().size, 0);
+    fed.recover_own(PROVINCE, 0, back, back_cp).unwrap();
+    let head = fresh.status().unwrap();
+    assert_eq!((head.size, head.root), (size, city.status().unwrap().root));
+    assert_eq!(fresh.compare_with_parent(PROVINCE, size).unwrap(), None, "the gap is closed");
+    fresh.import(Kind::Penalty, "t", rows(9, 2), None).unwrap();
+    assert_eq!(fresh.status().unwrap().size, size + 2);
+    // A gap never shrinks: seen at 9, a later claim of 1 does not release it before 9 entries are held.
+    let (g, _) = ledger(CITY, &ck);
+    assert!(g.compare_with_parent(PROVINCE, 9).unwrap().is_some());
+    assert!(matches!(
+        g.compare_with_parent(PROVINCE, 0).unwrap(),
+        Some(super::ledger::SigningHold::Gap { parent_size: 9, .. })
+    ));
+}
