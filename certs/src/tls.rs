@@ -348,6 +348,18 @@ pub fn rustls_server_config_checked(
     server_config_with(identity, ca, Some(check))
 }
 
+/// [`rustls_server_config_checked`] for an HTTPS listener: the same mutual TLS 1.3 (either profile), offering
+/// HTTP/2 and HTTP/1.1 (browsers and `curl` ask for either), not only gRPC's `h2`.
+pub fn https_server_config_checked(
+    identity: &TlsIdentity,
+    ca: &CaCert,
+    check: Arc<dyn PeerCheck>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let mut config = (*server_config_with(identity, ca, Some(check))?).clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 fn server_config_with(
     identity: &TlsIdentity,
     ca: &CaCert,

@@ -417,8 +417,17 @@ fn parse(
             })
         }
     };
+    let http = parse_http(file.http, &invalid)?;
+    if http.operator_listen.is_some() && federation.is_none() {
+        return Err(invalid(
+            "http.operator_listen",
+            "运维 HTTPS 使用本节点的联邦 TLS 证书与 CA，须先配置 [federation] / the operator HTTPS view uses this \
+             node's federation TLS certificate and CA: configure [federation] first"
+                .into(),
+        ));
+    }
     Ok(Config {
-        http: parse_http(file.http, &invalid)?,
+        http,
         federation,
         data_dir: data_dir.to_path_buf(),
         code: file.node.code,
@@ -442,6 +451,8 @@ struct FileHttp {
     enabled: Option<bool>,
     #[serde(default)]
     listen: Option<String>,
+    #[serde(default)]
+    operator_listen: Option<String>,
 }
 
 /// Where the status pages, `/metrics`, `/livez` and `/readyz` are served.
@@ -450,6 +461,9 @@ pub struct HttpConfig {
     pub enabled: bool,
     /// A loopback address (port 0: the kernel picks; the bound address is written to `DATA_DIR/http.addr`).
     pub listen: std::net::SocketAddr,
+    /// The operator view over HTTPS (any address): mutual TLS with the node's own TLS identity, only operator
+    /// certificates of this node are let in (the bound address is written to `DATA_DIR/https.addr`).
+    pub operator_listen: Option<std::net::SocketAddr>,
 }
 
 /// The default: on, loopback, a port the kernel picks.
@@ -457,7 +471,7 @@ pub const HTTP_DEFAULT_LISTEN: &str = "127.0.0.1:0";
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { enabled: true, listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)) }
+        HttpConfig { enabled: true, listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), operator_listen: None }
     }
 }
 
@@ -465,7 +479,7 @@ fn parse_http(
     f: Option<FileHttp>,
     invalid: &impl Fn(&'static str, String) -> ConfigError,
 ) -> Result<HttpConfig, ConfigError> {
-    let f = f.unwrap_or(FileHttp { enabled: None, listen: None });
+    let f = f.unwrap_or(FileHttp { enabled: None, listen: None, operator_listen: None });
     let text = f.listen.unwrap_or_else(|| HTTP_DEFAULT_LISTEN.to_string());
     let listen: std::net::SocketAddr = text.parse().map_err(|_| {
         invalid("http.listen", format!("{text:?} 不是地址 is not an address such as \"127.0.0.1:7480\""))
@@ -474,13 +488,21 @@ fn parse_http(
         return Err(invalid(
             "http.listen",
             format!(
-                "{listen} 不是本机回环地址：HTTP 页面目前只在回环地址（127.0.0.1 或 ::1）上提供，因为非回环访问须用本节点运维证书的 \
-                 TLS，尚未实现；请用反向代理或 SSH 隧道 / is not a loopback address: the HTTP side is served on loopback only \
-                 (TLS with operator certificates for remote access is not built yet); use an SSH tunnel or a reverse proxy"
+                "{listen} 不是本机回环地址：无 TLS 的 HTTP 只在回环地址（127.0.0.1 或 ::1）上提供；远程访问请设 \
+                 operator_listen（HTTPS，须出示本节点运维证书）/ is not a loopback address: plain HTTP is served on \
+                 loopback only; for remote access set operator_listen (HTTPS with operator certificates of this node)"
             ),
         ));
     }
-    Ok(HttpConfig { enabled: f.enabled.unwrap_or(true), listen })
+    let operator_listen = f
+        .operator_listen
+        .map(|t| {
+            t.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid("http.operator_listen", format!("{t:?} 不是地址 is not an address such as \"0.0.0.0:7443\""))
+            })
+        })
+        .transpose()?;
+    Ok(HttpConfig { enabled: f.enabled.unwrap_or(true), listen, operator_listen })
 }
 
 // ---- end of [http] ------------------------------------------------------------------------------------------
@@ -549,6 +571,10 @@ heartbeat_seconds = 60
 enabled = true
 # 只允许本机回环地址；端口 0 由系统选择 / loopback only; port 0 lets the kernel pick
 listen = "{HTTP_DEFAULT_LISTEN}"
+# 运维视图（未脱敏）经 HTTPS 提供，须出示本节点的运维证书（gongxin pki issue operator）；实际地址写入 https.addr。
+# 需要 [federation] 的 TLS 证书与 CA。/ the operator (unmasked) view over HTTPS, for operator certificates of this
+# node only; needs [federation]'s TLS files; the bound address is written to DATA_DIR/https.addr.
+# operator_listen = "0.0.0.0:7443"
 "#
     )
 }
@@ -597,7 +623,7 @@ mod tests {
     fn http_defaults_to_loopback_and_refuses_other_addresses() {
         let p = |t: &str| parse(t, Path::new("/d"), Path::new("/d/g.toml"), div);
         let c = p(&annotated_template("430102", "芙蓉区")).unwrap();
-        assert_eq!(c.http, HttpConfig { enabled: true, listen: "127.0.0.1:0".parse().unwrap() });
+        assert_eq!(c.http, HttpConfig { enabled: true, listen: "127.0.0.1:0".parse().unwrap(), operator_listen: None });
         let without = annotated_template("430102", "芙蓉区").split("\n[http]").next().unwrap().to_string();
         assert_eq!(p(&without).unwrap().http, c.http, "no [http] section: the same default");
         let t = annotated_template("430102", "芙蓉区").replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:80\"");
@@ -609,6 +635,15 @@ mod tests {
         assert!(!p(&t).unwrap().http.enabled);
         let t = annotated_template("430102", "芙蓉区").replace("[http]", "[http]\nport = 1");
         assert!(p(&t).unwrap_err().to_string().contains("port"));
+        // The operator HTTPS view may listen anywhere, but needs the federation's TLS files.
+        let op = "# operator_listen = \"0.0.0.0:7443\"";
+        let t = annotated_template("430102", "芙蓉区").replace(op, "operator_listen = \"0.0.0.0:7443\"");
+        let e = p(&t).unwrap_err().to_string();
+        assert!(e.contains("http.operator_listen") && e.contains("[federation]"), "{e}");
+        let t = federation("").replace(op, "operator_listen = \"0.0.0.0:7443\"");
+        assert_eq!(p(&t).unwrap().http.operator_listen, Some("0.0.0.0:7443".parse().unwrap()));
+        let t = federation("").replace(op, "operator_listen = \"everywhere\"");
+        assert!(p(&t).unwrap_err().to_string().contains("http.operator_listen"));
     }
 
     fn federation(extra: &str) -> String {

@@ -387,12 +387,7 @@ async fn serve_federation(
         gongxin_certs::tls::rustls_server_config_checked(tls, ca, check).context("build the mTLS server config")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
     let local = listener.local_addr()?;
-    // The bound address (the real port when `listen` asks for port 0), written whole: temp file + rename.
-    let addr_file = cfg.data_dir.join("listen.addr");
-    let tmp = cfg.data_dir.join("listen.addr.tmp");
-    std::fs::write(&tmp, format!("{local}\n"))
-        .and_then(|()| std::fs::rename(&tmp, &addr_file))
-        .with_context(|| format!("write {}", addr_file.display()))?;
+    let addr_file = crate::http::write_bound_addr(&cfg.data_dir, "listen.addr", local)?;
     let limits = gongxin_certs::listen::Limits::for_fd_limit(fd_limit());
     tracing::info!(%local, file = %addr_file.display(), tls_profile = %f.tls_profile,
         max_connections = limits.max_connections, "federation mTLS listener (sync, remote admin, audit)");

@@ -3,9 +3,11 @@
 //! 0.0.4), `/livez` and `/readyz`. Server-rendered HTML in Chinese first, inline CSS, no scripts, no external
 //! assets; every value is escaped (`pages::esc`).
 //!
-//! It listens on loopback only (`[http] listen`, default `127.0.0.1:0`; a non-loopback address is refused by
-//! `config` because the operator view would need TLS with operator certificates, not built yet), writes the
-//! bound address to `DATA_DIR/http.addr`, and answers GET only.
+//! Plain HTTP listens on loopback only (`[http] listen`, default `127.0.0.1:0`; a non-loopback address is refused
+//! by `config`) and serves the public view; the bound address goes to `DATA_DIR/http.addr`. The operator view
+//! (the query page unmasked) is served by a second listener, `[http] operator_listen`, over mutual TLS with the
+//! node's federation identity, whose handshake lets in operator certificates of this node only
+//! (`OperatorsOfThisNode`); its address goes to `DATA_DIR/https.addr`. Both answer GET only.
 //!
 //! *Invariant:* HTTP is read-only: handlers call app read APIs only. Handlers see the node through [`Reader`],
 //! whose methods are the read use cases (`Federation::peer_view`, `Federation::last_report`, `Ledger::search`,
@@ -231,6 +233,9 @@ struct Web {
     reader: Arc<Reader>,
     metrics: Arc<Metrics>,
     busy: Arc<tokio::sync::Semaphore>,
+    /// Served over the operator HTTPS listener, whose every client presented an operator certificate of this
+    /// node (checked in the TLS handshake): the query page shows the operator (unmasked) view.
+    operator: bool,
 }
 
 /// Starts the HTTP listener as configured (`[http]`), writes `DATA_DIR/http.addr`, and serves in the
@@ -257,25 +262,116 @@ pub async fn spawn(
         fed,
         checker,
     };
-    let web = Arc::new(Web {
-        reader: Arc::new(reader),
-        metrics,
-        busy: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT)),
-    });
+    let reader = Arc::new(reader);
+    let busy = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
+    if let (Some(addr), Some(f)) = (cfg.http.operator_listen, cfg.federation.as_ref()) {
+        let web =
+            Arc::new(Web { reader: reader.clone(), metrics: metrics.clone(), busy: busy.clone(), operator: true });
+        spawn_operator(cfg, f, addr, router(web)).await?;
+    }
+    let web = Arc::new(Web { reader, metrics, busy, operator: false });
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("bind HTTP {}", cfg.http.listen))?;
     let local = listener.local_addr()?;
-    let addr_file = cfg.data_dir.join("http.addr");
-    let tmp = cfg.data_dir.join("http.addr.tmp");
-    std::fs::write(&tmp, format!("{local}\n"))
-        .and_then(|()| std::fs::rename(&tmp, &addr_file))
-        .with_context(|| format!("write {}", addr_file.display()))?;
+    let addr_file = write_bound_addr(&cfg.data_dir, "http.addr", local)?;
     tracing::info!(%local, file = %addr_file.display(), "HTTP status pages and metrics (loopback, read-only)");
     let app = router(web);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Writes a listener's bound address (the real port when the config asks for port 0) to `DATA_DIR/name`, whole:
+/// a temp file renamed into place. Returns the path.
+pub(crate) fn write_bound_addr(data_dir: &std::path::Path, name: &str, local: std::net::SocketAddr) -> Result<PathBuf> {
+    let addr_file = data_dir.join(name);
+    let tmp = data_dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, format!("{local}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &addr_file))
+        .with_context(|| format!("write {}", addr_file.display()))?;
+    Ok(addr_file)
+}
+
+/// Only operator certificates of this node pass the operator listener's handshake.
+#[derive(Debug)]
+struct OperatorsOfThisNode {
+    me: String,
+}
+
+impl gongxin_certs::tls::PeerCheck for OperatorsOfThisNode {
+    fn check(&self, peer: &gongxin_certs::PeerIdentity) -> std::result::Result<(), String> {
+        if peer.role == gongxin_certs::Role::Operator && peer.code.as_str() == self.me {
+            return Ok(());
+        }
+        Err(format!(
+            "运维页面只接受本节点 {me} 的运维证书 / the operator pages of node {me} accept operator certificates of {me} \
+             only; got a {} certificate of {}",
+            peer.role,
+            peer.code,
+            me = self.me
+        ))
+    }
+}
+
+/// The operator HTTPS listener's connections, TLS-terminated by `gongxin-certs` (handshake deadline,
+/// connection caps, idle watchdog, the [`OperatorsOfThisNode`] check), as axum's listener.
+struct OperatorListener {
+    conns: std::pin::Pin<Box<dyn tokio_stream::Stream<Item = std::io::Result<gongxin_certs::listen::Conn>> + Send>>,
+    local: std::net::SocketAddr,
+}
+
+impl axum::serve::Listener for OperatorListener {
+    type Io = gongxin_certs::listen::Conn;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        use tokio_stream::StreamExt as _;
+        loop {
+            match self.conns.next().await {
+                Some(Ok(c)) => {
+                    let remote = c.peer().remote;
+                    if let Some(id) = &c.peer().identity {
+                        tracing::info!(%remote, operator = %id.name, "operator HTTPS connection");
+                    }
+                    return (c, remote);
+                }
+                Some(Err(e)) => tracing::debug!(error = %e, "operator HTTPS connection not established"),
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Starts the operator HTTPS listener (`[http] operator_listen`) with the node's federation TLS identity and
+/// writes `DATA_DIR/https.addr`.
+async fn spawn_operator(
+    cfg: &Config,
+    f: &crate::config::FederationConfig,
+    addr: std::net::SocketAddr,
+    app: axum::Router,
+) -> Result<()> {
+    let tls =
+        gongxin_certs::tls::TlsIdentity::load(&f.tls_cert, &f.tls_key).context("load this node's TLS identity")?;
+    let ca = gongxin_certs::tls::CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
+    let check = Arc::new(OperatorsOfThisNode { me: cfg.code.clone() });
+    let config = gongxin_certs::tls::https_server_config_checked(&tls, &ca, check).context("operator HTTPS config")?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind operator HTTPS {addr}"))?;
+    let local = listener.local_addr()?;
+    let addr_file = write_bound_addr(&cfg.data_dir, "https.addr", local)?;
+    let limits = gongxin_certs::listen::Limits { max_connections: MAX_CONCURRENT * 4, ..Default::default() };
+    let conns = Box::pin(gongxin_certs::tls::incoming_with(listener, config, limits));
+    tracing::info!(%local, file = %addr_file.display(), "operator HTTPS view (operator certificates of this node only)");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(OperatorListener { conns, local }, app).await {
+            tracing::error!(error = %e, "operator HTTPS listener stopped");
         }
     });
     Ok(())
@@ -360,9 +456,12 @@ async fn query_page(axum::extract::State(web): St, uri: axum::http::Uri) -> Resp
         Err(e) => return refused(&web, "信用查询", &e),
     };
     web.metrics.http_request("query");
-    let Some(search) = form.search() else { return html(StatusCode::OK, pages::query(&form, None)) };
+    let operator = web.operator;
+    let Some(search) = form.search(!operator) else {
+        return html(StatusCode::OK, pages::query(&form, None, operator));
+    };
     match blocking(&web, move |r| r.search(&search)).await {
-        Ok(res) => html(StatusCode::OK, pages::query(&form, Some(res.map_err(|e| e.to_string())))),
+        Ok(res) => html(StatusCode::OK, pages::query(&form, Some(res.map_err(|e| e.to_string())), operator)),
         Err(resp) => resp,
     }
 }

@@ -143,15 +143,16 @@ impl QueryForm {
         Ok(QueryForm { code, name, page })
     }
 
-    /// The search, always in the public view (see the page's notice), or `None` when nothing was asked.
-    pub fn search(&self) -> Option<Search> {
+    /// The search (in the public view unless the page is served to an operator), or `None` when nothing was
+    /// asked.
+    pub fn search(&self, public: bool) -> Option<Search> {
         if self.code.is_none() && self.name.is_none() {
             return None;
         }
         Some(Search {
             code: self.code.clone(),
             name: self.name.clone(),
-            public: true,
+            public,
             offset: self.page * PAGE_SIZE,
             limit: PAGE_SIZE,
             ..Default::default()
@@ -334,9 +335,15 @@ pub fn status(v: &StatusView, serves_queries: bool) -> String {
 
 const PUBLIC_NOTICE: &str =
     "<div class=\"note\">本页为<b>公众视图</b>：自然人姓名、证件号码已打码，自然人行政处罚与未成年人信息\
-    不公开，只显示公示期内的公示记录。运维视图须出示本节点运维证书，而本页经本地回环 HTTP 提供、无 TLS，无法核验证书，\
-    因此只提供公众视图（运维人员请用 <code>gongxin query</code>）。<br>Public view only: names and ID numbers are \
-    masked; the operator view needs an operator certificate, which loopback HTTP without TLS cannot carry.</div>";
+    不公开，只显示公示期内的公示记录。本页经无 TLS 的回环 HTTP 提供，无法核验证书；运维视图在 HTTPS 运维端口\
+    （<code>[http] operator_listen</code>，须出示本节点运维证书）或用 <code>gongxin query</code>。<br>Public view: \
+    names and ID numbers are masked; the operator view is on the HTTPS operator port (an operator certificate of \
+    this node) or <code>gongxin query</code>.</div>";
+
+const OPERATOR_NOTICE: &str =
+    "<div class=\"note\">本页为<b>运维视图（未脱敏）</b>：已核验本节点运维证书，显示完整姓名、证件号码与不公开的记录，\
+    仅限工作使用，不得对外提供。<br>Operator view (unmasked): your operator certificate of this node was verified; \
+    full names, ID numbers and records not published are shown. For official use only.</div>";
 
 /// Labels of record fields, Chinese first (unknown fields show their key).
 fn field_label(key: &str) -> &str {
@@ -397,9 +404,9 @@ fn record_rows(r: &gongxin_core::record::Record) -> String {
     rows
 }
 
-/// The one-stop query page (公众视图).
-pub fn query(f: &QueryForm, result: Option<Result<Page, String>>) -> String {
-    let mut b = String::from(PUBLIC_NOTICE);
+/// The one-stop query page: the public view (公众视图), or the operator view when served to an operator.
+pub fn query(f: &QueryForm, result: Option<Result<Page, String>>, operator: bool) -> String {
+    let mut b = String::from(if operator { OPERATOR_NOTICE } else { PUBLIC_NOTICE });
     let _ = write!(
         b,
         "<form method=\"get\" action=\"/query\"><label>统一社会信用代码或身份证号 <input name=\"code\" maxlength=\"20\" value=\"{}\"></label>\
@@ -417,7 +424,11 @@ pub fn query(f: &QueryForm, result: Option<Result<Page, String>>) -> String {
             let today = crate::app::check::today_in_china();
             let _ = write!(b, "<h2>查询结果 Results</h2><p>共 {} 条（第 {} 页）</p>", page.matched, f.page + 1);
             if page.hits.is_empty() {
-                b.push_str("<p>公众视图中没有匹配的公示记录 no public record matches</p>");
+                b.push_str(if operator {
+                    "<p>没有匹配的记录 no record matches</p>"
+                } else {
+                    "<p>公众视图中没有匹配的公示记录 no public record matches</p>"
+                });
             }
             for h in &page.hits {
                 let _ = write!(
@@ -537,7 +548,7 @@ mod tests {
         assert!(!page.contains("<img") && page.contains("&lt;img"), "{page}");
         // A form value echoed back stays inside its attribute.
         let f = QueryForm { name: Some("\"><script>".into()), ..Default::default() };
-        let page = query(&f, None);
+        let page = query(&f, None, false);
         assert!(!page.contains("\"><script>") && page.contains("&quot;&gt;&lt;script&gt;"), "{page}");
     }
 
@@ -575,11 +586,12 @@ mod tests {
         let code = testdata::make_uscc('9', '1', "430102", "MA4PQ7R2");
         let f = QueryForm::parse(&uri(&format!("/query?code={}&page=2", code.to_lowercase()))).unwrap();
         assert_eq!(f.code.as_deref(), Some(code.as_str()));
-        let s = f.search().unwrap();
-        assert!(s.public, "the HTTP query is always the public view");
+        let s = f.search(true).unwrap();
+        assert!(s.public, "the loopback page asks in the public view");
+        assert!(!f.search(false).unwrap().public, "the operator page does not");
         assert_eq!((s.offset, s.limit), (2 * PAGE_SIZE, PAGE_SIZE));
-        assert!(QueryForm::parse(&uri("/query")).unwrap().search().is_none());
-        assert!(QueryForm::parse(&uri("/query?code=&name=")).unwrap().search().is_none());
+        assert!(QueryForm::parse(&uri("/query")).unwrap().search(true).is_none());
+        assert!(QueryForm::parse(&uri("/query?code=&name=")).unwrap().search(true).is_none());
         let id = testdata::make_id("430102", 1990, 1, 1, 123);
         let f = CheckForm::parse(&uri(&format!(
             "/check?code={id}&measure=%E6%94%BF%E5%BA%9C%E9%87%87%E8%B4%AD&date=2026-12-01"

@@ -17,6 +17,7 @@ mod hostile_suite;
 mod import;
 mod operations;
 mod operator_cli;
+mod operator_web;
 mod ops;
 mod query;
 mod recovery;

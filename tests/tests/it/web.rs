@@ -101,7 +101,7 @@ pub(crate) fn browse(url: &str, shot: &str) -> String {
     text(&out.stdout)
 }
 
-fn list_json(uscc: &str) -> String {
+pub(crate) fn list_json(uscc: &str) -> String {
     serde_json::json!({
         "kind": "list_entry",
         "subject": {"name": "长沙网页测试劳务有限公司", "category": "法人及非法人组织", "uscc": uscc,
