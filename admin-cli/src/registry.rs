@@ -7,7 +7,7 @@ use crate::{client, exit, Output};
 use clap::{Args as ClapArgs, Subcommand};
 use comfy_table::Table;
 use gongxin_core::crypto::PublicKey;
-use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, Registry};
+use gongxin_core::registry::{Change, KeyEntry, NodeEntry, NodeStatus, OperatorEntry, Registry};
 use gongxin_core::template::RefData;
 use gongxin_proto::admin::v1 as pb;
 use std::path::PathBuf;
@@ -22,6 +22,11 @@ pub enum Command {
     /// takes its log back from its parent's mirror (`gongxin-node init --recover`, deploy/RUNBOOK.md §5).
     /// 重新签发节点密钥（服务器或私钥丢失）：新增 SM2 密钥（旧密钥保留并截止），替换 TLS 证书。
     Rekey(RekeyArgs),
+    /// Register or revoke an operator certificate of a node: only registered, unrevoked operator certificates
+    /// may use a node's remote admin API and operator HTTPS view; registry changes over the province's remote
+    /// admin API need `--registry-operator`. 登记或吊销节点的运维证书。
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// Stage suspending a node (refused as a peer until reactivated with `add`).
     Suspend(CodeArgs),
     /// Stage revoking a node for good.
@@ -76,6 +81,54 @@ pub struct RekeyArgs {
     pub cert: PathBuf,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: Output,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorCommand {
+    /// Stage registering an operator certificate (issued by `gongxin pki issue operator`) of the node it names.
+    Add(OperatorArgs),
+    /// Stage revoking an operator certificate for good (before it expires).
+    Revoke(OperatorArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct OperatorArgs {
+    #[arg(long, env = "GONGXIN_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The operator certificate (PEM); its node code and name are read from it.
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// May stage, apply and discard registry changes over the province's remote admin API (province operators
+    /// only). 名册操作员。
+    #[arg(long)]
+    pub registry_operator: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// The registry change for an operator certificate file.
+fn operator_change(a: &OperatorArgs, status: NodeStatus) -> anyhow::Result<Change> {
+    use anyhow::Context as _;
+    let certs = gongxin_certs::load_certs_pem(&a.cert).with_context(|| format!("{}", a.cert.display()))?;
+    let first = certs.first().ok_or_else(|| anyhow::anyhow!("{}: no certificate", a.cert.display()))?;
+    let id = gongxin_certs::parse_identity(first).with_context(|| format!("{}", a.cert.display()))?;
+    if id.role != gongxin_certs::Role::Operator {
+        anyhow::bail!(
+            "{} 不是运维证书 / is a {:?} certificate of {}, not an operator certificate",
+            a.cert.display(),
+            id.role,
+            id.code.as_str()
+        );
+    }
+    Ok(Change::Operator {
+        code: id.code.as_str().to_string(),
+        operator: OperatorEntry {
+            fingerprint: id.fingerprint,
+            name: id.name,
+            registry_operator: a.registry_operator,
+            status,
+        },
+    })
 }
 
 #[derive(ClapArgs, Debug)]
@@ -157,6 +210,7 @@ fn build_entry(a: &NodeSpec) -> anyhow::Result<NodeEntry> {
         keys: vec![key],
         tls_fingerprints: vec![fingerprint],
         status: NodeStatus::Active,
+        operators: vec![],
     })
 }
 
@@ -216,6 +270,13 @@ fn print_reply(r: &pb::RegistryReply, output: Output) {
                         }
                         Change::SetStatus { code, status } => println!("  ~ {code} -> {}", status.as_str()),
                         Change::Rekey { code, .. } => println!("  ~ {code} 新密钥与证书 new key and certificate"),
+                        Change::Operator { code, operator: o } => println!(
+                            "  ~ {code} 运维证书 operator {} {} -> {}{}",
+                            o.name,
+                            o.fingerprint,
+                            o.status.as_str(),
+                            if o.registry_operator { " (registry operator)" } else { "" }
+                        ),
                     }
                 }
                 println!("下一步 next: gongxin registry apply --version {}", reg.version + 1);
@@ -372,6 +433,19 @@ pub fn run(c: Command) -> i32 {
                 return exit::USAGE;
             }
         },
+        Command::Operator(c) => {
+            let (a, status) = match c {
+                OperatorCommand::Add(a) => (a, NodeStatus::Active),
+                OperatorCommand::Revoke(a) => (a, NodeStatus::Revoked),
+            };
+            match operator_change(&a, status) {
+                Ok(change) => (a.data_dir, change, a.output),
+                Err(e) => {
+                    eprintln!("错误 error: {e:#}");
+                    return exit::USAGE;
+                }
+            }
+        }
         Command::Suspend(a) => {
             (a.data_dir, Change::SetStatus { code: a.code, status: NodeStatus::Suspended }, a.output)
         }

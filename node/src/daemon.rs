@@ -392,6 +392,7 @@ async fn serve_federation(
     tracing::info!(%local, file = %addr_file.display(), tls_profile = %f.tls_profile,
         max_connections = limits.max_connections, "federation mTLS listener (sync, remote admin, audit)");
     let me = cfg.code.clone();
+    let op_fed = fed.clone();
     let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
         let id = gongxin_certs::tls::request_identity(&req)
             .map_err(|e| tonic::Status::unauthenticated(format!("client certificate required: {e}")))?;
@@ -403,9 +404,14 @@ async fn serve_federation(
                 id.code.as_str()
             )));
         }
+        // Registered for this node and not revoked (the registry-operator role is checked per RPC).
+        if let Err(e) = op_fed.authorize_operator(&id.fingerprint, false) {
+            tracing::warn!(operator = ?id.name, fingerprint = %id.fingerprint, "refused: {e}");
+            return Err(tonic::Status::permission_denied(e.to_string()));
+        }
         Ok(req)
     };
-    let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), f.parent.clone());
+    let remote_admin = AdminService::federated(ledger.clone(), fed.clone(), f.parent.clone()).remote();
     let incoming = gongxin_certs::tls::incoming_with(listener, server_tls, limits);
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))

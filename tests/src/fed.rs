@@ -271,6 +271,45 @@ impl Fed {
         Ok(())
     }
 
+    /// A certificate of `role` for node `code` from the federation CA (people and systems are named 值班员).
+    pub fn issue(&self, role: Role, code: &str) -> Result<gongxin_certs::IssuedCert> {
+        let name = (role != Role::Node).then(|| "值班员".to_string());
+        Ok(self.ca.issue(role, &NodeCode::parse(code)?, &IssueOptions { name, ..Default::default() })?)
+    }
+
+    /// Registers (`registry operator add`, or `revoke`) the operator certificate `issued` on the province, applies
+    /// the registry, and waits until the certificate's node holds that version. Returns the cert file.
+    pub fn register_operator(
+        &self,
+        issued: &gongxin_certs::IssuedCert,
+        registry_operator: bool,
+        revoke: bool,
+    ) -> Result<PathBuf> {
+        let fp = gongxin_certs::parse_identity(&issued.cert_der)?.fingerprint;
+        let (cert, _) = issued.save(&self.root.join("operators"), Some(&fp[..16]), true)?;
+        let p = self.dir("430000");
+        let verb = if revoke { "revoke" } else { "add" };
+        let mut args = vec!["registry", "operator", verb, "--data-dir", &p, "--cert", cert.to_str().context("utf-8")?];
+        if registry_operator {
+            args.push("--registry-operator");
+        }
+        let out = cli(&args);
+        if !out.status.success() {
+            bail!("registry operator {verb}: {}", text(&out.stderr));
+        }
+        let out = cli(&["registry", "apply", "--data-dir", &p, "-o", "json"]);
+        if !out.status.success() {
+            bail!("registry apply: {}", text(&out.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let version = v["current"]["version"].as_u64().context("registry version")?;
+        let code = issued.code.as_str().to_string();
+        self.wait_until(&format!("{code} to hold registry version {version}"), Duration::from_secs(60), |f| {
+            f.peers(&code)["registry_version"].as_u64().unwrap_or(0) >= version
+        })?;
+        Ok(cert)
+    }
+
     /// Province up, registry applied, then every other node, parents before their children.
     pub fn up(root: &Path, topology: &[(&str, Option<&str>)]) -> Result<Fed> {
         Fed::up_with(root, topology, env_profile())

@@ -48,7 +48,28 @@ pub struct NodeEntry {
     /// SHA-256 fingerprints (lowercase hex of the DER) of the node's TLS certificates.
     pub tls_fingerprints: Vec<String>,
     pub status: NodeStatus,
+    /// The operator certificates of this node (`gongxin registry operator add|revoke`): only these, when
+    /// active, may use its remote admin API and its operator HTTPS view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorEntry>,
 }
+
+/// One registered operator certificate of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorEntry {
+    /// SHA-256 fingerprint (lowercase hex of the DER) of the operator certificate.
+    pub fingerprint: String,
+    /// The person's name, from the certificate (for display; never used for decisions).
+    pub name: String,
+    /// May stage, apply and discard registry changes over the province's remote admin API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registry_operator: bool,
+    /// `active` or `revoked` (a revoked certificate is refused before it expires).
+    pub status: NodeStatus,
+}
+
+/// At most this many operator certificates per node (revoked ones included).
+pub const MAX_OPERATORS_PER_NODE: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
@@ -110,6 +131,32 @@ impl Registry {
             if n.keys.len() > MAX_KEYS_PER_NODE {
                 return Err(node_err(&n.code, format!("has more than {MAX_KEYS_PER_NODE} SM2 keys")));
             }
+            if n.operators.len() > MAX_OPERATORS_PER_NODE {
+                return Err(node_err(&n.code, format!("has more than {MAX_OPERATORS_PER_NODE} operator certificates")));
+            }
+            let mut fps = BTreeSet::new();
+            for o in &n.operators {
+                if o.fingerprint.len() != 64
+                    || !o.fingerprint.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(node_err(
+                        &n.code,
+                        format!("operator fingerprint {:?} is not 64 lowercase hex digits", o.fingerprint),
+                    ));
+                }
+                if !fps.insert(o.fingerprint.as_str()) {
+                    return Err(node_err(&n.code, format!("operator {} listed twice", o.fingerprint)));
+                }
+                if o.registry_operator && n.parent.is_some() {
+                    return Err(node_err(
+                        &n.code,
+                        "名册操作员只能是省级节点的运维人员 / only operators of the province may be registry operators",
+                    ));
+                }
+                if o.status == NodeStatus::Suspended {
+                    return Err(node_err(&n.code, "an operator certificate is active or revoked, not suspended"));
+                }
+            }
             for k in &n.keys {
                 PublicKey::from_spki_pem(&k.spki_pem).map_err(|e| node_err(&n.code, e.to_string()))?;
             }
@@ -156,6 +203,11 @@ impl Registry {
         self.nodes.iter().find(|n| n.code == code)
     }
 
+    /// The registered operator certificate `fingerprint` of node `code`, if any (whatever its status).
+    pub fn operator(&self, code: &str, fingerprint: &str) -> Option<&OperatorEntry> {
+        self.node(code)?.operators.iter().find(|o| o.fingerprint.eq_ignore_ascii_case(fingerprint))
+    }
+
     pub fn is_active(&self, code: &str) -> bool {
         self.node(code).is_some_and(|n| n.status == NodeStatus::Active)
     }
@@ -196,8 +248,15 @@ impl Registry {
         next.issued_at = issued_at.to_string();
         match change {
             Change::Upsert(entry) => {
+                let mut entry = entry.clone();
+                // Re-adding a node (a reactivation, a new certificate) keeps its registered operators.
+                if entry.operators.is_empty() {
+                    if let Some(old) = next.node(&entry.code) {
+                        entry.operators = old.operators.clone();
+                    }
+                }
                 next.nodes.retain(|n| n.code != entry.code);
-                next.nodes.push(entry.clone());
+                next.nodes.push(entry);
                 next.nodes.sort_by(|a, b| a.code.cmp(&b.code));
             }
             Change::Rekey { code, key, tls_fingerprint } => {
@@ -219,6 +278,29 @@ impl Registry {
                 }
                 n.keys.push(KeyEntry { valid_from: issued_at.to_string(), ..key.clone() });
                 n.tls_fingerprints = vec![tls_fingerprint.clone()];
+            }
+            Change::Operator { code, operator } => {
+                let n = next
+                    .nodes
+                    .iter_mut()
+                    .find(|n| &n.code == code)
+                    .ok_or_else(|| node_err(code, "not in the registry"))?;
+                match n.operators.iter_mut().find(|o| o.fingerprint == operator.fingerprint) {
+                    Some(o) if o.status == NodeStatus::Revoked && operator.status != NodeStatus::Revoked => {
+                        return Err(node_err(
+                            code,
+                            format!("运维证书 {} 已吊销，不能恢复，请签发新证书 / operator certificate {} is revoked for good: issue a new one", operator.fingerprint, operator.fingerprint),
+                        ));
+                    }
+                    Some(o) => *o = operator.clone(),
+                    None if operator.status == NodeStatus::Revoked => {
+                        return Err(node_err(
+                            code,
+                            format!("operator certificate {} is not registered", operator.fingerprint),
+                        ));
+                    }
+                    None => n.operators.push(operator.clone()),
+                }
             }
             Change::SetStatus { code, status } => {
                 let n = next
@@ -260,6 +342,11 @@ pub enum Change {
         key: KeyEntry,
         tls_fingerprint: String,
     },
+    /// Registers (or updates, or revokes) one operator certificate of a node; a revoked one stays revoked.
+    Operator {
+        code: String,
+        operator: OperatorEntry,
+    },
 }
 
 /// At most this many SM2 keys per node (its key history), so no registry document grows without bound.
@@ -283,6 +370,7 @@ mod tests {
             }],
             tls_fingerprints: vec![],
             status: NodeStatus::Active,
+            operators: vec![],
         }
     }
 
@@ -352,5 +440,45 @@ mod tests {
         let k = KeyEntry { spki_pem: pem, valid_from: String::new(), valid_until: None };
         let e = full.apply(&Change::Rekey { code: "430102".into(), key: k, tls_fingerprint: "ef".into() }, "t");
         assert!(e.unwrap_err().to_string().contains("the bound"));
+    }
+
+    #[test]
+    fn operators_are_registered_revoked_for_good_and_kept_across_a_re_add() {
+        let mut r = Registry::empty();
+        for (c, p) in [("430000", None), ("430100", Some("430000"))] {
+            r = r.apply(&Change::Upsert(entry(c, p)), "t").unwrap();
+        }
+        let op = |fp: char, reg: bool, status| OperatorEntry {
+            fingerprint: fp.to_string().repeat(64),
+            name: "王运维".into(),
+            registry_operator: reg,
+            status,
+        };
+        let add = |code: &str, o: OperatorEntry| Change::Operator { code: code.into(), operator: o };
+        let r = r.apply(&add("430000", op('a', true, NodeStatus::Active)), "t").unwrap();
+        let r = r.apply(&add("430100", op('b', false, NodeStatus::Active)), "t").unwrap();
+        assert!(r.operator("430000", &"A".repeat(64)).is_some_and(|o| o.registry_operator));
+        assert!(r.operator("430100", &"a".repeat(64)).is_none(), "per node");
+        // Only the province's operators may be registry operators; fingerprints are checked.
+        let e = r.apply(&add("430100", op('c', true, NodeStatus::Active)), "t").unwrap_err().to_string();
+        assert!(e.contains("registry operators"), "{e}");
+        let mut bad = op('d', false, NodeStatus::Active);
+        bad.fingerprint = "xyz".into();
+        assert!(r.apply(&add("430100", bad), "t").is_err());
+        // Revoked for good; revoking an unknown one is refused.
+        let r = r.apply(&add("430100", op('b', false, NodeStatus::Revoked)), "t").unwrap();
+        assert_eq!(r.operator("430100", &"b".repeat(64)).unwrap().status, NodeStatus::Revoked);
+        assert!(r
+            .apply(&add("430100", op('b', false, NodeStatus::Active)), "t")
+            .unwrap_err()
+            .to_string()
+            .contains("revoked"));
+        assert!(r.apply(&add("430100", op('e', false, NodeStatus::Revoked)), "t").is_err());
+        // Re-adding the node (new certificate, reactivation) keeps its operators.
+        let r = r.apply(&Change::Upsert(entry("430100", Some("430000"))), "t").unwrap();
+        assert_eq!(r.node("430100").unwrap().operators.len(), 1);
+        // Old documents without operators still parse.
+        let old = Registry::from_json(&r.to_json()).unwrap();
+        assert_eq!(old, r);
     }
 }

@@ -74,6 +74,12 @@ pub enum Refusal {
     OwnLogUpload { sender: String },
     #[error("log {origin} is not offered for down-sync")]
     NotOffered { origin: String },
+    #[error("运维证书未在名册中登记 the operator certificate {fingerprint} of {node} is not registered (gongxin registry operator add)")]
+    OperatorNotRegistered { node: String, fingerprint: String },
+    #[error("运维证书已吊销 the operator certificate {fingerprint} of {node} is revoked")]
+    OperatorRevoked { node: String, fingerprint: String },
+    #[error("需要名册操作员角色 registry changes need a registry operator (gongxin registry operator add --registry-operator); {fingerprint} of {node} is not one")]
+    NotRegistryOperator { node: String, fingerprint: String },
     /// Only a node whose signing is held on a gap takes its own log back (`Federation::recover_own`).
     #[error("a parent may send this node its own log only while its signing is held on a gap (restore)")]
     OwnLogPulled,
@@ -156,6 +162,23 @@ pub fn may_pull(reg: &Registry, me: &str, sender: &str) -> Result<(), SyncError>
         return Err(SyncError::Forbidden(Refusal::NotAChild { node: sender.into(), parent: me.into() }));
     }
     Ok(())
+}
+
+/// May the operator certificate `fingerprint` of node `code` act for it (registered, not revoked, and with the
+/// registry-operator role when `registry_change`)? The caller has checked the certificate's role and code.
+pub fn operator_may(reg: &Registry, code: &str, fingerprint: &str, registry_change: bool) -> Result<(), SyncError> {
+    let refuse = |r| Err(SyncError::Forbidden(r));
+    let (node, fingerprint) = (code.to_string(), fingerprint.to_ascii_lowercase());
+    match reg.operator(code, &fingerprint) {
+        None => refuse(Refusal::OperatorNotRegistered { node, fingerprint }),
+        Some(o) if o.status != crate::registry::NodeStatus::Active => {
+            refuse(Refusal::OperatorRevoked { node, fingerprint })
+        }
+        Some(o) if registry_change && !o.registry_operator => {
+            refuse(Refusal::NotRegistryOperator { node, fingerprint })
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// Does the TLS certificate presented by `code` match its registry entry?
@@ -308,6 +331,7 @@ mod tests {
                 }],
                 tls_fingerprints: vec![format!("fp{c}")],
                 status: NodeStatus::Active,
+                operators: vec![],
             };
             r = r.apply(&Change::Upsert(e), "t").unwrap();
         }

@@ -138,6 +138,12 @@ impl Federation {
         Ok(code.to_string())
     }
 
+    /// An operator certificate (`fingerprint`) of this node, on the remote admin API or the operator HTTPS view:
+    /// it must be registered for this node and active; registry changes also need the registry-operator role.
+    pub fn authorize_operator(&self, fingerprint: &str, registry_change: bool) -> Result<(), SyncError> {
+        sync::operator_may(&self.registry(), &self.me, fingerprint, registry_change)
+    }
+
     fn links(&self) -> MutexGuard<'_, Links> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
     }

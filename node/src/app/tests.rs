@@ -35,6 +35,7 @@ fn node(code: &str, parent: Option<&str>, key: &SigningKey) -> NodeEntry {
         }],
         tls_fingerprints: vec![format!("{code}-fingerprint")],
         status: NodeStatus::Active,
+        operators: vec![],
     }
 }
 

@@ -62,6 +62,7 @@ pub fn run(records: u64, json: bool) -> Result<()> {
         keys: key_entry(k),
         tls_fingerprints: vec!["00".into()],
         status: NodeStatus::Active,
+        operators: vec![],
     };
     reg = reg.apply(&Change::Upsert(node(PROVINCE, None, &province_key)), "t")?;
     for ((code, parent), k) in ORIGINS.iter().zip(&keys) {

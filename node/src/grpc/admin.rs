@@ -23,11 +23,14 @@ pub struct AdminService {
     parent: Option<(String, String)>,
     /// Set on the admin socket only: where `BackupStore` may write (never over the mTLS port).
     data_dir: Option<std::path::PathBuf>,
+    /// Served on the mTLS port to registered operator certificates: registry changes also need the
+    /// registry-operator role (on the admin socket the operating system is the authenticator).
+    remote: bool,
 }
 
 impl AdminService {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, fed: None, parent: None, data_dir: None }
+        Self { ledger, fed: None, parent: None, data_dir: None, remote: false }
     }
 
     /// Allows `BackupStore` into `data_dir` (the local admin socket).
@@ -38,7 +41,26 @@ impl AdminService {
 
     /// An admin service of a federated node.
     pub fn federated(ledger: Arc<Ledger>, fed: Arc<Federation>, parent: Option<(String, String)>) -> Self {
-        Self { ledger, fed: Some(fed), parent, data_dir: None }
+        Self { ledger, fed: Some(fed), parent, data_dir: None, remote: false }
+    }
+
+    /// The admin service of the mTLS port (see `remote`).
+    pub fn remote(mut self) -> Self {
+        self.remote = true;
+        self
+    }
+
+    /// Over the mTLS port, a registry change needs a registered registry operator's certificate.
+    fn may_change_registry<T>(&self, fed: &Federation, req: &Request<T>) -> Result<(), Status> {
+        if !self.remote {
+            return Ok(());
+        }
+        let id = gongxin_certs::tls::request_identity(req)
+            .map_err(|e| Status::unauthenticated(format!("client certificate required: {e}")))?;
+        fed.authorize_operator(&id.fingerprint, true).map_err(|e| {
+            tracing::warn!(fingerprint = %id.fingerprint, "refused registry change: {e}");
+            Status::permission_denied(e.to_string())
+        })
     }
 
     fn fed(&self) -> Result<Arc<Federation>, Status> {
@@ -272,6 +294,7 @@ impl pb::admin_server::Admin for AdminService {
         req: Request<pb::RegistryStageRequest>,
     ) -> Result<Response<pb::RegistryReply>, Status> {
         let fed = self.fed()?;
+        self.may_change_registry(&fed, &req)?;
         let change: Change = serde_json::from_str(&req.into_inner().change_json)
             .map_err(|e| Status::invalid_argument(format!("change_json: {e}")))?;
         let f = fed.clone();
@@ -284,17 +307,16 @@ impl pb::admin_server::Admin for AdminService {
         req: Request<pb::RegistryApplyRequest>,
     ) -> Result<Response<pb::RegistryReply>, Status> {
         let fed = self.fed()?;
+        self.may_change_registry(&fed, &req)?;
         let want = req.into_inner().version;
         let f = fed.clone();
         blocking(move || f.apply_staged(want)).await?;
         Ok(Response::new(Self::registry_reply(&fed, &[])))
     }
 
-    async fn registry_discard(
-        &self,
-        _req: Request<pb::RegistryRequest>,
-    ) -> Result<Response<pb::RegistryReply>, Status> {
+    async fn registry_discard(&self, req: Request<pb::RegistryRequest>) -> Result<Response<pb::RegistryReply>, Status> {
         let fed = self.fed()?;
+        self.may_change_registry(&fed, &req)?;
         let f = fed.clone();
         blocking(move || f.discard_staged()).await?;
         Ok(Response::new(Self::registry_reply(&fed, &[])))

@@ -264,10 +264,10 @@ pub async fn spawn(
     };
     let reader = Arc::new(reader);
     let busy = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
-    if let (Some(addr), Some(f)) = (cfg.http.operator_listen, cfg.federation.as_ref()) {
+    if let (Some(addr), Some(f), Some(fed)) = (cfg.http.operator_listen, cfg.federation.as_ref(), reader.fed.clone()) {
         let web =
             Arc::new(Web { reader: reader.clone(), metrics: metrics.clone(), busy: busy.clone(), operator: true });
-        spawn_operator(cfg, f, addr, router(web)).await?;
+        spawn_operator(cfg, f, fed, addr, router(web)).await?;
     }
     let web = Arc::new(Web { reader, metrics, busy, operator: false });
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
@@ -296,16 +296,23 @@ pub(crate) fn write_bound_addr(data_dir: &std::path::Path, name: &str, local: st
     Ok(addr_file)
 }
 
-/// Only operator certificates of this node pass the operator listener's handshake.
-#[derive(Debug)]
+/// Only operator certificates of this node that its registry entry holds, not revoked, pass the operator
+/// listener's handshake.
 struct OperatorsOfThisNode {
     me: String,
+    fed: Arc<Federation>,
+}
+
+impl std::fmt::Debug for OperatorsOfThisNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OperatorsOfThisNode({})", self.me)
+    }
 }
 
 impl gongxin_certs::tls::PeerCheck for OperatorsOfThisNode {
     fn check(&self, peer: &gongxin_certs::PeerIdentity) -> std::result::Result<(), String> {
         if peer.role == gongxin_certs::Role::Operator && peer.code.as_str() == self.me {
-            return Ok(());
+            return self.fed.authorize_operator(&peer.fingerprint, false).map_err(|e| e.to_string());
         }
         Err(format!(
             "运维页面只接受本节点 {me} 的运维证书 / the operator pages of node {me} accept operator certificates of {me} \
@@ -335,7 +342,7 @@ impl axum::serve::Listener for OperatorListener {
                 Some(Ok(c)) => {
                     let remote = c.peer().remote;
                     if let Some(id) = &c.peer().identity {
-                        tracing::info!(%remote, operator = %id.name, "operator HTTPS connection");
+                        tracing::info!(%remote, operator = ?id.name, fingerprint = %id.fingerprint, "operator HTTPS connection");
                     }
                     return (c, remote);
                 }
@@ -355,13 +362,14 @@ impl axum::serve::Listener for OperatorListener {
 async fn spawn_operator(
     cfg: &Config,
     f: &crate::config::FederationConfig,
+    fed: Arc<Federation>,
     addr: std::net::SocketAddr,
     app: axum::Router,
 ) -> Result<()> {
     let tls =
         gongxin_certs::tls::TlsIdentity::load(&f.tls_cert, &f.tls_key).context("load this node's TLS identity")?;
     let ca = gongxin_certs::tls::CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
-    let check = Arc::new(OperatorsOfThisNode { me: cfg.code.clone() });
+    let check = Arc::new(OperatorsOfThisNode { me: cfg.code.clone(), fed });
     let config = gongxin_certs::tls::https_server_config_checked(&tls, &ca, check).context("operator HTTPS config")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind operator HTTPS {addr}"))?;
     let local = listener.local_addr()?;

@@ -167,14 +167,19 @@ fn every_unauthorised_caller_is_refused_and_nothing_is_stored() {
         "operator of another node"
     );
     assert_eq!(admin_status(&county), Code::PermissionDenied, "a node certificate is not an operator");
-    assert_eq!(admin_status(&issued(&fed.ca, Role::Operator, "430100")), Code::Ok, "this node's operator");
+    let op = fed.issue(Role::Operator, "430100").unwrap();
+    let op_id = TlsIdentity::from_issued(&op).unwrap();
+    assert_eq!(admin_status(&op_id), Code::PermissionDenied, "this node's operator, not registered");
+    fed.register_operator(&op, false, false).unwrap();
+    assert_eq!(admin_status(&op_id), Code::Ok, "this node's registered operator");
 
     // A revoked node: once the registry change reaches the city, 岳麓区 is refused.
     let p = fed.dir("430000");
     assert!(cli(&["registry", "revoke", "--data-dir", &p, "--code", "430104"]).status.success());
-    let out = cli(&["registry", "apply", "--data-dir", &p, "--version", "2"]);
+    // Version 2 registered the city's operator above.
+    let out = cli(&["registry", "apply", "--data-dir", &p, "--version", "3"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_registry(&fed, "430100", 2);
+    wait_registry(&fed, "430100", 3);
     let yuelu = identity_of(&fed.nodes["430104"].dir);
     assert!(at_tls(r.block_on(cursor_code(changsha, "430100", &yuelu, &ca, "430104"))), "revoked node (TLS layer)");
 

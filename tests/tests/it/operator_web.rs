@@ -5,7 +5,7 @@
 
 use crate::web::{get, list_json};
 use gongxin_certs::tls::{CaCert, TlsIdentity};
-use gongxin_certs::{IssueOptions, NodeCode, Role};
+use gongxin_certs::{IssuedCert, NodeCode, Role};
 use gongxin_core::testdata;
 use gongxin_tests::fed::Fed;
 use gongxin_tests::{cli, eventually, text};
@@ -50,11 +50,12 @@ async fn https_get(
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+fn issue(fed: &Fed, role: Role, code: &str) -> IssuedCert {
+    fed.issue(role, code).unwrap()
+}
+
 fn identity(fed: &Fed, role: Role, code: &str) -> TlsIdentity {
-    let name = (role != Role::Node).then(|| "王运维".to_string());
-    let issued =
-        fed.ca.issue(role, &NodeCode::parse(code).unwrap(), &IssueOptions { name, ..Default::default() }).unwrap();
-    TlsIdentity::from_issued(&issued).unwrap()
+    TlsIdentity::from_issued(&issue(fed, role, code)).unwrap()
 }
 
 #[test]
@@ -91,8 +92,12 @@ fn the_operator_view_is_served_over_https_to_operator_certificates_of_the_node_o
 
     let ca = CaCert::from(&fed.ca);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The city's operator: the unmasked operator view.
-    let operator = identity(&fed, Role::Operator, CITY);
+    // The city's operator: refused until registered, then the unmasked operator view.
+    let issued = issue(&fed, Role::Operator, CITY);
+    let operator = TlsIdentity::from_issued(&issued).unwrap();
+    let r = rt.block_on(https_get(addr.port(), &operator, &ca, CITY, &query));
+    assert!(r.is_err(), "an unregistered operator certificate got an answer: {r:?}");
+    fed.register_operator(&issued, false, false).unwrap();
     let (st, page) = rt.block_on(https_get(addr.port(), &operator, &ca, CITY, &query)).unwrap();
     assert_eq!(st, 200, "{page}");
     assert!(page.contains("运维视图") && page.contains(&id_no), "{page}");
@@ -110,4 +115,49 @@ fn the_operator_view_is_served_over_https_to_operator_certificates_of_the_node_o
     }
     let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
     assert!(log.contains("accept operator certificates of 430100 only"), "the refusal is logged");
+    assert!(log.contains("is not registered"), "the unregistered operator's refusal is logged");
+
+    // Revoked before it expires: refused from then on.
+    fed.register_operator(&issued, false, true).unwrap();
+    let r = rt.block_on(https_get(addr.port(), &operator, &ca, CITY, &query));
+    assert!(r.is_err(), "a revoked operator certificate got an answer: {r:?}");
+}
+
+#[test]
+fn remote_admin_needs_a_registered_operator_and_registry_changes_a_registry_operator() {
+    use gongxin_proto::admin::v1 as apb;
+    use tonic::Code;
+    let tmp = tempfile::tempdir().unwrap();
+    let fed = Fed::up(tmp.path(), TOPO3).unwrap();
+    let ca = CaCert::from(&fed.ca);
+    let port = fed.nodes["430000"].port.unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let call = |id: &TlsIdentity, discard: bool| -> Code {
+        rt.block_on(async {
+            let ch = gongxin_tests::fed::mtls_channel(port, id, &ca, "430000").await.unwrap();
+            let mut c = apb::admin_client::AdminClient::new(ch);
+            let r = if discard {
+                c.registry_discard(apb::RegistryRequest {}).await.map(|_| ())
+            } else {
+                c.registry_show(apb::RegistryRequest {}).await.map(|_| ())
+            };
+            r.map_or_else(|s| s.code(), |()| Code::Ok)
+        })
+    };
+    let plain = issue(&fed, Role::Operator, "430000");
+    let plain_id = TlsIdentity::from_issued(&plain).unwrap();
+    assert_eq!(call(&plain_id, false), Code::PermissionDenied, "not registered");
+    fed.register_operator(&plain, false, false).unwrap();
+    assert_eq!(call(&plain_id, false), Code::Ok, "registered: reads the registry");
+    assert_eq!(call(&plain_id, true), Code::PermissionDenied, "but changes it only as a registry operator");
+    let registrar = issue(&fed, Role::Operator, "430000");
+    fed.register_operator(&registrar, true, false).unwrap();
+    assert_eq!(call(&TlsIdentity::from_issued(&registrar).unwrap(), true), Code::Ok, "a registry operator");
+    // A city's operator cannot be made a registry operator.
+    let city_op = issue(&fed, Role::Operator, CITY);
+    let e = fed.register_operator(&city_op, true, false).unwrap_err().to_string();
+    assert!(e.contains("registry operators"), "{e}");
+    // Revoked: refused on every call.
+    fed.register_operator(&plain, false, true).unwrap();
+    assert_eq!(call(&plain_id, false), Code::PermissionDenied, "revoked");
 }

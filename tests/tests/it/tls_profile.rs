@@ -96,7 +96,9 @@ fn sm2_federation_carries_the_main_flows() {
     let x = &fed.nodes["430302"].dir;
     let xiangtan_county = TlsIdentity::load(x.join("tls/node.pem"), x.join("tls/node.key")).unwrap();
     assert_eq!(cursor_code(changsha, "430100", &xiangtan_county, &ca, "430302"), Ok(Code::PermissionDenied));
-    assert_eq!(admin_code(changsha, "430100", &issued(&fed.ca, Role::Operator, "430100"), &ca), Code::Ok);
+    let op = fed.issue(Role::Operator, "430100").unwrap();
+    fed.register_operator(&op, false, false).unwrap();
+    assert_eq!(admin_code(changsha, "430100", &TlsIdentity::from_issued(&op).unwrap(), &ca), Code::Ok);
     assert_eq!(admin_code(changsha, "430100", &issued(&fed.ca, Role::Operator, "430102"), &ca), Code::PermissionDenied);
 
     // Refusals at the TLS layer: an SM2 certificate of another CA, and a client on the ecdsa profile.

@@ -201,6 +201,7 @@ mod tests {
             }],
             tls_fingerprints: Vec::new(),
             status: NodeStatus::Active,
+            operators: vec![],
         }
     }
 
