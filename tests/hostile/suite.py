@@ -57,6 +57,22 @@ def wrong_roles_are_refused(fed):
 
 
 @case
+def operators_must_be_registered_and_registry_changes_need_the_role(fed):
+    admin_pb2, admin_grpc = hx.admin_stubs(fed)
+    # An operator certificate the CA issued for the city but the registry does not hold, and a revoked one.
+    for role in ["operator", "revoked_operator"]:
+        a = admin_grpc.AdminStub(hx.channel(fed, "city", role))
+        expect(code_of(lambda: a.Status(admin_pb2.StatusRequest(), timeout=10)),
+               grpc.StatusCode.PERMISSION_DENIED, "%s certificate on the city's admin API" % role)
+    # A registered province operator reads the registry but may not change it without the role.
+    p = admin_grpc.AdminStub(hx.channel(fed, "province", "province_operator"))
+    expect(code_of(lambda: p.RegistryShow(admin_pb2.RegistryRequest(), timeout=10)),
+           grpc.StatusCode.OK, "registered operator reads the registry")
+    expect(code_of(lambda: p.RegistryDiscard(admin_pb2.RegistryRequest(), timeout=10)),
+           grpc.StatusCode.PERMISSION_DENIED, "registry change without the registry-operator role")
+
+
+@case
 def unregistered_node_certificates_fail_the_handshake(fed):
     _, sync_pb2, sync_grpc, _, _ = hx.stubs(fed)
     for role in ["stranger", "twin"]:
@@ -167,7 +183,8 @@ def the_node_keeps_serving(fed):
     assert r.origin == "430102", r
 
 
-CASES = [wrong_roles_are_refused, unregistered_node_certificates_fail_the_handshake,
+CASES = [wrong_roles_are_refused, operators_must_be_registered_and_registry_changes_need_the_role,
+         unregistered_node_certificates_fail_the_handshake,
          oversized_requests_are_refused_naming_the_rule, concurrent_uploads_of_one_peer_are_bounded,
          streams_beyond_the_limit_are_refused, silent_connections_are_closed,
          connections_per_certificate_are_capped, the_node_keeps_serving]

@@ -30,6 +30,18 @@ fn hostile_fed(root: &Path) -> (Fed, std::path::PathBuf) {
         let i = fed.ca.issue(role, &NodeCode::parse(code).unwrap(), &opts).unwrap();
         write(name, &i.cert_pem, &i.key_pem)
     };
+    // Registered operators (item 10): the province's, without the registry-operator role; one of the city's,
+    // registered and then revoked.
+    let registered = |name: &str, code: &str, revoke: bool| {
+        let i = fed.issue(Role::Operator, code).unwrap();
+        fed.register_operator(&i, false, false).unwrap();
+        if revoke {
+            fed.register_operator(&i, false, true).unwrap();
+        }
+        write(name, &i.cert_pem, &i.key_pem)
+    };
+    let province_operator = registered("province_operator", "430000", false);
+    let revoked_operator = registered("revoked_operator", "430100", true);
     let county_dir = &fed.nodes["430102"].dir;
     let county = write(
         "county",
@@ -58,6 +70,8 @@ fn hostile_fed(root: &Path) -> (Fed, std::path::PathBuf) {
             "county": county,
             "county2": county2,
             "operator": issue("operator", Role::Operator, "430100"),
+            "province_operator": province_operator,
+            "revoked_operator": revoked_operator,
             "auditor": issue("auditor", Role::Auditor, "430000"),
             "stranger": issue("stranger", Role::Node, "430111"),
             "twin": issue("twin", Role::Node, "430102"),
@@ -88,7 +102,7 @@ fn the_independent_hostile_peer_suite_is_refused_and_the_node_keeps_serving() {
     let stdout = text(&out.stdout);
     println!("{stdout}\n{}", text(&out.stderr));
     assert!(out.status.success(), "hostile suite failed:\n{stdout}\n{}", text(&out.stderr));
-    assert!(stdout.contains("all 8 cases passed"), "{stdout}");
+    assert!(stdout.contains("all 9 cases passed"), "{stdout}");
     // The city logged each refusal naming the rule.
     let log = std::fs::read_to_string(fed.nodes["430100"].dir.join("node.log")).unwrap();
     for rule in
