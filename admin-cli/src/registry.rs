@@ -108,10 +108,7 @@ pub struct OperatorArgs {
 
 /// The registry change for an operator certificate file.
 fn operator_change(a: &OperatorArgs, status: NodeStatus) -> anyhow::Result<Change> {
-    use anyhow::Context as _;
-    let certs = gongxin_certs::load_certs_pem(&a.cert).with_context(|| format!("{}", a.cert.display()))?;
-    let first = certs.first().ok_or_else(|| anyhow::anyhow!("{}: no certificate", a.cert.display()))?;
-    let id = gongxin_certs::parse_identity(first).with_context(|| format!("{}", a.cert.display()))?;
+    let id = cert_identity(&a.cert)?;
     if id.role != gongxin_certs::Role::Operator {
         anyhow::bail!(
             "{} 不是运维证书 / is a {:?} certificate of {}, not an operator certificate",
@@ -170,15 +167,21 @@ struct NodeSpec {
     cert: PathBuf,
 }
 
+/// The Gongxin identity (role, node code, name, fingerprint) of the first certificate in a PEM file.
+fn cert_identity(cert: &std::path::Path) -> anyhow::Result<gongxin_certs::PeerIdentity> {
+    use anyhow::Context as _;
+    let certs = gongxin_certs::load_certs_pem(cert).with_context(|| format!("{}", cert.display()))?;
+    let first = certs.first().ok_or_else(|| anyhow::anyhow!("{}: no certificate", cert.display()))?;
+    gongxin_certs::parse_identity(first).with_context(|| format!("{}", cert.display()))
+}
+
 /// A node's SM2 key (valid from now) and the fingerprint of its TLS certificate, which must be a node
 /// certificate of `code`.
 fn key_and_cert(code: &str, key: &std::path::Path, cert: &std::path::Path) -> anyhow::Result<(KeyEntry, String)> {
     use anyhow::Context as _;
     let pem = std::fs::read_to_string(key).with_context(|| format!("read {}", key.display()))?;
     PublicKey::from_spki_pem(&pem).with_context(|| format!("{}", key.display()))?;
-    let certs = gongxin_certs::load_certs_pem(cert).with_context(|| format!("{}", cert.display()))?;
-    let first = certs.first().ok_or_else(|| anyhow::anyhow!("{}: no certificate", cert.display()))?;
-    let id = gongxin_certs::parse_identity(first).with_context(|| format!("{}", cert.display()))?;
+    let id = cert_identity(cert)?;
     if id.code.as_str() != code || id.role != gongxin_certs::Role::Node {
         anyhow::bail!(
             "{} 不是 {} 的节点证书 / {} is a {:?} certificate of {}, not a node certificate of {}",

@@ -391,22 +391,15 @@ async fn serve_federation(
     let limits = gongxin_certs::listen::Limits::for_fd_limit(fd_limit());
     tracing::info!(%local, file = %addr_file.display(), tls_profile = %f.tls_profile,
         max_connections = limits.max_connections, "federation mTLS listener (sync, remote admin, audit)");
-    let me = cfg.code.clone();
     let op_fed = fed.clone();
     let operator_only = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, tonic::Status> {
         let id = gongxin_certs::tls::request_identity(&req)
             .map_err(|e| tonic::Status::unauthenticated(format!("client certificate required: {e}")))?;
-        if id.role != gongxin_certs::Role::Operator || id.code.as_str() != me {
-            tracing::warn!(peer = %id.code.as_str(), role = ?id.role, "refused: admin API needs an operator certificate of this node");
-            return Err(tonic::Status::permission_denied(format!(
-                "admin API needs an operator certificate of node {me}; got a {:?} certificate of {}",
-                id.role,
-                id.code.as_str()
-            )));
-        }
-        // Registered for this node and not revoked (the registry-operator role is checked per RPC).
-        if let Err(e) = op_fed.authorize_operator(&id.fingerprint, false) {
-            tracing::warn!(operator = ?id.name, fingerprint = %id.fingerprint, "refused: {e}");
+        // An operator certificate of this node, registered and not revoked (the registry-operator role is
+        // checked per RPC).
+        if let Err(e) = guard::authorize_operator(&op_fed, &id, false) {
+            tracing::warn!(peer = %id.code.as_str(), role = ?id.role, operator = ?id.name, fingerprint = %id.fingerprint,
+                "refused: {e}");
             return Err(tonic::Status::permission_denied(e.to_string()));
         }
         Ok(req)

@@ -130,28 +130,14 @@ impl Uplink {
         let offer = client.offer(pb::OfferRequest {}).await?.into_inner();
         for log in offer.logs {
             loop {
-                let mine = {
-                    let f = fed.clone();
-                    let o = log.origin.clone();
-                    tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size
-                };
+                let mine = self.held_size(&log.origin).await?;
                 if mine >= log.size {
                     if mine > log.size {
                         tracing::warn!(origin = %log.origin, mine, offered = log.size, "parent offers less than held (lagging or lying parent)");
                     }
                     break;
                 }
-                let r = client
-                    .pull(pb::PullRequest {
-                        origin: log.origin.clone(),
-                        start: mine,
-                        max_entries: BATCH_ENTRIES as u32,
-                    })
-                    .await?
-                    .into_inner();
-                let cp = r.checkpoint.ok_or_else(|| anyhow!("parent sent a batch without a checkpoint"))?;
-                let cp = SignedCheckpoint { note: cp.note, signature: cp.signature };
-                let entries: Vec<WireEntry> = entries_from_pb(r.entries)?;
+                let (entries, cp) = Self::pull_batch(client, &log.origin, mine).await?;
                 if entries.is_empty() {
                     break;
                 }
@@ -176,11 +162,7 @@ impl Uplink {
         relayed
             .extend(reg.nodes.iter().filter(|n| n.code != me && reg.in_subtree(&me, &n.code)).map(|n| n.code.clone()));
         for origin in relayed {
-            let held = {
-                let f = fed.clone();
-                let o = origin.clone();
-                tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size
-            };
+            let held = self.held_size(&origin).await?;
             let has_checkpoint = {
                 let f = fed.clone();
                 let o = origin.clone();
@@ -250,15 +232,7 @@ impl Uplink {
                     .recover_own(client, cursor)
                     .await
                     .map_err(|e| anyhow!("{h}; taking the entries back from the parent's mirror failed: {e:#}"))?;
-                held = {
-                    let f = fed.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let c = f.me().to_string();
-                        f.ledger().log().head(&c)
-                    })
-                    .await??
-                    .size
-                };
+                held = self.held_size(origin).await?;
                 if let Some(h @ SigningHold::Gap { .. }) = compare(cursor).await?? {
                     tracing::error!(parent = %self.parent_code, parent_size = cursor, local = held, "{h}");
                     return Err(anyhow!("{h}"));
@@ -339,26 +313,13 @@ impl Uplink {
         let me = fed.me().to_string();
         let mut taken = 0;
         loop {
-            let mine = {
-                let f = fed.clone();
-                tokio::task::spawn_blocking(move || {
-                    let c = f.me().to_string();
-                    f.ledger().log().head(&c)
-                })
-                .await??
-                .size
-            };
+            let mine = self.held_size(&me).await?;
             if mine >= parent_size {
                 return Ok(taken);
             }
-            let r = client
-                .pull(pb::PullRequest { origin: me.clone(), start: mine, max_entries: BATCH_ENTRIES as u32 })
+            let (entries, cp) = Self::pull_batch(client, &me, mine)
                 .await
-                .map_err(|s| anyhow!("the parent refused to send this node's own log: {}", s.message()))?
-                .into_inner();
-            let cp = r.checkpoint.ok_or_else(|| anyhow!("parent sent a batch without a checkpoint"))?;
-            let cp = SignedCheckpoint { note: cp.note, signature: cp.signature };
-            let entries: Vec<WireEntry> = entries_from_pb(r.entries)?;
+                .map_err(|e| anyhow!("the parent refused to send this node's own log: {e:#}"))?;
             if entries.is_empty() {
                 return Err(anyhow!("the parent claims {parent_size} entries of this log but sent none from {mine}"));
             }
@@ -369,6 +330,25 @@ impl Uplink {
                 .map_err(|e| anyhow!("this node's own entries from {} refused: {e}", self.parent_code))?;
             taken += n;
         }
+    }
+
+    /// Entries of `origin` this node holds (its own log or a mirror).
+    async fn held_size(&self, origin: &str) -> Result<u64> {
+        let (f, o) = (self.fed.clone(), origin.to_string());
+        Ok(tokio::task::spawn_blocking(move || f.ledger().log().head(&o)).await??.size)
+    }
+
+    /// One `Sync.Pull` batch of `origin` from `start`: its entries and the checkpoint it ends on (checked by the
+    /// caller's apply, never here).
+    async fn pull_batch(
+        client: &mut SyncClient<Channel>,
+        origin: &str,
+        start: u64,
+    ) -> Result<(Vec<WireEntry>, SignedCheckpoint)> {
+        let req = pb::PullRequest { origin: origin.to_string(), start, max_entries: BATCH_ENTRIES as u32 };
+        let r = client.pull(req).await?.into_inner();
+        let cp = r.checkpoint.ok_or_else(|| anyhow!("parent sent a batch without a checkpoint"))?;
+        Ok((entries_from_pb(r.entries)?, SignedCheckpoint { note: cp.note, signature: cp.signature }))
     }
 
     async fn keep_receipt(&self, origin: &str, size: u64, note: &[u8], c: Option<pb::Cosignature>) -> Result<()> {

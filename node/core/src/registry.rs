@@ -203,6 +203,14 @@ impl Registry {
         self.nodes.iter().find(|n| n.code == code)
     }
 
+    /// The entry of `code`, to change (a staged change names a registered node).
+    fn node_mut(&mut self, code: &str) -> Result<&mut NodeEntry, RegistryError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.code == code)
+            .ok_or_else(|| node_err(code, "未登记 not in the registry: register it with `registry add` first"))
+    }
+
     /// The registered operator certificate `fingerprint` of node `code`, if any (whatever its status).
     pub fn operator(&self, code: &str, fingerprint: &str) -> Option<&OperatorEntry> {
         self.node(code)?.operators.iter().find(|o| o.fingerprint.eq_ignore_ascii_case(fingerprint))
@@ -260,12 +268,10 @@ impl Registry {
                 next.nodes.sort_by(|a, b| a.code.cmp(&b.code));
             }
             Change::Rekey { code, key, tls_fingerprint } => {
-                let n = next
-                    .nodes
-                    .iter_mut()
-                    .find(|n| &n.code == code)
-                    .ok_or_else(|| node_err(code, "not in the registry: register it with `registry add` first"))?;
-                if n.keys.iter().any(|k| k.spki_pem.trim() == key.spki_pem.trim()) {
+                let n = next.node_mut(code)?;
+                // The same key in another PEM layout is the same key.
+                let new = PublicKey::from_spki_pem(&key.spki_pem).map_err(|e| node_err(code, e.to_string()))?;
+                if n.keys.iter().any(|k| PublicKey::from_spki_pem(&k.spki_pem).is_ok_and(|old| old == new)) {
                     return Err(node_err(code, "新密钥已在名册中 the new key is already registered for this node"));
                 }
                 if n.keys.len() >= MAX_KEYS_PER_NODE {
@@ -280,11 +286,7 @@ impl Registry {
                 n.tls_fingerprints = vec![tls_fingerprint.clone()];
             }
             Change::Operator { code, operator } => {
-                let n = next
-                    .nodes
-                    .iter_mut()
-                    .find(|n| &n.code == code)
-                    .ok_or_else(|| node_err(code, "not in the registry"))?;
+                let n = next.node_mut(code)?;
                 match n.operators.iter_mut().find(|o| o.fingerprint == operator.fingerprint) {
                     Some(o) if o.status == NodeStatus::Revoked && operator.status != NodeStatus::Revoked => {
                         return Err(node_err(
@@ -303,11 +305,7 @@ impl Registry {
                 }
             }
             Change::SetStatus { code, status } => {
-                let n = next
-                    .nodes
-                    .iter_mut()
-                    .find(|n| &n.code == code)
-                    .ok_or_else(|| node_err(code, "not in the registry"))?;
+                let n = next.node_mut(code)?;
                 n.status = *status;
             }
         }

@@ -74,6 +74,8 @@ pub enum Refusal {
     OwnLogUpload { sender: String },
     #[error("log {origin} is not offered for down-sync")]
     NotOffered { origin: String },
+    #[error("本节点 {node} 的远程管理接口与运维页面只接受本节点的运维证书 / the remote admin API and operator pages of node {node} accept operator certificates of {node} only; got a {role} certificate of {code}")]
+    NotAnOperatorOf { node: String, role: String, code: String },
     #[error("运维证书未在名册中登记 the operator certificate {fingerprint} of {node} is not registered (gongxin registry operator add)")]
     OperatorNotRegistered { node: String, fingerprint: String },
     #[error("运维证书已吊销 the operator certificate {fingerprint} of {node} is revoked")]
@@ -164,12 +166,26 @@ pub fn may_pull(reg: &Registry, me: &str, sender: &str) -> Result<(), SyncError>
     Ok(())
 }
 
-/// May the operator certificate `fingerprint` of node `code` act for it (registered, not revoked, and with the
-/// registry-operator role when `registry_change`)? The caller has checked the certificate's role and code.
-pub fn operator_may(reg: &Registry, code: &str, fingerprint: &str, registry_change: bool) -> Result<(), SyncError> {
+/// A certificate presented to node `me` as an operator: its role and node code (as the TLS layer read them)
+/// and its SHA-256 fingerprint.
+pub struct OperatorCert<'a> {
+    pub role: String,
+    pub is_operator: bool,
+    pub code: &'a str,
+    pub fingerprint: &'a str,
+}
+
+/// May this certificate act for node `me`: an operator certificate of `me`, registered for it, not revoked, and
+/// with the registry-operator role when `registry_change`? The one rule of the remote admin API and the
+/// operator HTTPS view.
+pub fn operator_may(reg: &Registry, me: &str, cert: &OperatorCert<'_>, registry_change: bool) -> Result<(), SyncError> {
     let refuse = |r| Err(SyncError::Forbidden(r));
-    let (node, fingerprint) = (code.to_string(), fingerprint.to_ascii_lowercase());
-    match reg.operator(code, &fingerprint) {
+    if !cert.is_operator || cert.code != me {
+        let (role, code) = (cert.role.clone(), cert.code.to_string());
+        return refuse(Refusal::NotAnOperatorOf { node: me.to_string(), role, code });
+    }
+    let (node, fingerprint) = (me.to_string(), cert.fingerprint.to_ascii_lowercase());
+    match reg.operator(me, &fingerprint) {
         None => refuse(Refusal::OperatorNotRegistered { node, fingerprint }),
         Some(o) if o.status != crate::registry::NodeStatus::Active => {
             refuse(Refusal::OperatorRevoked { node, fingerprint })

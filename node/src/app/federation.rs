@@ -138,10 +138,10 @@ impl Federation {
         Ok(code.to_string())
     }
 
-    /// An operator certificate (`fingerprint`) of this node, on the remote admin API or the operator HTTPS view:
-    /// it must be registered for this node and active; registry changes also need the registry-operator role.
-    pub fn authorize_operator(&self, fingerprint: &str, registry_change: bool) -> Result<(), SyncError> {
-        sync::operator_may(&self.registry(), &self.me, fingerprint, registry_change)
+    /// A certificate on the remote admin API or the operator HTTPS view: an operator certificate of this node,
+    /// registered for it and active; registry changes also need the registry-operator role.
+    pub fn authorize_operator(&self, cert: &sync::OperatorCert<'_>, registry_change: bool) -> Result<(), SyncError> {
+        sync::operator_may(&self.registry(), &self.me, cert, registry_change)
     }
 
     fn links(&self) -> MutexGuard<'_, Links> {

@@ -57,7 +57,7 @@ impl AdminService {
         }
         let id = gongxin_certs::tls::request_identity(req)
             .map_err(|e| Status::unauthenticated(format!("client certificate required: {e}")))?;
-        fed.authorize_operator(&id.fingerprint, true).map_err(|e| {
+        crate::grpc::guard::authorize_operator(fed, &id, true).map_err(|e| {
             tracing::warn!(fingerprint = %id.fingerprint, "refused registry change: {e}");
             Status::permission_denied(e.to_string())
         })

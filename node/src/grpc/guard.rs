@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes};
 use gongxin_certs::listen::{ActivityGuard, PeerConn};
 use gongxin_certs::tls::PeerCheck;
 use gongxin_certs::{PeerIdentity, Role};
-use gongxin_core::sync::MAX_BATCH_ENTRIES;
+use gongxin_core::sync::{SyncError, MAX_BATCH_ENTRIES};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -461,6 +461,37 @@ impl PeerCheck for RegistryCheck {
         self.fed.authorize_node(peer.code.as_str(), true, &peer.fingerprint).map(|_| ()).map_err(|e| {
             format!("节点证书未登记 node certificate of {} refused at the TLS layer (registry): {e}", peer.code)
         })
+    }
+}
+
+/// The one operator rule (`core::sync::operator_may`) for a certificate the TLS layer verified: an operator
+/// certificate of this node, registered and not revoked, and a registry operator for `registry_change`. Used by
+/// the remote admin API (interceptor and registry RPCs) and by [`OperatorCheck`].
+pub fn authorize_operator(fed: &Federation, id: &PeerIdentity, registry_change: bool) -> Result<(), SyncError> {
+    let cert = gongxin_core::sync::OperatorCert {
+        role: id.role.to_string(),
+        is_operator: id.role == Role::Operator,
+        code: id.code.as_str(),
+        fingerprint: &id.fingerprint,
+    };
+    fed.authorize_operator(&cert, registry_change)
+}
+
+/// The TLS-layer check of the operator HTTPS listener: [`authorize_operator`] in the handshake, so no other
+/// certificate reaches a page.
+pub struct OperatorCheck {
+    pub fed: Arc<Federation>,
+}
+
+impl std::fmt::Debug for OperatorCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorCheck").field("node", &self.fed.me()).finish()
+    }
+}
+
+impl PeerCheck for OperatorCheck {
+    fn check(&self, peer: &PeerIdentity) -> Result<(), String> {
+        authorize_operator(&self.fed, peer, false).map_err(|e| e.to_string())
     }
 }
 

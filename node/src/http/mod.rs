@@ -7,7 +7,7 @@
 //! by `config`) and serves the public view; the bound address goes to `DATA_DIR/http.addr`. The operator view
 //! (the query page unmasked) is served by a second listener, `[http] operator_listen`, over mutual TLS with the
 //! node's federation identity, whose handshake lets in operator certificates of this node only
-//! (`OperatorsOfThisNode`); its address goes to `DATA_DIR/https.addr`. Both answer GET only.
+//! (`grpc::guard::OperatorCheck`); its address goes to `DATA_DIR/https.addr`. Both answer GET only.
 //!
 //! *Invariant:* HTTP is read-only: handlers call app read APIs only. Handlers see the node through [`Reader`],
 //! whose methods are the read use cases (`Federation::peer_view`, `Federation::last_report`, `Ledger::search`,
@@ -296,36 +296,8 @@ pub(crate) fn write_bound_addr(data_dir: &std::path::Path, name: &str, local: st
     Ok(addr_file)
 }
 
-/// Only operator certificates of this node that its registry entry holds, not revoked, pass the operator
-/// listener's handshake.
-struct OperatorsOfThisNode {
-    me: String,
-    fed: Arc<Federation>,
-}
-
-impl std::fmt::Debug for OperatorsOfThisNode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OperatorsOfThisNode({})", self.me)
-    }
-}
-
-impl gongxin_certs::tls::PeerCheck for OperatorsOfThisNode {
-    fn check(&self, peer: &gongxin_certs::PeerIdentity) -> std::result::Result<(), String> {
-        if peer.role == gongxin_certs::Role::Operator && peer.code.as_str() == self.me {
-            return self.fed.authorize_operator(&peer.fingerprint, false).map_err(|e| e.to_string());
-        }
-        Err(format!(
-            "运维页面只接受本节点 {me} 的运维证书 / the operator pages of node {me} accept operator certificates of {me} \
-             only; got a {} certificate of {}",
-            peer.role,
-            peer.code,
-            me = self.me
-        ))
-    }
-}
-
 /// The operator HTTPS listener's connections, TLS-terminated by `gongxin-certs` (handshake deadline,
-/// connection caps, idle watchdog, the [`OperatorsOfThisNode`] check), as axum's listener.
+/// connection caps, idle watchdog, `grpc::guard::OperatorCheck`), as axum's listener.
 struct OperatorListener {
     conns: std::pin::Pin<Box<dyn tokio_stream::Stream<Item = std::io::Result<gongxin_certs::listen::Conn>> + Send>>,
     local: std::net::SocketAddr,
@@ -369,7 +341,7 @@ async fn spawn_operator(
     let tls =
         gongxin_certs::tls::TlsIdentity::load(&f.tls_cert, &f.tls_key).context("load this node's TLS identity")?;
     let ca = gongxin_certs::tls::CaCert::load(&f.ca_cert).context("load the federation CA certificate")?;
-    let check = Arc::new(OperatorsOfThisNode { me: cfg.code.clone(), fed });
+    let check = Arc::new(crate::grpc::guard::OperatorCheck { fed });
     let config = gongxin_certs::tls::https_server_config_checked(&tls, &ca, check).context("operator HTTPS config")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind operator HTTPS {addr}"))?;
     let local = listener.local_addr()?;
