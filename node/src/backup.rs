@@ -182,8 +182,7 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<String> {
         let summary = if running {
             export_by_running_node(data_dir, &export_name)?
         } else {
-            let store = crate::store::sled::SledStore::open(&cfg.store_path())
-                .with_context(|| format!("open store {}", cfg.store_path().display()))?;
+            let store = cfg.open_store().with_context(|| format!("open store {}", cfg.store_path().display()))?;
             export_store(&Log::new(store), &export)?
         };
         let mut files = vec![

@@ -23,6 +23,8 @@ struct FileConfig {
     federation: Option<FileFederation>,
     #[serde(default)]
     http: Option<FileHttp>,
+    #[serde(default)]
+    store: Option<FileStore>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +180,8 @@ pub struct Config {
     pub federation: Option<FederationConfig>,
     /// The HTTP side (status pages, metrics, health): `[http]`.
     pub http: HttpConfig,
+    /// sled's page cache budget in bytes (`[store] cache_mib`).
+    pub store_cache_bytes: u64,
 }
 
 /// Where a node finds its federation anchor and TLS identity, and its links.
@@ -207,6 +211,10 @@ impl Config {
     }
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("store")
+    }
+    /// Opens this node's sled store with the configured cache budget.
+    pub fn open_store(&self) -> Result<crate::store::sled::SledStore, crate::store::StoreError> {
+        crate::store::sled::SledStore::open_with_cache(&self.store_path(), self.store_cache_bytes)
     }
     pub fn admin_socket(&self) -> PathBuf {
         admin_socket(&self.data_dir)
@@ -418,6 +426,7 @@ fn parse(
         }
     };
     let http = parse_http(file.http, &invalid)?;
+    let store_cache_bytes = parse_store(file.store, &invalid)?;
     if http.operator_listen.is_some() && federation.is_none() {
         return Err(invalid(
             "http.operator_listen",
@@ -428,6 +437,7 @@ fn parse(
     }
     Ok(Config {
         http,
+        store_cache_bytes,
         federation,
         data_dir: data_dir.to_path_buf(),
         code: file.node.code,
@@ -507,8 +517,44 @@ fn parse_http(
 
 // ---- end of [http] ------------------------------------------------------------------------------------------
 
+// ---- [store]: the sled store (node/src/store/sled.rs) --------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStore {
+    #[serde(default)]
+    cache_mib: Option<u64>,
+}
+
+/// Bounds of `[store] cache_mib`: below 16 MiB sled thrashes; above 16 GiB is more than this software needs.
+pub const STORE_CACHE_MIB: std::ops::RangeInclusive<u64> = 16..=16 * 1024;
+
+fn parse_store(
+    f: Option<FileStore>,
+    invalid: &impl Fn(&'static str, String) -> ConfigError,
+) -> Result<u64, ConfigError> {
+    let default_mib = crate::store::sled::DEFAULT_CACHE_BYTES >> 20;
+    let mib = f.and_then(|f| f.cache_mib).unwrap_or(default_mib);
+    if !STORE_CACHE_MIB.contains(&mib) {
+        return Err(invalid(
+            "store.cache_mib",
+            format!(
+                "{mib} 超出范围，应在 {} 到 {} 之间 / is out of range {}..={} (MiB of sled's page cache)",
+                STORE_CACHE_MIB.start(),
+                STORE_CACHE_MIB.end(),
+                STORE_CACHE_MIB.start(),
+                STORE_CACHE_MIB.end()
+            ),
+        ));
+    }
+    Ok(mib << 20)
+}
+
+// ---- end of [store] -----------------------------------------------------------------------------------------
+
 /// The annotated config `gongxin-node init` writes.
 pub fn annotated_template(code: &str, name: &str) -> String {
+    const STORE_CACHE_DEFAULT_MIB: u64 = crate::store::sled::DEFAULT_CACHE_BYTES >> 20;
     format!(
         r#"# 共信 Gongxin 节点配置 / node configuration
 # 修改后请运行 `gongxin-node config check --data-dir <目录>` 检查。
@@ -575,6 +621,11 @@ listen = "{HTTP_DEFAULT_LISTEN}"
 # 需要 [federation] 的 TLS 证书与 CA。/ the operator (unmasked) view over HTTPS, for operator certificates of this
 # node only; needs [federation]'s TLS files; the bound address is written to DATA_DIR/https.addr.
 # operator_listen = "0.0.0.0:7443"
+
+# 存储（sled）/ the store (sled)
+[store]
+# 页缓存上限（MiB，16–16384）；记录越多、查询越频繁，可适当加大 / page cache budget in MiB (16–16384)
+cache_mib = {STORE_CACHE_DEFAULT_MIB}
 "#
     )
 }
@@ -617,6 +668,23 @@ mod tests {
         let t = annotated_template("430102", "芙蓉区").replace("config_version = 1", "config_version = 2");
         let e = parse(&t, Path::new("/d"), Path::new("/d/g.toml"), div).unwrap_err().to_string();
         assert!(e.contains("config_version"), "{e}");
+    }
+
+    #[test]
+    fn store_cache_is_configurable_within_bounds() {
+        let p = |t: &str| parse(t, Path::new("/d"), Path::new("/d/g.toml"), div);
+        let t = annotated_template("430102", "芙蓉区");
+        assert_eq!(p(&t).unwrap().store_cache_bytes, crate::store::sled::DEFAULT_CACHE_BYTES);
+        let without = t.split("\n[store]").next().unwrap().to_string();
+        assert_eq!(p(&without).unwrap().store_cache_bytes, crate::store::sled::DEFAULT_CACHE_BYTES);
+        let line = format!("cache_mib = {}", crate::store::sled::DEFAULT_CACHE_BYTES >> 20);
+        assert_eq!(p(&t.replace(&line, "cache_mib = 512")).unwrap().store_cache_bytes, 512 << 20);
+        for bad in ["cache_mib = 8", "cache_mib = 100000"] {
+            let e = p(&t.replace(&line, bad)).unwrap_err().to_string();
+            assert!(e.contains("store.cache_mib") && e.contains("16"), "{bad}: {e}");
+        }
+        let e = p(&t.replace("[store]", "[store]\ncompress = true")).unwrap_err().to_string();
+        assert!(e.contains("compress"), "{e}");
     }
 
     #[test]

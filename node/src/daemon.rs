@@ -471,8 +471,8 @@ pub fn load_anchor_ca(f: &crate::config::FederationConfig) -> Result<gongxin_cer
 pub fn store_export(data_dir: &Path, out: &Path) -> Result<()> {
     use crate::store::Store as _;
     let cfg = load_config(data_dir)?;
-    let store = crate::store::sled::SledStore::open(&cfg.store_path())
-        .with_context(|| format!("open store {} (stop the node first)", cfg.store_path().display()))?;
+    let store =
+        cfg.open_store().with_context(|| format!("open store {} (stop the node first)", cfg.store_path().display()))?;
     let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -496,8 +496,8 @@ pub fn store_export(data_dir: &Path, out: &Path) -> Result<()> {
 /// `gongxin-node store import`: restores an export into an empty store, then flushes.
 pub fn store_reindex(data_dir: &Path) -> Result<()> {
     let cfg = load_config(data_dir)?;
-    let store = crate::store::sled::SledStore::open(&cfg.store_path())
-        .with_context(|| format!("open store {} (stop the node first)", cfg.store_path().display()))?;
+    let store =
+        cfg.open_store().with_context(|| format!("open store {} (stop the node first)", cfg.store_path().display()))?;
     let log = crate::store::log::Log::new(store);
     let r = crate::views::reindex(&log).context("reindex")?;
     println!(

@@ -156,8 +156,7 @@ impl Ledger {
         let key_path = cfg.key_path();
         let pem = std::fs::read_to_string(&key_path).with_context(|| format!("read {}", key_path.display()))?;
         let key = SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("load {}", key_path.display()))?;
-        let store = crate::store::sled::SledStore::open(&cfg.store_path())
-            .with_context(|| format!("open store {}", cfg.store_path().display()))?;
+        let store = cfg.open_store().with_context(|| format!("open store {}", cfg.store_path().display()))?;
         Ok(Self::new(&cfg.code, &cfg.name, &cfg.level, key, Arc::new(store)))
     }
 

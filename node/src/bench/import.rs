@@ -31,6 +31,11 @@ pub struct ImportFigures {
     /// Wall time of the import calls only (rows generated beforehand).
     pub seconds: f64,
     pub rows_per_s: f64,
+    /// rows/s over the first and the last tenth of the chunks, and last ÷ first: whether an import slows down as
+    /// the store grows (issue 14 item 6: within 20 %).
+    pub first_tenth_rows_per_s: f64,
+    pub last_tenth_rows_per_s: f64,
+    pub growth_ratio: f64,
     /// Log entries in the store after the import.
     pub records: u64,
     /// Sum of the store directory's file sizes (apparent bytes) after the last flush.
@@ -42,6 +47,17 @@ pub struct ImportFigures {
     /// Average payload (record body JSON) and leaf (signed header) sizes, for scale.
     pub payload_bytes_avg: f64,
     pub leaf_bytes_avg: f64,
+    pub signature_bytes_avg: f64,
+    /// Leaf + signature + payload: what a record is before any store overhead (issue 14's "raw bytes").
+    pub raw_bytes_per_record: f64,
+    /// `bytes_on_disk_per_record` ÷ `raw_bytes_per_record` (target ≤ 1.5).
+    pub disk_to_raw: f64,
+    /// Whether the store uses sled's page compression (zstd, `store::sled::COMPRESSION_LEVEL`).
+    pub compressed: bool,
+    /// Key + value bytes per record in each table, before sled's own encoding and compression.
+    pub logical_bytes_per_record: std::collections::BTreeMap<String, f64>,
+    /// Bytes on disk per record after the store is closed and opened again (sled's recovery path).
+    pub bytes_on_disk_per_record_after_reopen: f64,
     /// Same run, one core, in process: the crate's SM2 sign/s (what one row costs in signing alone) and
     /// row validation alone.
     pub sm2_sign_per_s: f64,
@@ -99,6 +115,7 @@ fn county_config(dir: &Path) -> anyhow::Result<Config> {
         heartbeat: Duration::from_secs(60),
         federation: None,
         http: crate::config::HttpConfig::default(),
+        store_cache_bytes: crate::store::sled::DEFAULT_CACHE_BYTES,
     })
 }
 
@@ -225,9 +242,20 @@ pub fn measure(
     };
     eprintln!("importing {rows} rows in {} chunks of {chunk_rows} / 正在导入 …", chunks.len());
     let total = chunks.len();
+    let tenth = (total / 10).max(1);
+    let (mut first, mut last) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
     let started = Instant::now();
     for (i, (kind, rs)) in chunks.into_iter().enumerate() {
+        let n = rs.len() as u64;
+        let t0 = Instant::now();
         let out = ledger.import(kind, "bench", rs, None).map_err(|e| anyhow::anyhow!("import chunk {i}: {e}"))?;
+        let took = t0.elapsed();
+        if i < tenth {
+            first = (first.0 + n, first.1 + took);
+        }
+        if i >= total.saturating_sub(tenth) {
+            last = (last.0 + n, last.1 + took);
+        }
         fig.accepted += out.accepted;
         fig.rejected += out.errors.len() as u64;
         fig.duplicates += out.duplicates;
@@ -239,6 +267,11 @@ pub fn measure(
     fig.seconds = started.elapsed().as_secs_f64();
     eprintln!();
     fig.rows_per_s = rows as f64 / fig.seconds;
+    let rate = |(n, t): (u64, Duration)| if t.is_zero() { 0.0 } else { n as f64 / t.as_secs_f64() };
+    fig.first_tenth_rows_per_s = rate(first);
+    fig.last_tenth_rows_per_s = rate(last);
+    fig.growth_ratio =
+        if fig.first_tenth_rows_per_s > 0.0 { fig.last_tenth_rows_per_s / fig.first_tenth_rows_per_s } else { 0.0 };
     fig.sign_share_of_import = fig.rows_per_s / fig.sm2_sign_per_s;
 
     // What was stored must be what was claimed: every row accepted, and the head signed over all of them.
@@ -259,14 +292,28 @@ pub fn measure(
         bail!("final checkpoint covers {} entries, expected {rows} with the stored root", parsed.size);
     }
     let probe = ledger.entries(0, rows.min(1000)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (mut payload, mut leaf) = (0usize, 0usize);
+    let (mut payload, mut leaf, mut signature) = (0usize, 0usize, 0usize);
     for e in &probe {
         public.verify(&e.leaf, &e.signature).map_err(|err| anyhow::anyhow!("entry {} signature: {err}", e.index))?;
         payload += e.payload.as_ref().map(|p| p.0.len()).unwrap_or(0);
         leaf += e.leaf.len();
+        signature += e.signature.len();
     }
-    fig.payload_bytes_avg = payload as f64 / probe.len().max(1) as f64;
-    fig.leaf_bytes_avg = leaf as f64 / probe.len().max(1) as f64;
+    let per_probe = |n: usize| n as f64 / probe.len().max(1) as f64;
+    fig.payload_bytes_avg = per_probe(payload);
+    fig.leaf_bytes_avg = per_probe(leaf);
+    fig.signature_bytes_avg = per_probe(signature);
+    fig.raw_bytes_per_record = fig.payload_bytes_avg + fig.leaf_bytes_avg + fig.signature_bytes_avg;
+    let mut logical = std::collections::BTreeMap::<String, u64>::new();
+    ledger
+        .log()
+        .store()
+        .for_each(&mut |t, k, v| {
+            *logical.entry(format!("{t:?}")).or_default() += (k.len() + v.len()) as u64;
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("read the store back: {e}"))?;
+    fig.logical_bytes_per_record = logical.into_iter().map(|(t, n)| (t, n as f64 / rows as f64)).collect();
 
     // Every batch was flushed before `import` returned, so this is what a crash right now would leave on disk.
     let (apparent, allocated) = dir_size(&cfg.store_path())?;
@@ -274,7 +321,12 @@ pub fn measure(
     fig.store_bytes_allocated = allocated;
     fig.bytes_on_disk_per_record = apparent as f64 / rows as f64;
     fig.bytes_allocated_per_record = allocated as f64 / rows as f64;
+    fig.disk_to_raw = fig.bytes_on_disk_per_record / fig.raw_bytes_per_record.max(1.0);
     drop(ledger);
+    let reopened = cfg.open_store().context("reopen the store")?;
+    fig.compressed = reopened.is_compressed();
+    drop(reopened);
+    fig.bytes_on_disk_per_record_after_reopen = dir_size(&cfg.store_path())?.0 as f64 / rows as f64;
 
     if no_openssl {
         fig.openssl_note = Some("skipped (--no-openssl)".into());
@@ -297,10 +349,20 @@ fn print_table(f: &ImportFigures) {
         ("chunks × rows (one atomic flushed batch each)", format!("{} × {}", f.chunks, f.chunk_rows)),
         ("seconds", format!("{:.2}", f.seconds)),
         ("rows/s (validate + sign + append + flush)", format!("{:.0}", f.rows_per_s)),
+        (
+            "  first / last tenth rows/s (last ÷ first)",
+            format!("{:.0} / {:.0} ({:.2})", f.first_tenth_rows_per_s, f.last_tenth_rows_per_s, f.growth_ratio),
+        ),
         ("store bytes on disk per record (apparent)", format!("{:.0}", f.bytes_on_disk_per_record)),
         ("store bytes on disk per record (allocated)", format!("{:.0}", f.bytes_allocated_per_record)),
         ("  store size, MiB (apparent)", format!("{:.1}", f.store_bytes as f64 / 1048576.0)),
-        ("  avg payload / leaf bytes", format!("{:.0} / {:.0}", f.payload_bytes_avg, f.leaf_bytes_avg)),
+        (
+            "  avg payload / leaf / signature bytes",
+            format!("{:.0} / {:.0} / {:.0}", f.payload_bytes_avg, f.leaf_bytes_avg, f.signature_bytes_avg),
+        ),
+        ("on disk ÷ raw (leaf + signature + payload)", format!("{:.2}", f.disk_to_raw)),
+        ("  compressed (sled zstd)", f.compressed.to_string()),
+        ("  bytes on disk per record after reopen", format!("{:.0}", f.bytes_on_disk_per_record_after_reopen)),
         ("same run: SM2 sign/s, 1 core (crate)", format!("{:.0}", f.sm2_sign_per_s)),
         ("same run: validate rows/s, 1 core", format!("{:.0}", f.validate_rows_per_s)),
         ("import rows/s ÷ crate sign/s", format!("{:.2}", f.sign_share_of_import)),
@@ -311,6 +373,9 @@ fn print_table(f: &ImportFigures) {
     for (name, v) in rows {
         let pad = w - name.chars().count();
         println!("{name}{}  {v:>12}", " ".repeat(pad));
+    }
+    for (t, n) in &f.logical_bytes_per_record {
+        println!("  logical key+value bytes per record in {t}: {n:.0}");
     }
     if let Some(n) = &f.openssl_note {
         println!("openssl: {n}");
@@ -332,6 +397,16 @@ mod tests {
         // The store holds at least every payload and signed leaf it was given.
         assert!(fig.payload_bytes_avg > 100.0 && fig.leaf_bytes_avg > 100.0, "{fig:?}");
         assert!(fig.bytes_on_disk_per_record > fig.payload_bytes_avg + fig.leaf_bytes_avg, "{fig:?}");
+        // The footprint figures: a compressed store, raw bytes from leaf, signature and payload, every table's
+        // logical bytes (the payload table holds at least the payloads), the size after a reopen.
+        assert!(fig.compressed, "{fig:?}");
+        assert!(fig.signature_bytes_avg > 60.0 && fig.signature_bytes_avg < 80.0, "{fig:?}");
+        let raw = fig.payload_bytes_avg + fig.leaf_bytes_avg + fig.signature_bytes_avg;
+        assert!((fig.raw_bytes_per_record - raw).abs() < 1e-9 && fig.disk_to_raw > 0.0, "{fig:?}");
+        assert!(fig.logical_bytes_per_record["Payload"] >= fig.payload_bytes_avg, "{fig:?}");
+        assert!(fig.logical_bytes_per_record["Leaf"] >= fig.leaf_bytes_avg, "{fig:?}");
+        assert!(fig.bytes_on_disk_per_record_after_reopen > 0.0, "{fig:?}");
+        assert!(fig.first_tenth_rows_per_s > 0.0 && fig.last_tenth_rows_per_s > 0.0, "{fig:?}");
         // The throwaway data dir is gone.
         assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
         std::fs::remove_dir(&parent).unwrap();

@@ -16,6 +16,37 @@ use std::sync::{Mutex, RwLock};
 const TREE: &str = "gongxin.v1";
 /// Default page cache budget (sled's own default is 1 GiB, too much beside a county's other services).
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// zstd level of sled's page compression (issue 14: payload JSON is most of a record's bytes).
+pub const COMPRESSION_LEVEL: i32 = 3;
+
+/// Whether the store in `dir` uses sled's page compression. sled fixes it when a store is created and refuses
+/// to reopen with the other setting, so an existing store keeps what its `conf` file says (stores made before
+/// compression stay uncompressed until moved through `store export`/`store import`); a new store is compressed.
+fn compressed(dir: &Path) -> Result<bool, StoreError> {
+    let conf = dir.join("conf");
+    // sled's `conf` is text lines followed by a binary CRC: read the lines, not the whole file, as text.
+    let read = File::open(&conf).and_then(|f| {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        f.take(4096).read_to_end(&mut bytes).map(|_| bytes)
+    });
+    match read {
+        Ok(bytes) => match String::from_utf8_lossy(&bytes)
+            .lines()
+            .find_map(|l| l.strip_prefix("use_compression:"))
+            .map(str::trim)
+        {
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            _ => Err(StoreError::Engine {
+                context: format!("读取存储配置 read {}", conf.display()),
+                message: "no use_compression line (not a sled store?)".into(),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(source) => Err(StoreError::Io { context: format!("read {}", conf.display()), source }),
+    }
+}
 
 pub struct SledStore {
     dir: PathBuf,
@@ -59,9 +90,14 @@ impl SledStore {
         // sled's file lock is released by its flusher thread shortly after the last handle is dropped, so a store
         // reopened right after a close (a restart, a test) may briefly find it held: retry for up to 2 s before
         // calling it another process's.
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .use_compression(compressed(dir)?)
+            .compression_factor(COMPRESSION_LEVEL);
         let mut tries = 0;
         let db = loop {
-            match sled::Config::new().path(dir).cache_capacity(cache_bytes).open() {
+            match config.open() {
                 Err(e) if tries < 20 && e.to_string().contains("could not acquire lock") => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(100));
@@ -85,6 +121,11 @@ impl SledStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether this store uses sled's page compression (fixed when it was created).
+    pub fn is_compressed(&self) -> bool {
+        compressed(&self.dir).unwrap_or(false)
     }
 
     /// Bytes sled reports on disk.
@@ -209,5 +250,57 @@ impl Store for SledStore {
             f(table, &k[1..], &v)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(store: &SledStore, key: &[u8]) {
+        let mut b = Batch::new();
+        b.put(Table::Payload, key.to_vec(), "湖南省长沙市芙蓉区 行政处罚决定书 ".repeat(40).into_bytes());
+        store.apply(b).unwrap();
+        store.flush().unwrap();
+    }
+
+    #[test]
+    fn a_new_store_is_compressed_and_stays_so_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(s.is_compressed());
+        roundtrip(&s, b"a");
+        drop(s);
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(s.is_compressed());
+        assert!(s.get(Table::Payload, b"a").unwrap().unwrap().starts_with("湖南省".as_bytes()));
+    }
+
+    #[test]
+    fn a_store_made_before_compression_keeps_opening_uncompressed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What an older gongxin-node made: sled's default, no compression.
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let t = db.open_tree(TREE).unwrap();
+            t.insert(prefixed(Table::Meta, b"old"), b"v".to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(!s.is_compressed());
+        assert_eq!(s.get(Table::Meta, b"old").unwrap().as_deref(), Some(&b"v"[..]));
+        roundtrip(&s, b"b");
+        drop(s);
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(!s.is_compressed());
+        assert!(s.get(Table::Payload, b"b").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_damaged_conf_file_is_named_not_guessed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("conf"), "segment_size: 524288\n").unwrap();
+        let e = SledStore::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("use_compression") && e.contains("conf"), "{e}");
     }
 }
