@@ -527,17 +527,35 @@ fn match_header_how(kind: Kind, header: &str) -> Option<(&'static str, bool)> {
     if n.is_empty() {
         return None;
     }
-    let by_name = fields(kind)
-        .iter()
-        .find(|s| normalize_header(s.name) == n || s.aliases.iter().any(|a| normalize_header(a) == n))
-        .map(|s| s.name);
-    if let Some(name) = by_name {
-        return Some((name, false));
-    }
-    FIELD_CODES
-        .iter()
-        .find(|(code, name)| normalize_header(code) == n && fields(kind).iter().any(|s| s.name == *name))
-        .map(|(_, name)| (*name, true))
+    header_index(kind).get(&n).copied()
+}
+
+/// Every accepted header of `kind`, normalised once: field names and aliases (the first field that claims a
+/// string wins, as the template lists them), then the standard's field codes not already taken by a name. Header
+/// detection asks this for every cell of every candidate row, so it is built once per kind, not per cell.
+fn header_index(kind: Kind) -> &'static std::collections::HashMap<String, (&'static str, bool)> {
+    type Index = std::collections::HashMap<String, (&'static str, bool)>;
+    static INDEX: [OnceLock<Index>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match kind {
+        Kind::License => 0,
+        Kind::Penalty => 1,
+        Kind::List => 2,
+    };
+    INDEX[slot].get_or_init(|| {
+        let mut m = Index::new();
+        for spec in fields(kind) {
+            for h in std::iter::once(&spec.name).chain(spec.aliases.iter()) {
+                m.entry(normalize_header(h)).or_insert((spec.name, false));
+            }
+        }
+        for (code, name) in FIELD_CODES.iter() {
+            if fields(kind).iter().any(|s| s.name == *name) {
+                m.entry(normalize_header(code)).or_insert((*name, true));
+            }
+        }
+        m.remove("");
+        m
+    })
 }
 
 pub(crate) fn match_header(kind: Kind, header: &str) -> Option<&'static str> {
@@ -1732,6 +1750,45 @@ mod tests {
         assert_eq!(match_header(Kind::Penalty, "罚款金额(万元)"), Some(f::P_FINE));
         assert_eq!(match_header(Kind::Penalty, "*处罚决定日期"), Some(f::P_DATE));
         assert_eq!(match_header(Kind::License, "罚款金额(万元)"), None);
+    }
+
+    /// The header index answers exactly what a walk over the template answers (first field by name or alias,
+    /// then the field codes), for every name, alias and code of every kind, decorated or not.
+    #[test]
+    fn header_index_matches_a_walk_over_the_template() {
+        fn walk(kind: Kind, header: &str) -> Option<(&'static str, bool)> {
+            let n = normalize_header(header);
+            if n.is_empty() {
+                return None;
+            }
+            let by_name = fields(kind)
+                .iter()
+                .find(|s| normalize_header(s.name) == n || s.aliases.iter().any(|a| normalize_header(a) == n))
+                .map(|s| s.name);
+            if let Some(name) = by_name {
+                return Some((name, false));
+            }
+            FIELD_CODES
+                .iter()
+                .find(|(code, name)| normalize_header(code) == n && fields(kind).iter().any(|s| s.name == *name))
+                .map(|(_, name)| (*name, true))
+        }
+        let mut probes: Vec<String> = vec!["".into(), " ".into(), "序号".into(), "备注".into(), "(必填)".into()];
+        for k in [Kind::License, Kind::Penalty, Kind::List] {
+            for spec in fields(k) {
+                probes.push(spec.name.to_string());
+                probes.extend(spec.aliases.iter().map(|a| a.to_string()));
+            }
+        }
+        probes.extend(FIELD_CODES.iter().map(|(c, _)| c.to_string()));
+        let decorated: Vec<String> =
+            probes.iter().flat_map(|p| [format!("*{p}（必填）"), format!(" {} ", p.to_lowercase())]).collect();
+        probes.extend(decorated);
+        for k in [Kind::License, Kind::Penalty, Kind::List] {
+            for p in &probes {
+                assert_eq!(match_header_how(k, p), walk(k, p), "{k:?} {p:?}");
+            }
+        }
     }
 
     #[test]
