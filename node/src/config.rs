@@ -533,8 +533,7 @@ fn parse_store(
     f: Option<FileStore>,
     invalid: &impl Fn(&'static str, String) -> ConfigError,
 ) -> Result<u64, ConfigError> {
-    let default_mib = crate::store::sled::DEFAULT_CACHE_BYTES >> 20;
-    let mib = f.and_then(|f| f.cache_mib).unwrap_or(default_mib);
+    let mib = f.and_then(|f| f.cache_mib).unwrap_or(crate::store::sled::DEFAULT_CACHE_MIB);
     if !STORE_CACHE_MIB.contains(&mib) {
         return Err(invalid(
             "store.cache_mib",
@@ -554,7 +553,7 @@ fn parse_store(
 
 /// The annotated config `gongxin-node init` writes.
 pub fn annotated_template(code: &str, name: &str) -> String {
-    const STORE_CACHE_DEFAULT_MIB: u64 = crate::store::sled::DEFAULT_CACHE_BYTES >> 20;
+    const STORE_CACHE_DEFAULT_MIB: u64 = crate::store::sled::DEFAULT_CACHE_MIB;
     format!(
         r#"# 共信 Gongxin 节点配置 / node configuration
 # 修改后请运行 `gongxin-node config check --data-dir <目录>` 检查。
@@ -677,7 +676,7 @@ mod tests {
         assert_eq!(p(&t).unwrap().store_cache_bytes, crate::store::sled::DEFAULT_CACHE_BYTES);
         let without = t.split("\n[store]").next().unwrap().to_string();
         assert_eq!(p(&without).unwrap().store_cache_bytes, crate::store::sled::DEFAULT_CACHE_BYTES);
-        let line = format!("cache_mib = {}", crate::store::sled::DEFAULT_CACHE_BYTES >> 20);
+        let line = format!("cache_mib = {}", crate::store::sled::DEFAULT_CACHE_MIB);
         assert_eq!(p(&t.replace(&line, "cache_mib = 512")).unwrap().store_cache_bytes, 512 << 20);
         for bad in ["cache_mib = 8", "cache_mib = 100000"] {
             let e = p(&t.replace(&line, bad)).unwrap_err().to_string();

@@ -515,8 +515,8 @@ pub fn store_import(data_dir: &Path, input: &Path, new_key: bool) -> Result<()> 
     let cfg = load_config(data_dir)?;
     let target = cfg.store_path();
     if target.exists() {
-        let store = crate::store::sled::SledStore::open(&target)
-            .with_context(|| format!("open store {} (stop the node first)", target.display()))?;
+        let store =
+            cfg.open_store().with_context(|| format!("open store {} (stop the node first)", target.display()))?;
         if !store.is_empty().context("read store")? {
             bail!("目标存储非空 the target store {} is not empty; import needs a fresh store", target.display());
         }

@@ -14,8 +14,10 @@ use std::sync::{Mutex, RwLock};
 
 /// Name of the single sled tree holding every table.
 const TREE: &str = "gongxin.v1";
-/// Default page cache budget (sled's own default is 1 GiB, too much beside a county's other services).
-pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// Default page cache budget in MiB (sled's own default is 1 GiB, too much beside a county's other services).
+pub const DEFAULT_CACHE_MIB: u64 = 128;
+/// The same in bytes.
+pub const DEFAULT_CACHE_BYTES: u64 = DEFAULT_CACHE_MIB << 20;
 /// zstd level of sled's page compression (issue 14: payload JSON is most of a record's bytes).
 pub const COMPRESSION_LEVEL: i32 = 3;
 
@@ -53,6 +55,8 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     data_file: File,
+    /// Whether sled compresses this store's pages (read from its `conf` when opened; sled fixes it at creation).
+    compressed: bool,
     /// Writers (apply) take it shared; `for_each` takes it exclusively to see one consistent state.
     gate: RwLock<()>,
     synced_blobs: Mutex<HashSet<OsString>>,
@@ -87,14 +91,15 @@ impl SledStore {
 
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let shown = dir.display().to_string();
-        // sled's file lock is released by its flusher thread shortly after the last handle is dropped, so a store
-        // reopened right after a close (a restart, a test) may briefly find it held: retry for up to 2 s before
-        // calling it another process's.
+        let compressed = compressed(dir)?;
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .use_compression(compressed(dir)?)
+            .use_compression(compressed)
             .compression_factor(COMPRESSION_LEVEL);
+        // sled's file lock is released by its flusher thread shortly after the last handle is dropped, so a store
+        // reopened right after a close (a restart, a test) may briefly find it held: retry for up to 2 s before
+        // calling it another process's.
         let mut tries = 0;
         let db = loop {
             match config.open() {
@@ -116,7 +121,15 @@ impl SledStore {
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
-        Ok(Self { dir: dir.to_path_buf(), db, tree, data_file, gate: RwLock::new(()), synced_blobs: Mutex::default() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            db,
+            tree,
+            data_file,
+            compressed,
+            gate: RwLock::new(()),
+            synced_blobs: Mutex::default(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -125,7 +138,7 @@ impl SledStore {
 
     /// Whether this store uses sled's page compression (fixed when it was created).
     pub fn is_compressed(&self) -> bool {
-        compressed(&self.dir).unwrap_or(false)
+        self.compressed
     }
 
     /// Bytes sled reports on disk.
