@@ -121,6 +121,9 @@ pub fn answer_json(reply: &pb::CheckReply, v: &Verdict) -> serde_json::Value {
         "verdict_id": reply.verdict_id,
         "verdict": b64(&reply.verdict),
         "signature": b64(&reply.signature),
+        "batch": b64(&reply.batch),
+        "batch_index": reply.batch_index,
+        "batch_proof": reply.batch_proof.iter().map(|h| hex::encode(h)).collect::<Vec<_>>(),
         "signer": reply.signer,
         "signer_key_pem": reply.signer_key_pem,
     })
@@ -192,15 +195,24 @@ async fn ask(a: AskArgs) -> i32 {
     exit::OK
 }
 
+/// The verdict, signature, batch statement, batch index and batch proof of a saved `gongxin check -o json` answer.
+type SavedAnswer = (Vec<u8>, Vec<u8>, Vec<u8>, u64, Vec<Vec<u8>>);
+
+fn saved_answer(v: &serde_json::Value) -> Option<SavedAnswer> {
+    let b64 = |k: &str| v[k].as_str().and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+    let proof = v["batch_proof"].as_array()?.iter().map(|h| hex::decode(h.as_str()?).ok()).collect::<Option<_>>()?;
+    Some((b64("verdict")?, b64("signature")?, b64("batch")?, v["batch_index"].as_u64()?, proof))
+}
+
 async fn feedback(f: FeedbackArgs) -> i32 {
-    let (mut verdict, mut signature) = (Vec::new(), Vec::new());
+    let mut req = pb::FeedbackRequest { verdict_id: f.verdict, action: f.action, note: f.note, ..Default::default() };
     if let Some(path) = &f.answer {
         let parsed = std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let field = |v: &serde_json::Value, k: &str| {
-            v[k].as_str().and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-        };
-        match parsed.as_ref().and_then(|v| Some((field(v, "verdict")?, field(v, "signature")?))) {
-            Some((v, s)) => (verdict, signature) = (v, s),
+        match parsed.as_ref().and_then(saved_answer) {
+            Some((verdict, signature, batch, batch_index, batch_proof)) => {
+                (req.verdict, req.signature, req.batch) = (verdict, signature, batch);
+                (req.batch_index, req.batch_proof) = (batch_index, batch_proof);
+            }
             None => {
                 eprintln!(
                     "错误 error: {} 不是 `gongxin check -o json` 的输出 (not a saved check answer)",
@@ -218,7 +230,6 @@ async fn feedback(f: FeedbackArgs) -> i32 {
         }
     };
     let output = f.output;
-    let req = pb::FeedbackRequest { verdict_id: f.verdict, action: f.action, note: f.note, verdict, signature };
     match c.feedback(req).await {
         Ok(r) => {
             let index = r.into_inner().index;

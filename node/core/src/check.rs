@@ -3,8 +3,15 @@
 //! signed verdict. A verdict carries each hit's signed leaf, payload, origin-signed checkpoint and inclusion
 //! proof, so a caller can check every hit offline with the origin's key ([`verify_hit`]).
 //!
-//! *Invariant:* a verdict's signed bytes are [`Verdict::signed_bytes`] alone (compact JSON); its identifier is
-//! the hex SM3 of those bytes, so feedback names exactly one answer.
+//! Verdicts are signed in batches: the answering node signs one [`BatchStatement`] — the SM3 Merkle root
+//! (RFC 6962 hashing, as the logs) over the leaf hashes of every verdict answered while the previous batch was
+//! being signed — and each verdict travels with its inclusion proof to that root ([`BatchProof`]). A lone caller
+//! gets a batch of one (the root is then the verdict's own leaf hash); under load one signature covers up to
+//! [`MAX_BATCH`] answers, which is what lets a node answer far more checks than it can make signatures.
+//!
+//! *Invariant:* a verdict is the bytes of [`Verdict::signed_bytes`] (compact JSON); its identifier is the hex of
+//! its Merkle leaf hash, SM3(0x00 ‖ bytes), so feedback names exactly one answer and the same digest is what the
+//! signed batch root covers ([`verify_verdict`] checks both).
 
 use crate::catalogue::Catalogue;
 use crate::checkpoint::SignedCheckpoint;
@@ -230,10 +237,117 @@ pub fn verify_hit(hit: &Hit, origin_key: &PublicKey) -> Result<(), String> {
         .map_err(|e| format!("inclusion proof: {e}"))
 }
 
+/// The first line of a batch statement.
+pub const BATCH_HEADER: &str = "gongxin verdict batch v1";
+/// Most verdicts under one batch signature (an inclusion proof is then at most 8 hashes).
+pub const MAX_BATCH: usize = 256;
+/// Longest batch statement accepted when parsing (header, code, time, size, root: well under this).
+const MAX_STATEMENT_BYTES: usize = 256;
+
+/// What a node signs for a batch of verdicts: who answered, when, how many verdicts, and the Merkle root over
+/// their leaf hashes. Encoded as five text lines ([`BatchStatement::encode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchStatement {
+    pub node: String,
+    pub issued_at: String,
+    pub size: u64,
+    pub root: crypto::Digest,
+}
+
+impl BatchStatement {
+    /// `gongxin verdict batch v1\n<node>\n<issued_at>\n<size>\n<root, base64>\n`: the exact signed bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        format!("{BATCH_HEADER}\n{}\n{}\n{}\n{}\n", self.node, self.issued_at, self.size, b64(&self.root)).into_bytes()
+    }
+
+    /// Parses the exact form [`Self::encode`] writes; anything else (other lines, a size of 0 or above
+    /// [`MAX_BATCH`], a root that is not 32 bytes, trailing bytes) is refused.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_STATEMENT_BYTES {
+            return Err(format!("batch statement: longer than {MAX_STATEMENT_BYTES} bytes"));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| "batch statement: not UTF-8".to_string())?;
+        let body = text.strip_suffix('\n').ok_or("batch statement: must end with a newline")?;
+        let lines: Vec<&str> = body.split('\n').collect();
+        let [header, node, issued_at, size, root] = lines[..] else {
+            return Err(format!("batch statement: {} lines, expected 5", lines.len()));
+        };
+        if header != BATCH_HEADER {
+            return Err(format!("batch statement: first line is not '{BATCH_HEADER}'"));
+        }
+        if node.len() != 6 || !node.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("batch statement: the node is not a six-digit division code".into());
+        }
+        time::OffsetDateTime::parse(issued_at, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("batch statement: time '{issued_at}': {e}"))?;
+        let size: u64 = size.parse().map_err(|_| format!("batch statement: size '{size}' is not a number"))?;
+        if size == 0 || size > MAX_BATCH as u64 {
+            return Err(format!("batch statement: size {size} outside 1..={MAX_BATCH}"));
+        }
+        let root: crypto::Digest =
+            unb64("batch statement root", root)?.try_into().map_err(|_| "batch statement: root is not 32 bytes")?;
+        let s = Self { node: node.to_string(), issued_at: issued_at.to_string(), size, root };
+        if s.encode() != bytes {
+            return Err("batch statement: not in canonical form".into());
+        }
+        Ok(s)
+    }
+}
+
+/// A verdict's place under a batch signature: the signed statement, the DER SM2 signature over it, the
+/// verdict's position in the batch and the inclusion proof from its leaf hash to the statement's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchProof {
+    pub statement: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub index: u64,
+    pub inclusion: Vec<crypto::Digest>,
+}
+
+/// Signs one batch: given the leaf hashes of the verdicts (1..=[`MAX_BATCH`], in batch order), returns the
+/// signed statement, its signature, and each verdict's inclusion proof in the same order.
+pub fn sign_batch(
+    node: &str,
+    issued_at: &str,
+    leaves: &[crypto::Digest],
+    key: &SigningKey,
+) -> (Vec<u8>, Vec<u8>, Vec<Vec<crypto::Digest>>) {
+    let mut tree = merkle::MemoryTree::new();
+    for l in leaves {
+        tree.push_hash(*l);
+    }
+    let size = tree.size();
+    let statement =
+        BatchStatement { node: node.to_string(), issued_at: issued_at.to_string(), size, root: tree.root() }.encode();
+    let signature = key.sign(&statement);
+    let proofs = (0..size).map(|i| merkle::inclusion_proof(&tree, i, size).unwrap_or_default()).collect();
+    (statement, signature, proofs)
+}
+
+/// Checks a verdict offline against the answering node's key: the statement is signed by that key, names the
+/// node the verdict names, and the verdict's leaf hash sits at `proof.index` under the statement's root. Returns
+/// the parsed verdict. (Each hit is then checked with [`verify_hit`] against its origin's key.)
+pub fn verify_verdict(verdict: &[u8], proof: &BatchProof, node_key: &PublicKey) -> Result<Verdict, String> {
+    node_key.verify(&proof.statement, &proof.signature).map_err(|e| format!("batch signature: {e}"))?;
+    let st = BatchStatement::parse(&proof.statement)?;
+    let v = Verdict::parse(verdict)?;
+    if v.node != st.node {
+        return Err(format!("the verdict is of node {}, the signed batch of node {}", v.node, st.node));
+    }
+    merkle::verify_inclusion(&Verdict::leaf_of(verdict), proof.index, st.size, &proof.inclusion, &st.root)
+        .map_err(|e| format!("the verdict is not in the signed batch: {e}"))?;
+    Ok(v)
+}
+
 impl Verdict {
-    /// The exact bytes the answering node signs.
+    /// The exact verdict bytes (what the batch root covers, through their leaf hash).
     pub fn signed_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The verdict's Merkle leaf hash, SM3(0x00 ‖ bytes).
+    pub fn leaf_of(bytes: &[u8]) -> crypto::Digest {
+        merkle::leaf_hash(bytes)
     }
 
     /// Parses signed bytes (known format only).
@@ -243,16 +357,9 @@ impl Verdict {
         Ok(v)
     }
 
-    /// The verdict's identifier: hex SM3 of its signed bytes.
+    /// The verdict's identifier: hex of its leaf hash ([`Verdict::leaf_of`]).
     pub fn id_of(bytes: &[u8]) -> String {
-        hex::encode(crypto::sm3(bytes))
-    }
-
-    /// Signs the verdict: `(bytes, DER signature)`.
-    pub fn sign(&self, key: &SigningKey) -> (Vec<u8>, Vec<u8>) {
-        let bytes = self.signed_bytes();
-        let sig = key.sign(&bytes);
-        (bytes, sig)
+        hex::encode(Self::leaf_of(bytes))
     }
 }
 
@@ -426,22 +533,102 @@ mod tests {
 
     #[test]
     fn verdict_bytes_round_trip() {
-        let v = Verdict {
+        let v = verdict_for("91430102MA4L0XXXXX");
+        let key = SigningKey::generate();
+        let bytes = v.signed_bytes();
+        let (statement, signature, proofs) =
+            sign_batch("430102", "2026-12-02T00:00:01Z", &[Verdict::leaf_of(&bytes)], &key);
+        let proof = BatchProof { statement, signature, index: 0, inclusion: proofs[0].clone() };
+        assert_eq!(verify_verdict(&bytes, &proof, &key.public_key()).unwrap(), v);
+        assert_eq!(Verdict::parse(&bytes).unwrap(), v);
+        assert_eq!(Verdict::id_of(&bytes).len(), 64);
+        // A batch of one: the root is the verdict's own leaf hash.
+        assert_eq!(BatchStatement::parse(&proof.statement).unwrap().root, Verdict::leaf_of(&bytes));
+    }
+
+    fn verdict_for(subject: &str) -> Verdict {
+        Verdict {
             format: 1,
             node: "430102".into(),
             issued_at: "2026-12-02T00:00:00Z".into(),
-            subject: "91430102MA4L0XXXXX".into(),
+            subject: subject.into(),
             measure: "政府采购".into(),
             date: day("2026-12-02"),
             decision: Decision::None,
             hits: vec![],
             basis: Basis::default(),
             notes: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn every_verdict_of_a_batch_verifies_and_nothing_else_does() {
         let key = SigningKey::generate();
-        let (bytes, sig) = v.sign(&key);
-        key.public_key().verify(&bytes, &sig).unwrap();
-        assert_eq!(Verdict::parse(&bytes).unwrap(), v);
-        assert_eq!(Verdict::id_of(&bytes).len(), 64);
+        let bytes: Vec<Vec<u8>> =
+            (0..7).map(|i| verdict_for(&format!("91430102MA4L0XXX{i:02}")).signed_bytes()).collect();
+        let leaves: Vec<_> = bytes.iter().map(|b| Verdict::leaf_of(b)).collect();
+        let (statement, signature, proofs) = sign_batch("430102", "2026-12-02T00:00:01Z", &leaves, &key);
+        assert_eq!(proofs.len(), 7);
+        let proof = |i: usize| BatchProof {
+            statement: statement.clone(),
+            signature: signature.clone(),
+            index: i as u64,
+            inclusion: proofs[i].clone(),
+        };
+        for (i, b) in bytes.iter().enumerate() {
+            verify_verdict(b, &proof(i), &key.public_key()).unwrap();
+        }
+        // Another position, another key, a changed verdict, a changed statement, another node's verdict.
+        assert!(verify_verdict(&bytes[1], &proof(2), &key.public_key()).is_err());
+        assert!(verify_verdict(&bytes[1], &proof(1), &SigningKey::generate().public_key()).is_err());
+        let mut changed = bytes[3].clone();
+        let at = changed.iter().position(|b| *b == b'X').unwrap();
+        changed[at] = b'Y';
+        assert!(verify_verdict(&changed, &proof(3), &key.public_key()).is_err());
+        let mut p = proof(0);
+        p.statement = BatchStatement::parse(&statement)
+            .map(|mut s| {
+                s.size = 8;
+                s.encode()
+            })
+            .unwrap();
+        assert!(verify_verdict(&bytes[0], &p, &key.public_key()).is_err(), "statement no longer signed");
+        let mut other = verdict_for("91430102MA4L0XXX00");
+        other.node = "430103".into();
+        let ob = other.signed_bytes();
+        let (st, sig, pr) = sign_batch("430102", "2026-12-02T00:00:01Z", &[Verdict::leaf_of(&ob)], &key);
+        let err = verify_verdict(
+            &ob,
+            &BatchProof { statement: st, signature: sig, index: 0, inclusion: pr[0].clone() },
+            &key.public_key(),
+        )
+        .unwrap_err();
+        assert!(err.contains("430103"), "{err}");
+    }
+
+    #[test]
+    fn batch_statements_parse_only_in_their_exact_form() {
+        let good = BatchStatement {
+            node: "430102".into(),
+            issued_at: "2026-12-02T00:00:01Z".into(),
+            size: 3,
+            root: [7u8; 32],
+        };
+        assert_eq!(BatchStatement::parse(&good.encode()).unwrap(), good);
+        let text = String::from_utf8(good.encode()).unwrap();
+        for bad in [
+            text.replace("batch v1", "batch v2"),
+            text.replace("430102", "43010"),
+            text.replace("\n3\n", "\n0\n"),
+            text.replace("\n3\n", "\n257\n"),
+            text.replace("\n3\n", "\n03\n"),
+            text.replace("2026-12-02T00:00:01Z", "zzzz"),
+            text.trim_end().to_string(),
+            format!("{text}extra\n"),
+            text.replace(&b64(&[7u8; 32]), &b64(&[7u8; 31])),
+        ] {
+            assert!(BatchStatement::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(BatchStatement::parse(&vec![b'a'; 10_000]).is_err());
     }
 }

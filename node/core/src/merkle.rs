@@ -407,7 +407,12 @@ impl MemoryTree {
     }
 
     pub fn push_leaf(&mut self, leaf: &[u8]) {
-        for a in self.frontier.push_leaf(leaf) {
+        self.push_hash(leaf_hash(leaf));
+    }
+
+    /// Appends one leaf given its leaf hash.
+    pub fn push_hash(&mut self, leaf: Digest) {
+        for a in self.frontier.push_hash(leaf) {
             let l = a.level as usize;
             if self.levels.len() <= l {
                 self.levels.resize(l + 1, Vec::new());

@@ -10,12 +10,15 @@ use super::ledger::Ledger;
 use super::{now_rfc3339, AppError};
 use crate::views::{self, KindClass};
 use gongxin_core::catalogue::Catalogue;
-use gongxin_core::check::{self as core_check, Basis, Feedback, FeedbackAction, HitProof, Verdict, FEEDBACK_KIND};
+use gongxin_core::check::{
+    self as core_check, Basis, BatchProof, Feedback, FeedbackAction, HitProof, Verdict, FEEDBACK_KIND, MAX_BATCH,
+};
+use gongxin_core::crypto::{Digest, SigningKey};
 use gongxin_core::date::Day;
 use gongxin_core::state::PROVINCE;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// A province view older than this is called stale in the verdict's notes.
 pub const STALE_AFTER_SECS: i64 = 600;
@@ -34,14 +37,142 @@ pub struct CheckQuery {
     pub day: Option<Day>,
 }
 
-/// A signed verdict as it leaves the node.
+/// Most answers waiting for a batch signature at once; beyond it a check is refused as busy (the blocking pool
+/// already bounds the waiting threads; this bounds the queue whatever calls the checker).
+pub const MAX_WAITING: usize = 4 * MAX_BATCH;
+
+/// A signed verdict as it leaves the node: the verdict bytes and their place under a batch signature.
 #[derive(Debug, Clone)]
 pub struct SignedVerdict {
     pub verdict: Verdict,
     pub bytes: Vec<u8>,
-    pub signature: Vec<u8>,
+    /// The signed batch statement, its signature, this verdict's position and inclusion proof.
+    pub batch: BatchProof,
     pub id: String,
     pub signer: String,
+}
+
+/// One signed batch, shared by the answers it covers.
+struct SignedBatch {
+    statement: Vec<u8>,
+    signature: Vec<u8>,
+    proofs: Vec<Vec<Digest>>,
+}
+
+#[derive(Default)]
+struct Group {
+    next_ticket: u64,
+    /// Answers waiting for the next batch: (ticket, leaf hash), in arrival order.
+    waiting: Vec<(u64, Digest)>,
+    /// Whether some caller is signing a batch now (it signs the next one too before it leaves).
+    signing: bool,
+    /// Signed answers not yet collected by their callers: ticket → (batch, position).
+    done: HashMap<u64, (Arc<SignedBatch>, usize)>,
+    /// Size of the batch signed last: above one, answers are arriving faster than signatures.
+    last_size: usize,
+}
+
+/// Under load (the last batch held more than one answer), how long a new leader lets answers gather before it
+/// signs, bought once per batch so that each signature covers more answers. A lone caller never waits for it.
+pub const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Signs verdicts in batches, group-commit style: the first caller to find no batch being signed signs
+/// everything waiting (up to [`MAX_BATCH`] a lot) until its own answer is signed, then hands over to a waiter;
+/// the others sleep until their answer is in. A lone caller waits for nothing but its own signature.
+pub struct BatchSigner {
+    node: String,
+    key: SigningKey,
+    group: Mutex<Group>,
+    signed: Condvar,
+    /// Batches and verdicts signed so far (verdicts per signature = the second ÷ the first).
+    batches: std::sync::atomic::AtomicU64,
+    verdicts: std::sync::atomic::AtomicU64,
+}
+
+/// Clears the signing flag even if signing unwinds, so no waiter sleeps forever.
+struct SigningGuard<'a>(&'a BatchSigner);
+
+impl Drop for SigningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.0.group.lock() {
+            g.signing = false;
+        }
+        self.0.signed.notify_all();
+    }
+}
+
+impl BatchSigner {
+    pub fn new(node: &str, key: SigningKey) -> Self {
+        Self {
+            node: node.to_string(),
+            key,
+            group: Mutex::new(Group::default()),
+            signed: Condvar::new(),
+            batches: Default::default(),
+            verdicts: Default::default(),
+        }
+    }
+
+    /// (batches signed, verdicts signed) since this signer was made.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.batches.load(Relaxed), self.verdicts.load(Relaxed))
+    }
+
+    /// Signs one verdict (given its leaf hash) within a batch; returns its batch proof.
+    pub fn sign(&self, leaf: Digest) -> Result<BatchProof, AppError> {
+        const WHAT: &str = "verdict signer";
+        let mut g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
+        if g.waiting.len() >= MAX_WAITING {
+            return Err(AppError::Busy { what: "核查签名队列已满 (too many checks waiting for a signature)" });
+        }
+        let ticket = g.next_ticket;
+        g.next_ticket += 1;
+        g.waiting.push((ticket, leaf));
+        loop {
+            if let Some((batch, at)) = g.done.remove(&ticket) {
+                return Ok(BatchProof {
+                    statement: batch.statement.clone(),
+                    signature: batch.signature.clone(),
+                    index: at as u64,
+                    inclusion: batch.proofs.get(at).cloned().unwrap_or_default(),
+                });
+            }
+            if !g.signing && !g.waiting.is_empty() {
+                g.signing = true;
+                let guard = SigningGuard(self);
+                if g.last_size > 1 && g.waiting.len() < MAX_BATCH {
+                    drop(g);
+                    std::thread::sleep(LINGER);
+                    g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
+                }
+                // Sign lots until this caller's own answer is in; then leadership passes to a waiter, so no
+                // caller signs for others indefinitely under sustained load.
+                while !g.done.contains_key(&ticket) && !g.waiting.is_empty() {
+                    let n = g.waiting.len().min(MAX_BATCH);
+                    let lot: Vec<(u64, Digest)> = g.waiting.drain(..n).collect();
+                    drop(g);
+                    let leaves: Vec<Digest> = lot.iter().map(|(_, l)| *l).collect();
+                    let (statement, signature, proofs) =
+                        core_check::sign_batch(&self.node, &now_rfc3339(), &leaves, &self.key);
+                    let batch = Arc::new(SignedBatch { statement, signature, proofs });
+                    self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.verdicts.fetch_add(lot.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
+                    g.last_size = lot.len();
+                    for (at, (t, _)) in lot.iter().enumerate() {
+                        g.done.insert(*t, (batch.clone(), at));
+                    }
+                    self.signed.notify_all();
+                }
+                drop(g);
+                drop(guard);
+                g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
+                continue;
+            }
+            g = self.signed.wait(g).map_err(|_| AppError::Poisoned { what: WHAT })?;
+        }
+    }
 }
 
 /// One row of the feedback report.
@@ -69,6 +200,7 @@ type CatalogueCache = Option<(Vec<(String, u64)>, Arc<Vec<Catalogue>>)>;
 
 pub struct Checker {
     ledger: Arc<Ledger>,
+    signer: BatchSigner,
     recent: Mutex<(HashMap<String, Arc<Verdict>>, VecDeque<String>)>,
     catalogues: Mutex<CatalogueCache>,
 }
@@ -96,7 +228,8 @@ pub fn normalise_subject(s: &str) -> String {
 
 impl Checker {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger, recent: Mutex::new((HashMap::new(), VecDeque::new())), catalogues: Mutex::new(None) }
+        let signer = BatchSigner::new(ledger.code(), ledger.signing_key().clone());
+        Self { ledger, signer, recent: Mutex::new((HashMap::new(), VecDeque::new())), catalogues: Mutex::new(None) }
     }
 
     /// The catalogues held, parsed once per set of catalogue entries.
@@ -115,6 +248,11 @@ impl Checker {
 
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// (batches signed, verdicts signed) by this checker.
+    pub fn signing_counts(&self) -> (u64, u64) {
+        self.signer.counts()
     }
 
     /// The newest province checkpoint held: (size, time, age in seconds).
@@ -214,10 +352,12 @@ impl Checker {
             },
             notes,
         };
-        let (bytes, signature) = verdict.sign(self.ledger.signing_key());
-        let id = Verdict::id_of(&bytes);
+        let bytes = verdict.signed_bytes();
+        let leaf = Verdict::leaf_of(&bytes);
+        let id = hex::encode(leaf);
+        let batch = self.signer.sign(leaf)?;
         self.remember(&id, &verdict);
-        Ok(SignedVerdict { verdict, bytes, signature, id, signer: self.ledger.code().to_string() })
+        Ok(SignedVerdict { verdict, bytes, batch, id, signer: self.ledger.code().to_string() })
     }
 
     fn remember(&self, id: &str, v: &Verdict) {
@@ -235,11 +375,11 @@ impl Checker {
     }
 
     /// Records what a business system did with a verdict of this node. The verdict is found by identifier among
-    /// recent ones, or given as its signed bytes and signature (checked against this node's key).
+    /// recent ones, or given as its bytes with their batch proof (checked against this node's key).
     pub fn feedback(
         &self,
         verdict_id: &str,
-        given: Option<(&[u8], &[u8])>,
+        given: Option<(&[u8], &BatchProof)>,
         action: FeedbackAction,
         note: &str,
         reporter: &str,
@@ -248,11 +388,18 @@ impl Checker {
             return Err(AppError::Invalid { field: "note", reason: "说明最长 1000 字 (note too long)".into() });
         }
         let verdict: Arc<Verdict> = match given {
-            Some((bytes, sig)) => {
-                self.ledger.signing_key().public_key().verify(bytes, sig).map_err(|_| AppError::Invalid {
+            Some((bytes, proof)) => {
+                let key = self.ledger.signing_key().public_key();
+                let v = core_check::verify_verdict(bytes, proof, &key).map_err(|e| AppError::Invalid {
                     field: "verdict",
-                    reason: "签名不是本节点的 (not signed by this node)".into(),
+                    reason: format!("不是本节点签发的结论 (not a verdict signed by this node): {e}"),
                 })?;
+                if v.node != self.ledger.code() {
+                    return Err(AppError::Invalid {
+                        field: "verdict",
+                        reason: format!("结论由 {} 签发，不是本节点 (the verdict is of another node)", v.node),
+                    });
+                }
                 let id = Verdict::id_of(bytes);
                 if !verdict_id.is_empty() && id != verdict_id {
                     return Err(AppError::Invalid {
@@ -260,7 +407,7 @@ impl Checker {
                         reason: "与所附结论不符 (does not match the verdict given)".into(),
                     });
                 }
-                Arc::new(Verdict::parse(bytes).map_err(|e| AppError::Invalid { field: "verdict", reason: e })?)
+                Arc::new(v)
             }
             None => {
                 let g = self.recent.lock().map_err(|_| AppError::Poisoned { what: "recent verdicts" })?;
@@ -348,5 +495,57 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gongxin_core::check::BatchStatement;
+
+    /// Answers that arrive while a batch is being signed are signed together by one signature, and each one's
+    /// proof places exactly its own leaf under the signed root.
+    #[test]
+    fn answers_waiting_behind_a_signature_share_the_next_one() {
+        let key = SigningKey::generate();
+        let signer = Arc::new(BatchSigner::new("430102", key.clone()));
+        signer.group.lock().unwrap().signing = true; // as if a batch were being signed now
+        let leaves: Vec<Digest> = (0..10u8).map(|i| gongxin_core::merkle::leaf_hash(&[i])).collect();
+        let threads: Vec<_> = leaves
+            .iter()
+            .map(|l| {
+                let (s, l) = (signer.clone(), *l);
+                std::thread::spawn(move || s.sign(l).unwrap())
+            })
+            .collect();
+        while signer.group.lock().unwrap().waiting.len() < leaves.len() {
+            std::thread::yield_now();
+        }
+        drop(SigningGuard(&signer)); // that batch is done: one waiter leads the next
+        let proofs: Vec<BatchProof> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(signer.counts(), (1, 10));
+        let statement = BatchStatement::parse(&proofs[0].statement).unwrap();
+        assert_eq!(statement.size, 10);
+        for (leaf, p) in leaves.iter().zip(&proofs) {
+            assert_eq!(p.statement, proofs[0].statement);
+            key.public_key().verify(&p.statement, &p.signature).unwrap();
+            gongxin_core::merkle::verify_inclusion(leaf, p.index, statement.size, &p.inclusion, &statement.root)
+                .unwrap();
+        }
+        let mut indices: Vec<u64> = proofs.iter().map(|p| p.index).collect();
+        indices.sort();
+        assert_eq!(indices, (0..10).collect::<Vec<_>>());
+    }
+
+    /// Past [`MAX_WAITING`] queued answers a check is refused as busy instead of queueing without bound.
+    #[test]
+    fn a_full_queue_is_refused_as_busy() {
+        let signer = BatchSigner::new("430102", SigningKey::generate());
+        {
+            let mut g = signer.group.lock().unwrap();
+            g.signing = true;
+            g.waiting = (0..MAX_WAITING as u64).map(|t| (t, [0u8; 32])).collect();
+        }
+        assert!(matches!(signer.sign([1u8; 32]), Err(AppError::Busy { .. })));
     }
 }

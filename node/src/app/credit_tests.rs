@@ -8,7 +8,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::{Store, Table};
 use crate::views;
 use gongxin_core::catalogue::Catalogue;
-use gongxin_core::check::{verify_hit, Decision, FeedbackAction, Verdict};
+use gongxin_core::check::{verify_hit, verify_verdict, Decision, FeedbackAction, Verdict};
 use gongxin_core::crypto::SigningKey;
 use gongxin_core::date::Day;
 use gongxin_core::record::{AmendmentAction, ListEntry, ListType, Record, Subject, SubjectCategory};
@@ -108,7 +108,7 @@ fn a_list_entry_restricts_until_removed_and_its_hit_verifies_offline() {
     assert_eq!((hit.origin.as_str(), hit.index), (COUNTY, i));
     assert!(hit.legal_basis.contains("政府采购法"), "{}", hit.legal_basis);
     verify_hit(hit, &county.signing_key().public_key()).unwrap();
-    county.signing_key().public_key().verify(&v.bytes, &v.signature).unwrap();
+    assert_eq!(verify_verdict(&v.bytes, &v.batch, &county.signing_key().public_key()).unwrap(), v.verdict);
     assert_eq!(Verdict::parse(&v.bytes).unwrap(), v.verdict);
     assert_eq!(v.verdict.basis.catalogue_version, Some(1));
     assert!(v.verdict.basis.subject_known);
@@ -266,6 +266,34 @@ fn an_unknown_subject_and_a_node_without_province_data_say_so() {
     assert!(v.basis.province_time.is_some() && v.basis.stale_seconds.is_some());
 }
 
+/// Checks answered at once share batch signatures; every verdict verifies on its own with its batch proof, and
+/// none verifies with another verdict's proof.
+#[test]
+fn concurrent_checks_share_signatures_and_each_verifies() {
+    let (_, _, county) = setup();
+    let uscc = company();
+    publish(&county, &entry(&uscc, ListType::SeriousDishonesty, "并发1号", "2026-01-01", "2099-12-31"));
+    let c = Arc::new(Checker::new(county.clone()));
+    let answers: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, uscc) = (c.clone(), uscc.clone());
+            std::thread::spawn(move || (0..25).map(|_| ask(&c, &uscc, "政府采购", "2026-06-01")).collect::<Vec<_>>())
+        })
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let key = county.signing_key().public_key();
+    for v in &answers {
+        assert_eq!(verify_verdict(&v.bytes, &v.batch, &key).unwrap(), v.verdict);
+    }
+    let (batches, verdicts) = c.signing_counts();
+    assert_eq!(verdicts, 200);
+    assert!((1..=200).contains(&batches));
+    // Verdicts of the same content differ (issue time); a verdict with a sibling's proof is refused.
+    if let Some(w) = answers.windows(2).find(|w| w[0].batch.statement == w[1].batch.statement) {
+        assert!(verify_verdict(&w[0].bytes, &w[1].batch, &key).is_err() || w[0].bytes == w[1].bytes);
+    }
+}
+
 #[test]
 fn feedback_is_signed_into_the_log_and_counted() {
     let (_, _, county) = setup();
@@ -281,8 +309,8 @@ fn feedback_is_signed_into_the_log_and_counted() {
     assert!(c2.feedback(&v.id, None, FeedbackAction::NotRestricted, "", "x").is_err());
     let mut forged = v.bytes.clone();
     forged[10] ^= 1;
-    assert!(c2.feedback("", Some((&forged, &v.signature)), FeedbackAction::NotRestricted, "", "x").is_err());
-    c2.feedback(&v.id, Some((&v.bytes, &v.signature)), FeedbackAction::NotRestricted, "紧急采购", "x").unwrap();
+    assert!(c2.feedback("", Some((&forged, &v.batch)), FeedbackAction::NotRestricted, "", "x").is_err());
+    c2.feedback(&v.id, Some((&v.bytes, &v.batch)), FeedbackAction::NotRestricted, "紧急采购", "x").unwrap();
 
     let r = c.report(None).unwrap();
     assert_eq!(r.feedback, 2);

@@ -85,6 +85,9 @@ pub enum AppError {
     RegistryVersion { next: u64, asked: u64 },
     #[error("a lock of the {what} was poisoned by a panic in another thread")]
     Poisoned { what: &'static str },
+    /// Too much is waiting already: try again shortly (`what` says which bound, Chinese first).
+    #[error("{what}")]
+    Busy { what: &'static str },
     /// The node signs no new entries of its own log (`app::ledger::SigningHold`, with what to do).
     #[error("{reason}")]
     SigningHeld { reason: String },

@@ -33,6 +33,8 @@ pub struct CheckFigures {
     pub empty_per_s: f64,
     pub check_per_s: f64,
     pub ratio_to_empty: f64,
+    /// Verdicts per batch signature during the saturated run.
+    pub verdicts_per_signature: f64,
     pub half_peak_rate: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -248,7 +250,7 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
     let fig = rt.block_on(async {
         let checker = Arc::new(Checker::new(ledger.clone()));
         let real = tonic::service::interceptor::InterceptedService::new(
-            CheckService::remote(checker).into_server(),
+            CheckService::remote(checker.clone()).into_server(),
             business_system_only(PROVINCE.to_string()),
         );
         let empty = tonic::service::interceptor::InterceptedService::new(
@@ -278,7 +280,10 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
         saturate(&empty_ch, concurrency, 0.5, entries).await?;
         saturate(&real_ch, concurrency, 0.5, entries).await?;
         let empty_per_s = saturate(&empty_ch, concurrency, secs, entries).await?;
+        let (b0, v0) = checker.signing_counts();
         let check_per_s = saturate(&real_ch, concurrency, secs, entries).await?;
+        let (b1, v1) = checker.signing_counts();
+        let verdicts_per_signature = (v1 - v0) as f64 / (b1 - b0).max(1) as f64;
         let half = check_per_s / 2.0;
         let lat = paced(&real_ch, concurrency, half, secs, entries).await?;
         anyhow::Ok(CheckFigures {
@@ -291,6 +296,7 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
             empty_per_s,
             check_per_s,
             ratio_to_empty: check_per_s / empty_per_s,
+            verdicts_per_signature,
             half_peak_rate: half,
             p50_ms: pct(&lat, 0.50),
             p99_ms: pct(&lat, 0.99),
@@ -313,8 +319,8 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
         println!("  Checker::check in process, one thread: {:>9.0} checks/s", fig.in_process_per_s);
         println!("  empty unary handler: {:>9.0} calls/s", fig.empty_per_s);
         println!(
-            "  check (hit, proof, signed verdict): {:>9.0} calls/s = {:.2} of empty",
-            fig.check_per_s, fig.ratio_to_empty
+            "  check (hit, proof, signed verdict): {:>9.0} calls/s = {:.2} of empty ({:.1} verdicts per batch signature)",
+            fig.check_per_s, fig.ratio_to_empty, fig.verdicts_per_signature
         );
         println!("  at half peak ({:.0}/s): p50 {:.2} ms, p99 {:.2} ms", fig.half_peak_rate, fig.p50_ms, fig.p99_ms);
         println!(

@@ -67,6 +67,7 @@ fn status_of(e: AppError) -> Status {
         AppError::Invalid { .. } => Status::invalid_argument(e.to_string()),
         AppError::Check(CheckError::UnknownMeasure { .. }) => Status::invalid_argument(e.to_string()),
         AppError::Check(CheckError::NoCatalogue(_)) => Status::failed_precondition(e.to_string()),
+        AppError::Busy { .. } => Status::resource_exhausted(e.to_string()),
         other => {
             tracing::error!(error = %other, "check request failed");
             Status::internal(other.to_string())
@@ -97,7 +98,8 @@ impl pb::check_server::Check for CheckService {
         let action = convert::action(&r.action)?;
         let c = self.checker.clone();
         let index = blocking(move || {
-            let given = (!r.verdict.is_empty()).then_some((r.verdict.as_slice(), r.signature.as_slice()));
+            let proof = convert::batch_proof(&r)?;
+            let given = proof.as_ref().map(|p| (r.verdict.as_slice(), p));
             c.feedback(&r.verdict_id, given, action, &r.note, &reporter)
         })
         .await?;

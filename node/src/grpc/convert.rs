@@ -421,12 +421,14 @@ mod tests {
 pub mod check {
     use super::ConvertError;
     use crate::app::check::{normalise_subject, CheckQuery, SignedVerdict};
-    use gongxin_core::check::FeedbackAction;
+    use gongxin_core::check::{BatchProof, FeedbackAction, MAX_BATCH};
     use gongxin_core::date::Day;
     use gongxin_proto::check::v1 as pb;
 
     /// Longest subject code or measure accepted.
     const MAX_FIELD: usize = 128;
+    /// Most hashes in a batch inclusion proof: the depth of a full batch.
+    pub const MAX_BATCH_PROOF: usize = MAX_BATCH.ilog2() as usize;
 
     fn day(field: &'static str, s: &str) -> Result<Option<Day>, ConvertError> {
         if s.trim().is_empty() {
@@ -465,11 +467,49 @@ pub mod check {
     pub fn reply(v: SignedVerdict, key_pem: String) -> pb::CheckReply {
         pb::CheckReply {
             verdict: v.bytes,
-            signature: v.signature,
+            signature: v.batch.signature,
             signer: v.signer,
             verdict_id: v.id,
             signer_key_pem: key_pem,
+            batch: v.batch.statement,
+            batch_index: v.batch.index,
+            batch_proof: v.batch.inclusion.iter().map(|d| d.to_vec()).collect(),
         }
+    }
+
+    /// The batch proof of a verdict given back with feedback (`None` when no verdict bytes are given). Sizes are
+    /// bounded before anything is parsed: at most [`MAX_BATCH_PROOF`] hashes of 32 bytes.
+    pub fn batch_proof(r: &pb::FeedbackRequest) -> Result<Option<BatchProof>, crate::app::AppError> {
+        use crate::app::AppError;
+        if r.verdict.is_empty() {
+            return Ok(None);
+        }
+        if r.batch.is_empty() {
+            return Err(AppError::Invalid {
+                field: "batch",
+                reason: "附上结论原文时须同时附上签名批次 batch、batch_index 与 batch_proof (verdict given without its batch proof)".into(),
+            });
+        }
+        if r.batch_proof.len() > MAX_BATCH_PROOF {
+            return Err(AppError::Invalid {
+                field: "batch_proof",
+                reason: format!("最多 {MAX_BATCH_PROOF} 个哈希 (at most {MAX_BATCH_PROOF} hashes)"),
+            });
+        }
+        let mut inclusion = Vec::with_capacity(r.batch_proof.len());
+        for (i, h) in r.batch_proof.iter().enumerate() {
+            let d: gongxin_core::crypto::Digest = h.as_slice().try_into().map_err(|_| AppError::Invalid {
+                field: "batch_proof",
+                reason: format!("第 {} 个哈希不是 32 字节 (hash {i} is not 32 bytes)", i + 1),
+            })?;
+            inclusion.push(d);
+        }
+        Ok(Some(BatchProof {
+            statement: r.batch.clone(),
+            signature: r.signature.clone(),
+            index: r.batch_index,
+            inclusion,
+        }))
     }
 
     pub fn action(s: &str) -> Result<FeedbackAction, ConvertError> {
@@ -478,5 +518,33 @@ pub mod check {
 
     pub fn since(s: &str) -> Result<Option<Day>, ConvertError> {
         day("since", s)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn with(f: impl FnOnce(&mut pb::FeedbackRequest)) -> pb::FeedbackRequest {
+            let mut r = pb::FeedbackRequest {
+                verdict: b"{}".to_vec(),
+                batch: b"statement".to_vec(),
+                batch_proof: vec![vec![7u8; 32]; 3],
+                ..Default::default()
+            };
+            f(&mut r);
+            r
+        }
+
+        /// A feedback's batch proof is bounded and shaped before anything parses it.
+        #[test]
+        fn batch_proofs_are_bounded_before_use() {
+            assert_eq!(batch_proof(&with(|r| r.verdict.clear())).unwrap(), None);
+            assert_eq!(batch_proof(&with(|_| ())).unwrap().unwrap().inclusion.len(), 3);
+            let refused = |r: pb::FeedbackRequest| batch_proof(&r).unwrap_err().to_string();
+            assert!(refused(with(|r| r.batch.clear())).contains("batch"));
+            let long = with(|r| r.batch_proof = vec![vec![0u8; 32]; MAX_BATCH_PROOF + 1]);
+            assert!(refused(long).contains(&format!("at most {MAX_BATCH_PROOF} hashes")));
+            assert!(refused(with(|r| r.batch_proof[1].push(0))).contains("hash 1 is not 32 bytes"));
+        }
     }
 }

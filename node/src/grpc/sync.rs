@@ -79,6 +79,7 @@ pub fn status_of_app(peer: &str, e: AppError) -> Status {
             Status::failed_precondition(m)
         }
         AppError::Format(_) => Status::failed_precondition(m),
+        AppError::Busy { .. } => Status::resource_exhausted(m),
         AppError::Log(LogError::Stale { .. }) => Status::aborted(m),
         AppError::Log(
             LogError::BadOrigin { .. }

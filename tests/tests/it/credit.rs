@@ -109,11 +109,14 @@ fn a_county_list_is_checked_in_another_city_verified_offline_and_its_removal_pro
     // A measure the entry's list type does not trigger.
     assert_eq!(check(&fed, XIANGTAN_COUNTY, &uscc, "发行债券")["decision"], "none");
 
-    // The verdict verifies with OpenSSL against the answering node's key, and fails when one byte changes.
+    // The verdict's batch statement verifies with OpenSSL against the answering node's key (and fails when one
+    // byte changes); the statement's root is, for a batch of one, OpenSSL's SM3 of 0x00 || verdict, and in any
+    // case the verdict's leaf hash with its inclusion proof.
     let work = tmp.path().join("verdict");
     std::fs::create_dir_all(&work).unwrap();
     let bytes = unb64(&work, "verdict.json", answer["verdict"].as_str().unwrap());
-    unb64(&work, "verdict.sig", answer["signature"].as_str().unwrap());
+    let batch = unb64(&work, "batch.txt", answer["batch"].as_str().unwrap());
+    let signature = unb64(&work, "verdict.sig", answer["signature"].as_str().unwrap());
     std::fs::write(work.join("signer.pem"), answer["signer_key_pem"].as_str().unwrap()).unwrap();
     assert_eq!(node_key(&fed, XIANGTAN_COUNTY).public_key().to_spki_pem(), answer["signer_key_pem"].as_str().unwrap());
     let openssl_verify = |file: &str| {
@@ -124,33 +127,73 @@ fn a_county_list_is_checked_in_another_city_verified_offline_and_its_removal_pro
             .output()
             .unwrap()
     };
-    let ok = openssl_verify("verdict.json");
+    let ok = openssl_verify("batch.txt");
     assert!(ok.status.success(), "{}{}", text(&ok.stdout), text(&ok.stderr));
-    let mut tampered = bytes.clone();
-    let at = tampered.iter().position(|b| *b == b'r').unwrap();
-    tampered[at] = b's';
-    std::fs::write(work.join("tampered.json"), &tampered).unwrap();
-    assert!(!openssl_verify("tampered.json").status.success(), "a changed verdict must not verify");
+    let mut tampered = batch.clone();
+    let at = tampered.iter().position(|b| *b == b'v').unwrap();
+    tampered[at] = b'w';
+    std::fs::write(work.join("tampered.txt"), &tampered).unwrap();
+    assert!(!openssl_verify("tampered.txt").status.success(), "a changed batch statement must not verify");
+    let proof = gongxin_core::check::BatchProof {
+        statement: batch.clone(),
+        signature,
+        index: answer["batch_index"].as_u64().unwrap(),
+        inclusion: answer["batch_proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .collect(),
+    };
+    let key = node_key(&fed, XIANGTAN_COUNTY).public_key();
+    let verified = gongxin_core::check::verify_verdict(&bytes, &proof, &key).unwrap();
+    if proof.inclusion.is_empty() {
+        let mut leaf_input = vec![0u8];
+        leaf_input.extend_from_slice(&bytes);
+        std::fs::write(work.join("leaf.bin"), &leaf_input).unwrap();
+        let out = std::process::Command::new("openssl")
+            .current_dir(&work)
+            .args(["dgst", "-sm3", "-binary", "leaf.bin"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let root_line = text(&batch).lines().nth(4).unwrap().to_string();
+        assert_eq!(unb64(&work, "root.bin", &root_line), out.stdout, "the batch root is SM3(0x00 || verdict)");
+    }
+    let mut changed = bytes.clone();
+    let at = changed.iter().position(|b| *b == b'r').unwrap();
+    changed[at] = b's';
+    assert!(gongxin_core::check::verify_verdict(&changed, &proof, &key).is_err(), "a changed verdict must not verify");
     // Each hit verifies offline with the origin's key and its inclusion proof.
     let v = Verdict::parse(&bytes).unwrap();
+    assert_eq!(v, verified);
     assert_eq!(Verdict::id_of(&bytes), answer["verdict_id"].as_str().unwrap());
     let origin_key = node_key(&fed, CHANGSHA_COUNTY).public_key();
     verify_hit(&v.hits[0], &origin_key).unwrap();
     assert!(verify_hit(&v.hits[0], &node_key(&fed, XIANGTAN_COUNTY).public_key()).is_err());
 
-    // Feedback at the answering county travels up; the province counts it.
-    let out = cli(&[
-        "check",
-        "feedback",
-        "--data-dir",
-        &fed.dir(XIANGTAN_COUNTY),
-        "--verdict",
-        answer["verdict_id"].as_str().unwrap(),
-        "--action",
-        "已限制",
-        "--note",
-        "取消其投标资格",
-    ]);
+    // Feedback at the answering county travels up; the province counts it. Feedback from a saved answer sends
+    // the verdict with its batch proof; an altered proof is refused.
+    let feedback = |action: &str, more: &[&str]| {
+        let dir = fed.dir(XIANGTAN_COUNTY);
+        let id = answer["verdict_id"].as_str().unwrap();
+        let mut args = vec!["check", "feedback", "--data-dir", &dir, "--verdict", id, "--action", action];
+        args.extend_from_slice(more);
+        cli(&args)
+    };
+    let out = feedback("已限制", &["--note", "取消其投标资格"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = work.join("answer.json");
+    std::fs::write(&saved, answer.to_string()).unwrap();
+    let feedback_from = |file: &Path| feedback("未限制", &["--answer", file.to_str().unwrap()]);
+    let mut altered = answer.clone();
+    altered["batch_index"] = serde_json::json!(answer["batch_index"].as_u64().unwrap() + 1);
+    let altered_file = work.join("altered.json");
+    std::fs::write(&altered_file, altered.to_string()).unwrap();
+    let out = feedback_from(&altered_file);
+    assert!(!out.status.success(), "an altered batch proof must be refused");
+    assert!(text(&out.stderr).contains("不是本节点签发的结论"), "{}", text(&out.stderr));
+    let out = feedback_from(&saved);
     assert!(out.status.success(), "{}", text(&out.stderr));
     fed.wait_until("the province to count the feedback", Duration::from_secs(90), |f| {
         let out = cli(&["check", "report", "--data-dir", &f.dir("430000"), "-o", "json"]);
