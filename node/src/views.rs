@@ -141,14 +141,57 @@ fn put_rows(batch: &mut Batch, key: &[u8], d: &Derived) -> u64 {
     rows
 }
 
-/// Entries whose subject's name (or its part after the leading division names) starts with `prefix` (already
-/// normalised), at most `limit` rows, in name order.
-pub fn by_name_prefix(store: &impl Store, prefix: &str, limit: usize) -> Result<Vec<(String, u64)>, LogError> {
+/// Rows read from the name index per store scan by [`walk_name_prefix`].
+pub const NAME_CHUNK: usize = 256;
+
+/// How a [`walk_name_prefix`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// The visitor asked to stop.
+    Stopped,
+    /// Every row with the prefix was visited.
+    Exhausted,
+    /// `max_rows` rows were visited and more remain.
+    Bounded,
+}
+
+/// Visits the entries whose subject's name (or its part after the leading division names) starts with `prefix`
+/// (already normalised), in name order, reading the index [`NAME_CHUNK`] rows at a time, until `visit` returns
+/// `false` or `max_rows` rows are visited: a search that fills its page early reads no further.
+pub fn walk_name_prefix<E: From<LogError>>(
+    store: &impl Store,
+    prefix: &str,
+    max_rows: usize,
+    mut visit: impl FnMut(String, u64) -> Result<bool, E>,
+) -> Result<Walk, E> {
     if prefix.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Walk::Exhausted);
     }
-    let rows = store.scan_prefix(Table::Name, prefix.as_bytes(), limit)?;
-    Ok(rows.iter().map(|(k, _)| origin_index_suffix(Table::Name, k)).collect::<Result<_, _>>()?)
+    let end = crate::store::prefix_end(prefix.as_bytes());
+    let mut start = prefix.as_bytes().to_vec();
+    let mut visited = 0usize;
+    loop {
+        // At the bound, one more row tells "bounded" from "exactly exhausted".
+        let want = NAME_CHUNK.min(max_rows - visited).max(1);
+        let rows = store.scan(Table::Name, &start, end.as_deref(), want, false).map_err(LogError::from)?;
+        if visited == max_rows {
+            return Ok(if rows.is_empty() { Walk::Exhausted } else { Walk::Bounded });
+        }
+        for (k, _) in &rows {
+            let (origin, index) = origin_index_suffix(Table::Name, k).map_err(LogError::from)?;
+            if !visit(origin, index)? {
+                return Ok(Walk::Stopped);
+            }
+        }
+        visited += rows.len();
+        match rows.last() {
+            Some((last, _)) if rows.len() == want => {
+                start = last.clone();
+                start.push(0);
+            }
+            _ => return Ok(Walk::Exhausted),
+        }
+    }
 }
 
 /// Adds the view rows of one fed item (an entry of an origin this node does not mirror) to `batch`, the batch

@@ -12,7 +12,7 @@ use gongxin_core::state::EntryId;
 
 /// Most results one page returns.
 pub const MAX_PAGE: usize = 200;
-/// Most index rows a name search reads (a prefix of one character can match many names).
+/// Most name-index rows one search reads (a short prefix can match many names); past it the page says `more`.
 pub const MAX_NAME_ROWS: usize = 20_000;
 
 #[derive(Debug, Clone, Default)]
@@ -79,8 +79,15 @@ impl Ledger {
     /// withholds as `core::mask` says.
     pub fn search(&self, q: &Search, today: Day) -> Result<Page, AppError> {
         let limit = q.limit.clamp(1, MAX_PAGE);
-        let candidates: Vec<StateHit> = match (&q.code, &q.name) {
-            (Some(code), None) => self.states_about(&normalise_code(code))?,
+        let mut page = Page::default();
+        match (&q.code, &q.name) {
+            (Some(code), None) => {
+                for h in self.states_about(&normalise_code(code))? {
+                    if !page.offer(q, limit, h, today) {
+                        break;
+                    }
+                }
+            }
             (None, Some(name)) => {
                 let prefix = gongxin_core::names::normalise(name);
                 if prefix.chars().count() < 2 {
@@ -89,22 +96,21 @@ impl Ledger {
                         reason: "名称至少两个字 (give at least two characters of the name)".into(),
                     });
                 }
-                // A record is indexed under two keys, and a correction leads to its target: one hit per record.
-                let ids: std::collections::BTreeSet<EntryId> =
-                    views::by_name_prefix(self.log().store(), &prefix, MAX_NAME_ROWS)?
-                        .into_iter()
-                        .map(|(o, i)| EntryId::new(&o, i))
-                        .collect();
-                let mut seen = std::collections::HashSet::new();
-                let mut out: Vec<StateHit> = Vec::new();
-                for id in ids {
-                    if let Some(h) = self.state_hit(&id)? {
-                        if seen.insert(h.state.id.clone()) {
-                            out.push(h);
-                        }
+                // In name order, loading states only until the page is full. A record is indexed under two keys,
+                // and an amendment leads to its target: one hit per record.
+                let (mut rows, mut records) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+                let walk = views::walk_name_prefix(self.log().store(), &prefix, MAX_NAME_ROWS, |o, i| {
+                    let id = EntryId::new(&o, i);
+                    if !rows.insert(id.clone()) {
+                        return Ok::<_, AppError>(true);
                     }
-                }
-                out
+                    match self.state_hit(&id)? {
+                        Some(h) if records.insert(h.state.id.clone()) => Ok(page.offer(q, limit, h, today)),
+                        _ => Ok(true),
+                    }
+                })?;
+                // Past the rows one search may read, more matches may exist: say so rather than end silently.
+                page.more |= walk == views::Walk::Bounded;
             }
             _ => {
                 return Err(AppError::Invalid {
@@ -112,43 +118,48 @@ impl Ledger {
                     reason: "请给出 --uscc 代码 或 --name 名称 之一 (give a code or a name)".into(),
                 })
             }
-        };
-        let mut page = Page::default();
-        for mut h in candidates {
-            if q.kind.as_deref().is_some_and(|k| k != h.kind)
-                || q.origin.as_deref().is_some_and(|o| o != h.state.id.origin)
-            {
-                continue;
-            }
-            let decided = h.state.current.decision_date();
-            if q.from.is_some_and(|f| decided < f) || q.to.is_some_and(|t| decided > t) {
-                continue;
-            }
-            if q.status.as_deref().is_some_and(|s| s != h.state.status_on(today)) {
-                continue;
-            }
-            if q.public {
-                if h.entry.header.disclosure != Disclosure::Public || !in_publicity(&h, today) {
-                    continue;
-                }
-                let Some(masked) = gongxin_core::mask::public_view(&h.state.current, today) else { continue };
-                h.state.current = masked;
-                // The public sees what stands, not earlier versions or the reasons of ignored steps.
-                h.state.original = None;
-                h.state.history.retain(|s| s.ignored.is_none());
-            }
-            page.matched += 1;
-            if page.matched <= q.offset {
-                continue;
-            }
-            if page.hits.len() == limit {
-                page.more = true;
-                page.matched -= 1;
-                break;
-            }
-            page.hits.push(h);
         }
         Ok(page)
+    }
+}
+
+impl Page {
+    /// Offers one candidate to the page: filtered, masked for the public view, counted, and kept if it falls
+    /// within `offset..offset + limit`. Returns `false` once the page is full and one more match was seen
+    /// (`more`), so the caller stops.
+    fn offer(&mut self, q: &Search, limit: usize, mut h: StateHit, today: Day) -> bool {
+        if q.kind.as_deref().is_some_and(|k| k != h.kind) || q.origin.as_deref().is_some_and(|o| o != h.state.id.origin)
+        {
+            return true;
+        }
+        let decided = h.state.current.decision_date();
+        if q.from.is_some_and(|f| decided < f) || q.to.is_some_and(|t| decided > t) {
+            return true;
+        }
+        if q.status.as_deref().is_some_and(|s| s != h.state.status_on(today)) {
+            return true;
+        }
+        if q.public {
+            if h.entry.header.disclosure != Disclosure::Public || !in_publicity(&h, today) {
+                return true;
+            }
+            let Some(masked) = gongxin_core::mask::public_view(&h.state.current, today) else { return true };
+            h.state.current = masked;
+            // The public sees what stands, not earlier versions or the reasons of ignored steps.
+            h.state.original = None;
+            h.state.history.retain(|s| s.ignored.is_none());
+        }
+        if self.matched < q.offset {
+            self.matched += 1;
+            return true;
+        }
+        if self.hits.len() == limit {
+            self.more = true;
+            return false;
+        }
+        self.matched += 1;
+        self.hits.push(h);
+        true
     }
 }
 

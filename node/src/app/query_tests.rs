@@ -130,3 +130,104 @@ fn no_public_output_carries_an_unmasked_id_number_or_a_withheld_record() {
     }
     let _ = natural_penalties;
 }
+
+/// The memory store, counting values read outside the name index (each candidate a search loads costs some).
+struct CountingStore {
+    inner: MemoryStore,
+    gets: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::store::Store for CountingStore {
+    fn get(&self, table: crate::store::Table, key: &[u8]) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get(table, key)
+    }
+    fn scan(
+        &self,
+        table: crate::store::Table,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<crate::store::Pairs, crate::store::StoreError> {
+        let rows = self.inner.scan(table, start, end, limit, reverse)?;
+        if table != crate::store::Table::Name {
+            self.gets.fetch_add(rows.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(rows)
+    }
+    fn apply(&self, batch: crate::store::Batch) -> Result<(), crate::store::StoreError> {
+        self.inner.apply(batch)
+    }
+    fn flush(&self) -> Result<(), crate::store::StoreError> {
+        self.inner.flush()
+    }
+    fn for_each(&self, f: &mut crate::store::Visitor<'_>) -> Result<(), crate::store::StoreError> {
+        self.inner.for_each(f)
+    }
+}
+
+/// A name search loads records only until its page is full (it walks the name index in order and stops), and a
+/// search past the rows one search may read says `more` instead of ending silently.
+#[test]
+fn a_name_search_stops_at_its_page() {
+    let store = Arc::new(CountingStore { inner: MemoryStore::new(), gets: Default::default() });
+    let l = Arc::new(Ledger::new("430102", "芙蓉区", "county", SigningKey::generate(), store.clone()));
+    import(&l, Kind::License, 8, 600);
+    let all = Search { name: Some("长沙".into()), limit: 200, ..Default::default() };
+    let gets = |q: &Search| {
+        let before = store.gets.load(std::sync::atomic::Ordering::Relaxed);
+        let page = l.search(q, today()).unwrap();
+        (page, store.gets.load(std::sync::atomic::Ordering::Relaxed) - before)
+    };
+    let (full, full_gets) = gets(&all);
+    assert!(full.hits.len() > 100, "the sample has many 长沙 names: {}", full.hits.len());
+    let (first, first_gets) = gets(&Search { limit: 5, ..all.clone() });
+    assert_eq!(first.hits.len(), 5);
+    assert!(first.more);
+    assert_eq!(
+        first.hits.iter().map(|h| &h.state.id).collect::<Vec<_>>(),
+        full.hits.iter().take(5).map(|h| &h.state.id).collect::<Vec<_>>()
+    );
+    assert!(
+        first_gets * 10 < full_gets,
+        "a page of 5 read {first_gets} values, all {} read {full_gets}",
+        full.hits.len()
+    );
+    // Names come in index order: each hit's smallest index key starting with the prefix never decreases.
+    let first_key = |h: &super::credit::StateHit| {
+        let name = h.state.current.subject().map(|s| s.name.clone()).unwrap_or_default();
+        gongxin_core::names::index_keys(&name).into_iter().filter(|k| k.starts_with("长沙")).min().unwrap()
+    };
+    let keys: Vec<String> = full.hits.iter().map(first_key).collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "name order");
+}
+
+/// The name-index walk visits rows in key order, stops when asked, and tells "bounded" from "exhausted".
+#[test]
+fn the_name_walk_is_bounded_and_stops_when_asked() {
+    use crate::views::{walk_name_prefix, Walk};
+    let l = county();
+    import(&l, Kind::License, 9, 500);
+    let store = l.log().store();
+    let count = |max: usize| {
+        let mut n = 0;
+        let walk = walk_name_prefix(store, "长沙", max, |_, _| {
+            n += 1;
+            Ok::<_, crate::store::log::LogError>(true)
+        })
+        .unwrap();
+        (walk, n)
+    };
+    let (walk, rows) = count(usize::MAX);
+    assert_eq!(walk, Walk::Exhausted);
+    assert!(rows > crate::views::NAME_CHUNK, "more rows than one chunk: {rows}");
+    assert_eq!(count(rows), (Walk::Exhausted, rows));
+    assert_eq!(count(rows - 1), (Walk::Bounded, rows - 1));
+    let mut seen = 0;
+    let stopped = walk_name_prefix(store, "长沙", usize::MAX, |_, _| {
+        seen += 1;
+        Ok::<_, crate::store::log::LogError>(seen < 7)
+    });
+    assert_eq!((stopped.unwrap(), seen), (Walk::Stopped, 7));
+}
