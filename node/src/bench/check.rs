@@ -69,7 +69,7 @@ impl pb::check_server::Check for Empty {
     }
 }
 
-fn rss_mib(field: &str) -> f64 {
+pub(crate) fn rss_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -185,7 +185,7 @@ async fn paced(
     Ok(all)
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 pub mod audit;
 pub mod check;
 pub mod import;
+pub mod query;
 pub mod tls;
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +64,19 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         records: u64,
     },
+    /// The one-stop query with N records held (appended through the real path into a sled store): p50/p99 of a
+    /// code lookup, a name-prefix first page and a profile; index bytes per record.
+    /// 持有 N 条记录时的一站式查询：按代码、按名称前缀（首页）与信用档案的 p50/p99 延迟；每条记录的索引字节。
+    Query {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Queries timed per kind.
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+        /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Joint-punishment checks/s over mTLS gRPC with N list entries held, next to an empty unary handler on the
     /// same TLS in the same run; p50/p99 latency at half the peak; view bytes and memory per million entries.
     /// 持有 N 条名单时经 mTLS gRPC 的核查次数/秒，与同次运行的空处理函数对比；半峰值时的 p50/p99 延迟；每百万条的视图字节与内存。
@@ -111,6 +125,7 @@ pub fn run(c: Command) -> anyhow::Result<()> {
         Command::Audit { output, records } => audit::run(records, output == Output::Json),
         Command::Tls { seconds, mb, json } => tls::run(seconds, mb, json),
         Command::Check { entries, seconds, concurrency, json } => check::run(entries, seconds, concurrency, json),
+        Command::Query { records, queries, json } => query::run(records, queries, json),
     }
 }
 
