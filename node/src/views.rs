@@ -158,7 +158,7 @@ pub enum Walk {
 /// Visits the entries whose subject's name (or its part after the leading division names) starts with `prefix`
 /// (already normalised), in name order, reading the index [`NAME_CHUNK`] rows at a time, until `visit` returns
 /// `false` or `max_rows` rows are visited: a search that fills its page early reads no further.
-pub fn walk_name_prefix<E: From<LogError>>(
+pub fn walk_name_prefix<E: From<LogError> + From<StoreError>>(
     store: &impl Store,
     prefix: &str,
     max_rows: usize,
@@ -168,30 +168,31 @@ pub fn walk_name_prefix<E: From<LogError>>(
         return Ok(Walk::Exhausted);
     }
     let end = crate::store::prefix_end(prefix.as_bytes());
-    let mut start = prefix.as_bytes().to_vec();
-    let mut visited = 0usize;
-    loop {
-        // At the bound, one more row tells "bounded" from "exactly exhausted".
-        let want = NAME_CHUNK.min(max_rows - visited).max(1);
-        let rows = store.scan(Table::Name, &start, end.as_deref(), want, false).map_err(LogError::from)?;
-        if visited == max_rows {
-            return Ok(if rows.is_empty() { Walk::Exhausted } else { Walk::Bounded });
-        }
-        for (k, _) in &rows {
-            let (origin, index) = origin_index_suffix(Table::Name, k).map_err(LogError::from)?;
-            if !visit(origin, index)? {
-                return Ok(Walk::Stopped);
+    let (mut visited, mut ended) = (0usize, Walk::Exhausted);
+    crate::store::scan_pages(
+        store,
+        Table::Name,
+        prefix.as_bytes(),
+        end.as_deref(),
+        NAME_CHUNK,
+        |rows| -> Result<bool, E> {
+            for (k, _) in &rows {
+                if visited == max_rows {
+                    // A row past the bound exists: more may match.
+                    ended = Walk::Bounded;
+                    return Ok(false);
+                }
+                let (origin, index) = origin_index_suffix(Table::Name, k).map_err(|e| E::from(LogError::from(e)))?;
+                visited += 1;
+                if !visit(origin, index)? {
+                    ended = Walk::Stopped;
+                    return Ok(false);
+                }
             }
-        }
-        visited += rows.len();
-        match rows.last() {
-            Some((last, _)) if rows.len() == want => {
-                start = last.clone();
-                start.push(0);
-            }
-            _ => return Ok(Walk::Exhausted),
-        }
-    }
+            Ok(true)
+        },
+    )?;
+    Ok(ended)
 }
 
 /// Adds the view rows of one fed item (an entry of an origin this node does not mirror) to `batch`, the batch
@@ -337,12 +338,7 @@ pub fn reindex<S: Store>(log: &crate::store::log::Log<S>) -> Result<Reindexed, L
         }
     }
     // Fed items (list entries of origins this node does not mirror) carry their own leaf and payload.
-    let mut after: Vec<u8> = Vec::new();
-    loop {
-        let rows = store.scan(Table::FeedItem, &after, None, PAGE, false)?;
-        let Some((last, _)) = rows.last() else { break };
-        after = last.clone();
-        after.push(0);
+    crate::store::scan_pages(store, Table::FeedItem, &[], None, PAGE, |rows| {
         let mut b = Batch::new();
         for (k, v) in &rows {
             let (origin, index) = origin_index_suffix(Table::FeedItem, k)?;
@@ -356,7 +352,8 @@ pub fn reindex<S: Store>(log: &crate::store::log::Log<S>) -> Result<Reindexed, L
             out.entries += 1;
         }
         store.apply(b)?;
-    }
+        Ok::<_, LogError>(true)
+    })?;
     store.flush()?;
     Ok(out)
 }

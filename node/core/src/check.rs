@@ -304,14 +304,28 @@ pub struct BatchProof {
     pub inclusion: Vec<crypto::Digest>,
 }
 
-/// Signs one batch: given the leaf hashes of the verdicts (1..=[`MAX_BATCH`], in batch order), returns the
-/// signed statement, its signature, and each verdict's inclusion proof in the same order.
-pub fn sign_batch(
-    node: &str,
-    issued_at: &str,
-    leaves: &[crypto::Digest],
-    key: &SigningKey,
-) -> (Vec<u8>, Vec<u8>, Vec<Vec<crypto::Digest>>) {
+/// One signed batch: the statement, its signature, and the inclusion proof of each verdict in batch order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBatch {
+    pub statement: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub proofs: Vec<Vec<crypto::Digest>>,
+}
+
+impl SignedBatch {
+    /// The batch proof of the verdict at position `at`, if the batch has one.
+    pub fn proof(&self, at: usize) -> Option<BatchProof> {
+        Some(BatchProof {
+            statement: self.statement.clone(),
+            signature: self.signature.clone(),
+            index: at as u64,
+            inclusion: self.proofs.get(at)?.clone(),
+        })
+    }
+}
+
+/// Signs one batch, given the leaf hashes of its verdicts (1..=[`MAX_BATCH`], in batch order).
+pub fn sign_batch(node: &str, issued_at: &str, leaves: &[crypto::Digest], key: &SigningKey) -> SignedBatch {
     let mut tree = merkle::MemoryTree::new();
     for l in leaves {
         tree.push_hash(*l);
@@ -321,7 +335,7 @@ pub fn sign_batch(
         BatchStatement { node: node.to_string(), issued_at: issued_at.to_string(), size, root: tree.root() }.encode();
     let signature = key.sign(&statement);
     let proofs = (0..size).map(|i| merkle::inclusion_proof(&tree, i, size).unwrap_or_default()).collect();
-    (statement, signature, proofs)
+    SignedBatch { statement, signature, proofs }
 }
 
 /// Checks a verdict offline against the answering node's key: the statement is signed by that key, names the
@@ -536,9 +550,7 @@ mod tests {
         let v = verdict_for("91430102MA4L0XXXXX");
         let key = SigningKey::generate();
         let bytes = v.signed_bytes();
-        let (statement, signature, proofs) =
-            sign_batch("430102", "2026-12-02T00:00:01Z", &[Verdict::leaf_of(&bytes)], &key);
-        let proof = BatchProof { statement, signature, index: 0, inclusion: proofs[0].clone() };
+        let proof = sign_batch("430102", "2026-12-02T00:00:01Z", &[Verdict::leaf_of(&bytes)], &key).proof(0).unwrap();
         assert_eq!(verify_verdict(&bytes, &proof, &key.public_key()).unwrap(), v);
         assert_eq!(Verdict::parse(&bytes).unwrap(), v);
         assert_eq!(Verdict::id_of(&bytes).len(), 64);
@@ -567,14 +579,11 @@ mod tests {
         let bytes: Vec<Vec<u8>> =
             (0..7).map(|i| verdict_for(&format!("91430102MA4L0XXX{i:02}")).signed_bytes()).collect();
         let leaves: Vec<_> = bytes.iter().map(|b| Verdict::leaf_of(b)).collect();
-        let (statement, signature, proofs) = sign_batch("430102", "2026-12-02T00:00:01Z", &leaves, &key);
-        assert_eq!(proofs.len(), 7);
-        let proof = |i: usize| BatchProof {
-            statement: statement.clone(),
-            signature: signature.clone(),
-            index: i as u64,
-            inclusion: proofs[i].clone(),
-        };
+        let batch = sign_batch("430102", "2026-12-02T00:00:01Z", &leaves, &key);
+        assert_eq!(batch.proofs.len(), 7);
+        assert!(batch.proof(7).is_none());
+        let statement = batch.statement.clone();
+        let proof = |i: usize| batch.proof(i).unwrap();
         for (i, b) in bytes.iter().enumerate() {
             verify_verdict(b, &proof(i), &key.public_key()).unwrap();
         }
@@ -596,13 +605,8 @@ mod tests {
         let mut other = verdict_for("91430102MA4L0XXX00");
         other.node = "430103".into();
         let ob = other.signed_bytes();
-        let (st, sig, pr) = sign_batch("430102", "2026-12-02T00:00:01Z", &[Verdict::leaf_of(&ob)], &key);
-        let err = verify_verdict(
-            &ob,
-            &BatchProof { statement: st, signature: sig, index: 0, inclusion: pr[0].clone() },
-            &key.public_key(),
-        )
-        .unwrap_err();
+        let single = sign_batch("430102", "2026-12-02T00:00:01Z", &[Verdict::leaf_of(&ob)], &key);
+        let err = verify_verdict(&ob, &single.proof(0).unwrap(), &key.public_key()).unwrap_err();
         assert!(err.contains("430103"), "{err}");
     }
 

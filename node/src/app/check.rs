@@ -11,7 +11,8 @@ use super::{now_rfc3339, AppError};
 use crate::views::{self, KindClass};
 use gongxin_core::catalogue::Catalogue;
 use gongxin_core::check::{
-    self as core_check, Basis, BatchProof, Feedback, FeedbackAction, HitProof, Verdict, FEEDBACK_KIND, MAX_BATCH,
+    self as core_check, Basis, BatchProof, Feedback, FeedbackAction, HitProof, SignedBatch, Verdict, FEEDBACK_KIND,
+    MAX_BATCH,
 };
 use gongxin_core::crypto::{Digest, SigningKey};
 use gongxin_core::date::Day;
@@ -50,13 +51,6 @@ pub struct SignedVerdict {
     pub batch: BatchProof,
     pub id: String,
     pub signer: String,
-}
-
-/// One signed batch, shared by the answers it covers.
-struct SignedBatch {
-    statement: Vec<u8>,
-    signature: Vec<u8>,
-    proofs: Vec<Vec<Digest>>,
 }
 
 #[derive(Default)]
@@ -131,12 +125,7 @@ impl BatchSigner {
         g.waiting.push((ticket, leaf));
         loop {
             if let Some((batch, at)) = g.done.remove(&ticket) {
-                return Ok(BatchProof {
-                    statement: batch.statement.clone(),
-                    signature: batch.signature.clone(),
-                    index: at as u64,
-                    inclusion: batch.proofs.get(at).cloned().unwrap_or_default(),
-                });
+                return batch.proof(at).ok_or_else(|| AppError::corrupt("verdict batch", "no proof at its position"));
             }
             if !g.signing && !g.waiting.is_empty() {
                 g.signing = true;
@@ -153,9 +142,7 @@ impl BatchSigner {
                     let lot: Vec<(u64, Digest)> = g.waiting.drain(..n).collect();
                     drop(g);
                     let leaves: Vec<Digest> = lot.iter().map(|(_, l)| *l).collect();
-                    let (statement, signature, proofs) =
-                        core_check::sign_batch(&self.node, &now_rfc3339(), &leaves, &self.key);
-                    let batch = Arc::new(SignedBatch { statement, signature, proofs });
+                    let batch = Arc::new(core_check::sign_batch(&self.node, &now_rfc3339(), &leaves, &self.key));
                     self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.verdicts.fetch_add(lot.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;

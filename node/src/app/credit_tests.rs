@@ -266,10 +266,10 @@ fn an_unknown_subject_and_a_node_without_province_data_say_so() {
     assert!(v.basis.province_time.is_some() && v.basis.stale_seconds.is_some());
 }
 
-/// Checks answered at once share batch signatures; every verdict verifies on its own with its batch proof, and
-/// none verifies with another verdict's proof.
+/// Checks answered at once, however they were batched, each verify on their own with their batch proof, and
+/// every one is counted by the signer.
 #[test]
-fn concurrent_checks_share_signatures_and_each_verifies() {
+fn concurrent_checks_each_verify_and_are_counted() {
     let (_, _, county) = setup();
     let uscc = company();
     publish(&county, &entry(&uscc, ListType::SeriousDishonesty, "并发1号", "2026-01-01", "2099-12-31"));
@@ -288,10 +288,11 @@ fn concurrent_checks_share_signatures_and_each_verifies() {
     let (batches, verdicts) = c.signing_counts();
     assert_eq!(verdicts, 200);
     assert!((1..=200).contains(&batches));
-    // Verdicts of the same content differ (issue time); a verdict with a sibling's proof is refused.
-    if let Some(w) = answers.windows(2).find(|w| w[0].batch.statement == w[1].batch.statement) {
-        assert!(verify_verdict(&w[0].bytes, &w[1].batch, &key).is_err() || w[0].bytes == w[1].bytes);
-    }
+    // A changed verdict does not verify under its proof. (Whether these checks shared signatures depends on
+    // timing; `app::check::tests` shows the sharing deterministically.)
+    let mut forged = answers[0].bytes.clone();
+    forged[10] ^= 1;
+    assert!(verify_verdict(&forged, &answers[0].batch, &key).is_err());
 }
 
 #[test]

@@ -218,11 +218,10 @@ impl Ledger {
     /// Records that arrived under more than one origin (issue 12 item 5: a county imported another county's file,
     /// and both reached the province). One pass over the natural-key index.
     pub fn duplicate_origins(&self) -> Result<DuplicateReport, AppError> {
-        use crate::store::{Store, Table};
+        use crate::store::Table;
         const PAGE: usize = 4096;
         let store = self.log().store();
         let mut out = DuplicateReport { node: self.code().to_string(), ..Default::default() };
-        let mut after: Vec<u8> = Vec::new();
         let mut group: (Vec<u8>, Vec<(String, u64)>) = (Vec::new(), Vec::new());
         let flush = |g: &mut (Vec<u8>, Vec<(String, u64)>), out: &mut DuplicateReport| -> Result<(), AppError> {
             let mut origins: Vec<&str> = g.1.iter().map(|(o, _)| o.as_str()).collect();
@@ -248,11 +247,7 @@ impl Ledger {
             g.1.clear();
             Ok(())
         };
-        loop {
-            let rows = store.scan(Table::NaturalKey, &after, None, PAGE, false)?;
-            let Some((last, _)) = rows.last() else { break };
-            after = last.clone();
-            after.push(0);
+        crate::store::scan_pages(store, Table::NaturalKey, &[], None, PAGE, |rows| {
             for (k, _) in &rows {
                 if k.len() < 44 {
                     continue;
@@ -265,7 +260,8 @@ impl Ledger {
                 }
                 group.1.push((origin, index));
             }
-        }
+            Ok::<_, AppError>(true)
+        })?;
         flush(&mut group, &mut out)?;
         Ok(out)
     }

@@ -96,18 +96,11 @@ fn p50_p99(mut lat: Vec<f64>) -> (f64, f64) {
 /// Key + value bytes of one table, scanned a chunk at a time (never the whole table in memory).
 fn table_bytes(store: &dyn Store, table: Table) -> Result<u64> {
     let mut total = 0u64;
-    let mut start: Vec<u8> = Vec::new();
-    loop {
-        let rows = store.scan(table, &start, None, SCAN_CHUNK, false)?;
+    crate::store::scan_pages(store, table, &[], None, SCAN_CHUNK, |rows| {
         total += rows.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum::<u64>();
-        match rows.last() {
-            Some((k, _)) if rows.len() == SCAN_CHUNK => {
-                start = k.clone();
-                start.push(0);
-            }
-            _ => return Ok(total),
-        }
-    }
+        Ok::<_, crate::store::StoreError>(true)
+    })?;
+    Ok(total)
 }
 
 pub fn run(records: u64, queries: usize, json_only: bool) -> Result<()> {

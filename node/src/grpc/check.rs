@@ -96,9 +96,9 @@ impl pb::check_server::Check for CheckService {
         let reporter = self.reporter(&req);
         let r = req.into_inner();
         let action = convert::action(&r.action)?;
+        let proof = convert::batch_proof(&r)?;
         let c = self.checker.clone();
         let index = blocking(move || {
-            let proof = convert::batch_proof(&r)?;
             let given = proof.as_ref().map(|p| (r.verdict.as_slice(), p));
             c.feedback(&r.verdict_id, given, action, &r.note, &reporter)
         })

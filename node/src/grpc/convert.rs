@@ -479,31 +479,35 @@ pub mod check {
 
     /// The batch proof of a verdict given back with feedback (`None` when no verdict bytes are given). Sizes are
     /// bounded before anything is parsed: at most [`MAX_BATCH_PROOF`] hashes of 32 bytes.
-    pub fn batch_proof(r: &pb::FeedbackRequest) -> Result<Option<BatchProof>, crate::app::AppError> {
-        use crate::app::AppError;
+    pub fn batch_proof(r: &pb::FeedbackRequest) -> Result<Option<BatchProof>, ConvertError> {
         if r.verdict.is_empty() {
             return Ok(None);
         }
         if r.batch.is_empty() {
-            return Err(AppError::Invalid {
-                field: "batch",
-                reason: "附上结论原文时须同时附上签名批次 batch、batch_index 与 batch_proof (verdict given without its batch proof)".into(),
-            });
+            return Err(ConvertError::new(
+                "batch",
+                "附上结论原文时须同时附上签名批次 batch、batch_index 与 batch_proof (verdict given without its batch proof)",
+            ));
         }
         if r.batch_proof.len() > MAX_BATCH_PROOF {
-            return Err(AppError::Invalid {
-                field: "batch_proof",
-                reason: format!("最多 {MAX_BATCH_PROOF} 个哈希 (at most {MAX_BATCH_PROOF} hashes)"),
-            });
+            return Err(ConvertError::new(
+                "batch_proof",
+                format!("最多 {MAX_BATCH_PROOF} 个哈希 (at most {MAX_BATCH_PROOF} hashes)"),
+            ));
         }
-        let mut inclusion = Vec::with_capacity(r.batch_proof.len());
-        for (i, h) in r.batch_proof.iter().enumerate() {
-            let d: gongxin_core::crypto::Digest = h.as_slice().try_into().map_err(|_| AppError::Invalid {
-                field: "batch_proof",
-                reason: format!("第 {} 个哈希不是 32 字节 (hash {i} is not 32 bytes)", i + 1),
-            })?;
-            inclusion.push(d);
-        }
+        let inclusion = r
+            .batch_proof
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                h.as_slice().try_into().map_err(|_| {
+                    ConvertError::new(
+                        "batch_proof",
+                        format!("第 {} 个哈希不是 32 字节 (hash {i} is not 32 bytes)", i + 1),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Some(BatchProof {
             statement: r.batch.clone(),
             signature: r.signature.clone(),

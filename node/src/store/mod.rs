@@ -198,6 +198,38 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Calls `f` with successive pages of at most `page` pairs of `table` with `start ≤ key < end` (no `end`: to the
+/// end of the table), ascending, one `scan` per page, until the range is exhausted or `f` returns `false`: a long
+/// range is never held in memory at once. Returns `true` when the range was exhausted.
+pub fn scan_pages<S: Store + ?Sized, E: From<StoreError>>(
+    store: &S,
+    table: Table,
+    start: &[u8],
+    end: Option<&[u8]>,
+    page: usize,
+    mut f: impl FnMut(Pairs) -> Result<bool, E>,
+) -> Result<bool, E> {
+    let page = page.max(1);
+    let mut from = start.to_vec();
+    loop {
+        let rows = store.scan(table, &from, end, page, false)?;
+        let full = rows.len() == page;
+        match rows.last() {
+            Some((last, _)) => {
+                from = last.clone();
+                from.push(0);
+            }
+            None => return Ok(true),
+        }
+        if !f(rows)? {
+            return Ok(false);
+        }
+        if !full {
+            return Ok(true);
+        }
+    }
+}
+
 /// What an export or import moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransferSummary {
