@@ -195,31 +195,34 @@ async fn ask(a: AskArgs) -> i32 {
     exit::OK
 }
 
-/// The verdict, signature, batch statement, batch index and batch proof of a saved `gongxin check -o json` answer.
-type SavedAnswer = (Vec<u8>, Vec<u8>, Vec<u8>, u64, Vec<Vec<u8>>);
+/// Largest saved answer read: a reply within the check API's message limit, base64-encoded, fits well below.
+const MAX_ANSWER_BYTES: u64 = 16 << 20;
 
-fn saved_answer(v: &serde_json::Value) -> Option<SavedAnswer> {
+/// Fills the verdict and its batch proof into `req` from a saved `gongxin check -o json` answer; `None` when a
+/// field is missing or malformed.
+fn fill_from_answer(v: &serde_json::Value, req: &mut pb::FeedbackRequest) -> Option<()> {
     let b64 = |k: &str| v[k].as_str().and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
-    let proof = v["batch_proof"].as_array()?.iter().map(|h| hex::decode(h.as_str()?).ok()).collect::<Option<_>>()?;
-    Some((b64("verdict")?, b64("signature")?, b64("batch")?, v["batch_index"].as_u64()?, proof))
+    req.batch_proof =
+        v["batch_proof"].as_array()?.iter().map(|h| hex::decode(h.as_str()?).ok()).collect::<Option<_>>()?;
+    (req.verdict, req.signature, req.batch) = (b64("verdict")?, b64("signature")?, b64("batch")?);
+    req.batch_index = v["batch_index"].as_u64()?;
+    Some(())
 }
 
 async fn feedback(f: FeedbackArgs) -> i32 {
     let mut req = pb::FeedbackRequest { verdict_id: f.verdict, action: f.action, note: f.note, ..Default::default() };
     if let Some(path) = &f.answer {
-        let parsed = std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        match parsed.as_ref().and_then(saved_answer) {
-            Some((verdict, signature, batch, batch_index, batch_proof)) => {
-                (req.verdict, req.signature, req.batch) = (verdict, signature, batch);
-                (req.batch_index, req.batch_proof) = (batch_index, batch_proof);
-            }
-            None => {
-                eprintln!(
-                    "错误 error: {} 不是 `gongxin check -o json` 的输出 (not a saved check answer)",
-                    path.display()
-                );
+        let bytes = match crate::files::read_bounded(path, MAX_ANSWER_BYTES, true) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("错误 error: {}: {e}", path.display());
                 return exit::USAGE;
             }
+        };
+        let parsed = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        if parsed.as_ref().and_then(|v| fill_from_answer(v, &mut req)).is_none() {
+            eprintln!("错误 error: {} 不是 `gongxin check -o json` 的输出 (not a saved check answer)", path.display());
+            return exit::USAGE;
         }
     }
     let mut c = match client::connect_check(&f.data_dir).await {

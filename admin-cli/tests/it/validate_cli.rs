@@ -307,3 +307,14 @@ fn field_code_headers_are_read_and_the_layout_named() {
     let err = text(&validate("penalty", &path, false).stderr);
     assert!(err.contains("表头格式 layout: 信用中国数据交换格式（字段代码表头，如 XK_XDR_MC、CF_WSH）"), "{err}");
 }
+
+/// A saved answer for `check feedback --answer` is read only if it is a regular file within a bound: a device or
+/// FIFO is refused as a usage error before anything is read (it used to be read to the end, forever for
+/// /dev/zero).
+#[test]
+fn a_saved_answer_that_is_no_regular_file_is_refused() {
+    let args = ["check", "feedback", "--data-dir", "/nonexistent/gongxin", "--verdict", "x", "--action", "已限制"];
+    let out = gongxin(&[&args[..], &["--answer", "/dev/zero"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("不是普通文件"), "{}", text(&out.stderr));
+}
