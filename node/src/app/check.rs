@@ -8,18 +8,19 @@
 use super::credit::{Loaded, StateHit};
 use super::ledger::Ledger;
 use super::{now_rfc3339, AppError};
+use crate::store::Store as _;
 use crate::views::{self, KindClass};
 use gongxin_core::catalogue::Catalogue;
 use gongxin_core::check::{
-    self as core_check, Basis, BatchProof, Feedback, FeedbackAction, HitProof, SignedBatch, Verdict, FEEDBACK_KIND,
-    MAX_BATCH,
+    self as core_check, Basis, BatchProof, Feedback, FeedbackAction, HitProof, Verdict, FEEDBACK_KIND, MAX_BATCH,
 };
+use gongxin_core::checkpoint::SignedCheckpoint;
 use gongxin_core::crypto::{Digest, SigningKey};
 use gongxin_core::date::Day;
 use gongxin_core::state::PROVINCE;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 /// A province view older than this is called stale in the verdict's notes.
 pub const STALE_AFTER_SECS: i64 = 600;
@@ -53,55 +54,44 @@ pub struct SignedVerdict {
     pub signer: String,
 }
 
-#[derive(Default)]
-struct Group {
-    next_ticket: u64,
-    /// Answers waiting for the next batch: (ticket, leaf hash), in arrival order.
-    waiting: Vec<(u64, Digest)>,
-    /// Whether some caller is signing a batch now (it signs the next one too before it leaves).
-    signing: bool,
-    /// Signed answers not yet collected by their callers: ticket → (batch, position).
-    done: HashMap<u64, (Arc<SignedBatch>, usize)>,
-    /// Size of the batch signed last: above one, answers are arriving faster than signatures.
-    last_size: usize,
+/// One answer waiting for the batch signature: its verdict's leaf hash and where to send its batch proof.
+struct Waiting {
+    leaf: Digest,
+    reply: tokio::sync::oneshot::Sender<Result<BatchProof, AppError>>,
 }
 
-/// Under load (the last batch held more than one answer), how long a new leader lets answers gather before it
-/// signs, bought once per batch so that each signature covers more answers. A lone caller never waits for it.
-pub const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+type Reply = tokio::sync::oneshot::Receiver<Result<BatchProof, AppError>>;
 
-/// Signs verdicts in batches, group-commit style: the first caller to find no batch being signed signs
-/// everything waiting (up to [`MAX_BATCH`] a lot) until its own answer is signed, then hands over to a waiter;
-/// the others sleep until their answer is in. A lone caller waits for nothing but its own signature.
+/// Under load (the last batch held more than one answer), how many times a new signer yields to the runtime
+/// at most before it signs, letting answers being read on other tasks join its batch; it stops yielding as
+/// soon as one yield brought nothing new. After an idle spell it signs at once: a lone caller never waits.
+pub const GATHER_YIELDS: usize = 8;
+
+/// Signs verdicts in batches, group-commit style, on the callers' own tasks: every answer is queued, and
+/// whoever holds the signing lock signs what waits (up to [`MAX_BATCH`] a lot) until its own answer is in;
+/// the others wait for their proof or for the lock, whichever comes first, without holding a thread. No
+/// thread hand-off per answer (on this kind of machine a wake-up across threads costs more than the signature).
+/// The queue holds at most [`MAX_WAITING`] answers; beyond that a check is refused as busy.
 pub struct BatchSigner {
     node: String,
     key: SigningKey,
-    group: Mutex<Group>,
-    signed: Condvar,
+    waiting: Mutex<Vec<Waiting>>,
+    /// Held while signing; the size of the batch signed last (above one: answers arrive faster than signatures).
+    signing: tokio::sync::Mutex<usize>,
     /// Batches and verdicts signed so far (verdicts per signature = the second ÷ the first).
     batches: std::sync::atomic::AtomicU64,
     verdicts: std::sync::atomic::AtomicU64,
 }
 
-/// Clears the signing flag even if signing unwinds, so no waiter sleeps forever.
-struct SigningGuard<'a>(&'a BatchSigner);
-
-impl Drop for SigningGuard<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut g) = self.0.group.lock() {
-            g.signing = false;
-        }
-        self.0.signed.notify_all();
-    }
-}
+const SIGNER_GONE: AppError = AppError::Poisoned { what: "verdict signer" };
 
 impl BatchSigner {
     pub fn new(node: &str, key: SigningKey) -> Self {
         Self {
             node: node.to_string(),
             key,
-            group: Mutex::new(Group::default()),
-            signed: Condvar::new(),
+            waiting: Mutex::default(),
+            signing: tokio::sync::Mutex::new(0),
             batches: Default::default(),
             verdicts: Default::default(),
         }
@@ -113,51 +103,80 @@ impl BatchSigner {
         (self.batches.load(Relaxed), self.verdicts.load(Relaxed))
     }
 
-    /// Signs one verdict (given its leaf hash) within a batch; returns its batch proof.
-    pub fn sign(&self, leaf: Digest) -> Result<BatchProof, AppError> {
-        const WHAT: &str = "verdict signer";
-        let mut g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
-        if g.waiting.len() >= MAX_WAITING {
+    fn enqueue(&self, leaf: Digest) -> Result<Reply, AppError> {
+        let mut w = self.waiting.lock().map_err(|_| SIGNER_GONE)?;
+        if w.len() >= MAX_WAITING {
             return Err(AppError::Busy { what: "核查签名队列已满 (too many checks waiting for a signature)" });
         }
-        let ticket = g.next_ticket;
-        g.next_ticket += 1;
-        g.waiting.push((ticket, leaf));
-        loop {
-            if let Some((batch, at)) = g.done.remove(&ticket) {
-                return batch.proof(at).ok_or_else(|| AppError::corrupt("verdict batch", "no proof at its position"));
-            }
-            if !g.signing && !g.waiting.is_empty() {
-                g.signing = true;
-                let guard = SigningGuard(self);
-                if g.last_size > 1 && g.waiting.len() < MAX_BATCH {
-                    drop(g);
-                    std::thread::sleep(LINGER);
-                    g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
-                }
-                // Sign lots until this caller's own answer is in; then leadership passes to a waiter, so no
-                // caller signs for others indefinitely under sustained load.
-                while !g.done.contains_key(&ticket) && !g.waiting.is_empty() {
-                    let n = g.waiting.len().min(MAX_BATCH);
-                    let lot: Vec<(u64, Digest)> = g.waiting.drain(..n).collect();
-                    drop(g);
-                    let leaves: Vec<Digest> = lot.iter().map(|(_, l)| *l).collect();
-                    let batch = Arc::new(core_check::sign_batch(&self.node, &now_rfc3339(), &leaves, &self.key));
-                    self.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    self.verdicts.fetch_add(lot.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
-                    g.last_size = lot.len();
-                    for (at, (t, _)) in lot.iter().enumerate() {
-                        g.done.insert(*t, (batch.clone(), at));
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        w.push(Waiting { leaf, reply });
+        Ok(rx)
+    }
+
+    fn waiting_len(&self) -> usize {
+        self.waiting.lock().map_or(0, |w| w.len())
+    }
+
+    /// Signs one verdict (given its leaf hash) within a batch; returns its batch proof.
+    pub async fn sign(&self, leaf: Digest) -> Result<BatchProof, AppError> {
+        let mut rx = self.enqueue(leaf)?;
+        tokio::select! {
+            biased;
+            r = &mut rx => r.map_err(|_| SIGNER_GONE)?,
+            mut last = self.signing.lock() => {
+                if *last > 1 {
+                    let mut seen = self.waiting_len();
+                    for _ in 0..GATHER_YIELDS {
+                        tokio::task::yield_now().await;
+                        let n = self.waiting_len();
+                        if n == seen || n >= MAX_BATCH {
+                            break;
+                        }
+                        seen = n;
                     }
-                    self.signed.notify_all();
                 }
-                drop(g);
-                drop(guard);
-                g = self.group.lock().map_err(|_| AppError::Poisoned { what: WHAT })?;
-                continue;
+                self.sign_until_answered(&mut last, &mut rx)
             }
-            g = self.signed.wait(g).map_err(|_| AppError::Poisoned { what: WHAT })?;
+        }
+    }
+
+    /// [`BatchSigner::sign`] for a caller outside the async runtime (it blocks the calling thread; it panics
+    /// on a runtime worker, so it is never called from one).
+    pub fn sign_blocking(&self, leaf: Digest) -> Result<BatchProof, AppError> {
+        let mut rx = self.enqueue(leaf)?;
+        let mut last = self.signing.blocking_lock();
+        self.sign_until_answered(&mut last, &mut rx)
+    }
+
+    /// With the signing lock held: signs lots of what waits, first come first, until `rx` has its answer.
+    fn sign_until_answered(&self, last: &mut usize, rx: &mut Reply) -> Result<BatchProof, AppError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            match rx.try_recv() {
+                Ok(r) => return r,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(SIGNER_GONE),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let lot: Vec<Waiting> = {
+                let mut w = self.waiting.lock().map_err(|_| SIGNER_GONE)?;
+                let n = w.len().min(MAX_BATCH);
+                w.drain(..n).collect()
+            };
+            if lot.is_empty() {
+                // Our answer was queued before the lock was taken and lots leave in order: it cannot be missing.
+                return Err(AppError::corrupt("verdict signer", "an answer left the queue unsigned"));
+            }
+            let leaves: Vec<Digest> = lot.iter().map(|w| w.leaf).collect();
+            let batch = core_check::sign_batch(&self.node, &now_rfc3339(), &leaves, &self.key);
+            self.batches.fetch_add(1, Relaxed);
+            self.verdicts.fetch_add(lot.len() as u64, Relaxed);
+            *last = lot.len();
+            for (at, w) in lot.into_iter().enumerate() {
+                let proof =
+                    batch.proof(at).ok_or_else(|| AppError::corrupt("verdict batch", "no proof at its position"));
+                // A caller that gave up (its request was cancelled) no longer listens; nothing to do for it.
+                let _ = w.reply.send(proof);
+            }
         }
     }
 }
@@ -182,14 +201,60 @@ pub struct CheckReport {
     pub rows: Vec<ReportRow>,
 }
 
-/// Parsed catalogues and the entries they were parsed from.
-type CatalogueCache = Option<(Vec<(String, u64)>, Arc<Vec<Catalogue>>)>;
+/// The newest checkpoint of an origin and its size.
+type Newest = Option<Arc<(SignedCheckpoint, u64)>>;
+
+/// Most origins whose newest checkpoint [`ReadCache`] keeps (a registry has a few hundred nodes).
+const CACHED_ORIGINS: usize = 4096;
+
+/// What every check reads and what changes only when the store is written: the parsed catalogues, the province
+/// basis, the newest checkpoint of each origin hit. Valid while the store's [`Store::writes`] count is the one
+/// read before any of it was filled; a store that does not count is never cached over.
+///
+/// [`Store::writes`]: crate::store::Store::writes
+#[derive(Default)]
+struct ReadCache {
+    writes: Option<u64>,
+    catalogues: Option<Arc<Vec<Catalogue>>>,
+    /// Province checkpoint size, its time, and that time parsed.
+    province: Option<(u64, Option<String>, Option<time::OffsetDateTime>)>,
+    newest: HashMap<String, Newest>,
+}
+
+/// A verdict read and evaluated, not yet signed.
+struct Answer {
+    verdict: Verdict,
+    bytes: Vec<u8>,
+    leaf: Digest,
+}
+
+/// What feedback needs of a recent verdict (not its hits' proofs: a verdict with proofs is kilobytes, and
+/// [`RECENT_VERDICTS`] of them would be a large part of the node's memory).
+#[derive(Debug)]
+struct Recalled {
+    measure: String,
+    decision: core_check::Decision,
+    /// `origin/index` of each hit.
+    hits: Vec<String>,
+}
+
+impl Recalled {
+    fn of(v: &Verdict) -> Self {
+        Self {
+            measure: v.measure.clone(),
+            decision: v.decision,
+            hits: v.hits.iter().map(|h| format!("{}/{}", h.origin, h.index)).collect(),
+        }
+    }
+}
 
 pub struct Checker {
     ledger: Arc<Ledger>,
     signer: BatchSigner,
-    recent: Mutex<(HashMap<String, Arc<Verdict>>, VecDeque<String>)>,
-    catalogues: Mutex<CatalogueCache>,
+    /// The answering key as SPKI PEM, sent with every reply (encoded once).
+    signer_pem: String,
+    recent: Mutex<(HashMap<String, Arc<Recalled>>, VecDeque<String>)>,
+    cache: Mutex<ReadCache>,
 }
 
 /// Today in China (UTC+8), the default day a check asks about.
@@ -216,25 +281,64 @@ pub fn normalise_subject(s: &str) -> String {
 impl Checker {
     pub fn new(ledger: Arc<Ledger>) -> Self {
         let signer = BatchSigner::new(ledger.code(), ledger.signing_key().clone());
-        Self { ledger, signer, recent: Mutex::new((HashMap::new(), VecDeque::new())), catalogues: Mutex::new(None) }
+        let signer_pem = ledger.signing_key().public_key().to_spki_pem();
+        Self {
+            ledger,
+            signer,
+            signer_pem,
+            recent: Mutex::new((HashMap::new(), VecDeque::new())),
+            cache: Mutex::default(),
+        }
     }
 
-    /// The catalogues held, parsed once per set of catalogue entries.
+    /// The read cache, emptied first if the store was written since it was filled. `None`: nothing may be cached
+    /// (the store does not count its writes).
+    fn read_cache(&self) -> Result<Option<std::sync::MutexGuard<'_, ReadCache>>, AppError> {
+        let mut g = self.cache.lock().map_err(|_| AppError::Poisoned { what: "check read cache" })?;
+        let Some(now) = self.ledger.log().store().writes() else { return Ok(None) };
+        if g.writes != Some(now) {
+            *g = ReadCache { writes: Some(now), ..Default::default() };
+        }
+        Ok(Some(g))
+    }
+
+    /// The catalogues held, parsed once while the store is unchanged.
     fn catalogues(&self) -> Result<Arc<Vec<Catalogue>>, AppError> {
-        let ids = self.ledger.catalogue_ids()?;
-        let mut g = self.catalogues.lock().map_err(|_| AppError::Poisoned { what: "catalogue cache" })?;
-        if let Some((held, parsed)) = g.as_ref() {
-            if *held == ids {
-                return Ok(parsed.clone());
-            }
+        let Some(mut g) = self.read_cache()? else { return Ok(Arc::new(self.ledger.catalogues()?)) };
+        if let Some(c) = &g.catalogues {
+            return Ok(c.clone());
         }
         let parsed = Arc::new(self.ledger.catalogues()?);
-        *g = Some((ids, parsed.clone()));
+        g.catalogues = Some(parsed.clone());
         Ok(parsed)
+    }
+
+    /// The newest checkpoint of `origin` and its size, read once while the store is unchanged.
+    fn newest(&self, origin: &str) -> Result<Newest, AppError> {
+        let read = || -> Result<Newest, AppError> {
+            let Some(cp) = self.ledger.log().latest_checkpoint(origin)? else { return Ok(None) };
+            let size = cp.parse().map_err(|e| AppError::corrupt("checkpoint", e))?.size;
+            Ok(Some(Arc::new((cp, size))))
+        };
+        let Some(mut g) = self.read_cache()? else { return read() };
+        if let Some(n) = g.newest.get(origin) {
+            return Ok(n.clone());
+        }
+        let n = read()?;
+        if g.newest.len() >= CACHED_ORIGINS {
+            g.newest.clear();
+        }
+        g.newest.insert(origin.to_string(), n.clone());
+        Ok(n)
     }
 
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// The key verdicts are signed with, as SPKI PEM.
+    pub fn signer_pem(&self) -> &str {
+        &self.signer_pem
     }
 
     /// (batches signed, verdicts signed) by this checker.
@@ -244,14 +348,28 @@ impl Checker {
 
     /// The newest province checkpoint held: (size, time, age in seconds).
     fn province_basis(&self) -> Result<(u64, Option<String>, Option<i64>), AppError> {
-        let Some(cp) = self.ledger.log().latest_checkpoint(PROVINCE)? else { return Ok((0, None, None)) };
-        let parsed = cp.parse().map_err(|e| AppError::corrupt("province checkpoint", e))?;
-        let ts = parsed.timestamp().map(str::to_string);
-        let age = ts.as_deref().and_then(|t| {
-            let at = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()?;
-            Some((time::OffsetDateTime::now_utc() - at).whole_seconds().max(0))
-        });
-        Ok((parsed.size, ts, age))
+        let read = || -> Result<_, AppError> {
+            let Some(cp) = self.ledger.log().latest_checkpoint(PROVINCE)? else { return Ok((0, None, None)) };
+            let parsed = cp.parse().map_err(|e| AppError::corrupt("province checkpoint", e))?;
+            let ts = parsed.timestamp().map(str::to_string);
+            let at = ts
+                .as_deref()
+                .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+            Ok((parsed.size, ts, at))
+        };
+        let (size, ts, at) = match self.read_cache()? {
+            None => read()?,
+            Some(mut g) => match &g.province {
+                Some(p) => p.clone(),
+                None => {
+                    let p = read()?;
+                    g.province = Some(p.clone());
+                    p
+                }
+            },
+        };
+        let age = at.map(|at| (time::OffsetDateTime::now_utc() - at).whole_seconds().max(0));
+        Ok((size, ts, age))
     }
 
     /// The proof of a held entry: the fed proof, or an inclusion proof to the newest checkpoint of its origin.
@@ -261,27 +379,56 @@ impl Checker {
         if let Some((cp, inclusion)) = &l.fed {
             return Ok(HitProof::new(&l.leaf, &l.signature, &payload, cp, inclusion));
         }
-        let log = self.ledger.log();
-        let cp = log
-            .latest_checkpoint(origin)?
-            .ok_or_else(|| AppError::corrupt("check hit", format!("no checkpoint of {origin}")))?;
-        let size = cp.parse().map_err(|e| AppError::corrupt("checkpoint", e))?.size;
+        let newest =
+            self.newest(origin)?.ok_or_else(|| AppError::corrupt("check hit", format!("no checkpoint of {origin}")))?;
+        let (cp, size) = (&newest.0, newest.1);
         if size <= index {
             return Err(AppError::corrupt(
                 "check hit",
                 format!("newest checkpoint of {origin} does not cover {index}"),
             ));
         }
-        let inclusion = log.inclusion_proof(origin, index, size)?;
-        Ok(HitProof::new(&l.leaf, &l.signature, &payload, &cp, &inclusion))
+        let inclusion = self.ledger.log().inclusion_proof(origin, index, size)?;
+        Ok(HitProof::new(&l.leaf, &l.signature, &payload, cp, &inclusion))
     }
 
-    /// Answers one check and signs the verdict (counted and timed in the node's metrics).
+    /// Answers one check and signs the verdict (counted and timed in the node's metrics), blocking the calling
+    /// thread until the verdict's batch is signed. Not for the async runtime: see [`Checker::check_async`].
     pub fn check(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
-        self.ledger.metrics().timed_check(decision_label, || self.answer(q))
+        let t = std::time::Instant::now();
+        let r = self.answer(q).and_then(|a| {
+            let batch = self.signer.sign_blocking(a.leaf)?;
+            Ok(self.seal(a, batch))
+        });
+        self.ledger.metrics().checked(t, r.as_ref().map(decision_label).ok());
+        r
     }
 
-    fn answer(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
+    /// [`Checker::check`] on the async runtime: the answer is read on the calling task (bounded store reads:
+    /// at most `MAX_RECORDS_PER_SUBJECT` records and their proofs), then the task waits for the batch signature
+    /// without holding a thread.
+    pub async fn check_async(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
+        let t = std::time::Instant::now();
+        let r = match self.answer(q) {
+            Ok(a) => {
+                let leaf = a.leaf;
+                self.signer.sign(leaf).await.map(|batch| self.seal(a, batch))
+            }
+            Err(e) => Err(e),
+        };
+        self.ledger.metrics().checked(t, r.as_ref().map(decision_label).ok());
+        r
+    }
+
+    /// Puts a verdict under its batch signature and remembers it for feedback by identifier.
+    fn seal(&self, a: Answer, batch: BatchProof) -> SignedVerdict {
+        let id = hex::encode(a.leaf);
+        self.remember(&id, &a.verdict);
+        SignedVerdict { verdict: a.verdict, bytes: a.bytes, batch, id, signer: self.ledger.code().to_string() }
+    }
+
+    /// Folds what is held about the subject and evaluates it: the verdict, its bytes and leaf hash, unsigned.
+    fn answer(&self, q: CheckQuery) -> Result<Answer, AppError> {
         let subject = normalise_subject(&q.subject);
         let day = q.day.unwrap_or_else(today_in_china);
         let catalogues = self.catalogues()?;
@@ -341,16 +488,13 @@ impl Checker {
         };
         let bytes = verdict.signed_bytes();
         let leaf = Verdict::leaf_of(&bytes);
-        let id = hex::encode(leaf);
-        let batch = self.signer.sign(leaf)?;
-        self.remember(&id, &verdict);
-        Ok(SignedVerdict { verdict, bytes, batch, id, signer: self.ledger.code().to_string() })
+        Ok(Answer { verdict, bytes, leaf })
     }
 
     fn remember(&self, id: &str, v: &Verdict) {
         if let Ok(mut g) = self.recent.lock() {
             let (map, order) = &mut *g;
-            if map.insert(id.to_string(), Arc::new(v.clone())).is_none() {
+            if map.insert(id.to_string(), Arc::new(Recalled::of(v))).is_none() {
                 order.push_back(id.to_string());
             }
             while order.len() > RECENT_VERDICTS {
@@ -374,7 +518,7 @@ impl Checker {
         if note.chars().count() > 1000 {
             return Err(AppError::Invalid { field: "note", reason: "说明最长 1000 字 (note too long)".into() });
         }
-        let verdict: Arc<Verdict> = match given {
+        let (id, verdict): (String, Arc<Recalled>) = match given {
             Some((bytes, proof)) => {
                 let key = self.ledger.signing_key().public_key();
                 let v = core_check::verify_verdict(bytes, proof, &key).map_err(|e| AppError::Invalid {
@@ -394,19 +538,19 @@ impl Checker {
                         reason: "与所附结论不符 (does not match the verdict given)".into(),
                     });
                 }
-                Arc::new(v)
+                (id, Arc::new(Recalled::of(&v)))
             }
             None => {
                 let g = self.recent.lock().map_err(|_| AppError::Poisoned { what: "recent verdicts" })?;
-                g.0.get(verdict_id).cloned().ok_or_else(|| AppError::Invalid {
+                let r = g.0.get(verdict_id).cloned().ok_or_else(|| AppError::Invalid {
                     field: "verdict_id",
                     reason: format!(
                         "本节点近期未签发结论 {verdict_id}；请附上结论原文 (unknown or old verdict: send the verdict bytes and signature)"
                     ),
-                })?
+                })?;
+                (verdict_id.to_string(), r)
             }
         };
-        let id = if verdict_id.is_empty() { Verdict::id_of(&verdict.signed_bytes()) } else { verdict_id.to_string() };
         let fb = Feedback {
             format: gongxin_core::format::V1,
             verdict: id.clone(),
@@ -415,7 +559,7 @@ impl Checker {
             reporter: reporter.to_string(),
             measure: verdict.measure.clone(),
             decision: verdict.decision,
-            hits: verdict.hits.iter().map(|h| format!("{}/{}", h.origin, h.index)).collect(),
+            hits: verdict.hits.clone(),
             reported_at: now_rfc3339(),
         };
         let payload = serde_json::to_vec(&fb).map_err(|e| AppError::corrupt("feedback", e))?;
@@ -490,49 +634,70 @@ mod tests {
     use super::*;
     use gongxin_core::check::BatchStatement;
 
-    /// Answers that arrive while a batch is being signed are signed together by one signature, and each one's
-    /// proof places exactly its own leaf under the signed root.
+    /// Answers waiting when a caller takes the signing lock are signed together by one signature, and each
+    /// one's proof places exactly its own leaf under the signed root.
     #[test]
-    fn answers_waiting_behind_a_signature_share_the_next_one() {
+    fn answers_waiting_for_the_signer_share_one_signature() {
         let key = SigningKey::generate();
-        let signer = Arc::new(BatchSigner::new("430102", key.clone()));
-        signer.group.lock().unwrap().signing = true; // as if a batch were being signed now
+        let signer = BatchSigner::new("430102", key.clone());
         let leaves: Vec<Digest> = (0..10u8).map(|i| gongxin_core::merkle::leaf_hash(&[i])).collect();
-        let threads: Vec<_> = leaves
-            .iter()
-            .map(|l| {
-                let (s, l) = (signer.clone(), *l);
-                std::thread::spawn(move || s.sign(l).unwrap())
-            })
-            .collect();
-        while signer.group.lock().unwrap().waiting.len() < leaves.len() {
-            std::thread::yield_now();
-        }
-        drop(SigningGuard(&signer)); // that batch is done: one waiter leads the next
-        let proofs: Vec<BatchProof> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let replies: Vec<Reply> = leaves[..9].iter().map(|l| signer.enqueue(*l).unwrap()).collect();
+        let last = signer.sign_blocking(leaves[9]).unwrap();
         assert_eq!(signer.counts(), (1, 10));
+        let mut proofs: Vec<BatchProof> = replies.into_iter().map(|r| r.blocking_recv().unwrap().unwrap()).collect();
+        proofs.push(last);
         let statement = BatchStatement::parse(&proofs[0].statement).unwrap();
         assert_eq!(statement.size, 10);
-        for (leaf, p) in leaves.iter().zip(&proofs) {
+        for (i, (leaf, p)) in leaves.iter().zip(&proofs).enumerate() {
             assert_eq!(p.statement, proofs[0].statement);
+            assert_eq!(p.index, i as u64);
             key.public_key().verify(&p.statement, &p.signature).unwrap();
             gongxin_core::merkle::verify_inclusion(leaf, p.index, statement.size, &p.inclusion, &statement.root)
                 .unwrap();
         }
-        let mut indices: Vec<u64> = proofs.iter().map(|p| p.index).collect();
-        indices.sort();
-        assert_eq!(indices, (0..10).collect::<Vec<_>>());
+    }
+
+    /// Many async callers at once: every one gets a proof of its own leaf, and they share signatures.
+    #[test]
+    fn concurrent_async_callers_each_get_their_own_proof() {
+        let key = SigningKey::generate();
+        let signer = Arc::new(BatchSigner::new("430102", key.clone()));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        let proofs = rt.block_on(async {
+            let tasks: Vec<_> = (0..200u32)
+                .map(|i| {
+                    let s = signer.clone();
+                    tokio::spawn(async move {
+                        let leaf = gongxin_core::merkle::leaf_hash(&i.to_be_bytes());
+                        (leaf, s.sign(leaf).await.unwrap())
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        for (leaf, p) in &proofs {
+            key.public_key().verify(&p.statement, &p.signature).unwrap();
+            let st = BatchStatement::parse(&p.statement).unwrap();
+            gongxin_core::merkle::verify_inclusion(leaf, p.index, st.size, &p.inclusion, &st.root).unwrap();
+        }
+        let (batches, verdicts) = signer.counts();
+        assert_eq!(verdicts, 200);
+        assert!(batches <= 200);
+        assert!(signer.waiting_len() == 0);
     }
 
     /// Past [`MAX_WAITING`] queued answers a check is refused as busy instead of queueing without bound.
     #[test]
     fn a_full_queue_is_refused_as_busy() {
         let signer = BatchSigner::new("430102", SigningKey::generate());
-        {
-            let mut g = signer.group.lock().unwrap();
-            g.signing = true;
-            g.waiting = (0..MAX_WAITING as u64).map(|t| (t, [0u8; 32])).collect();
+        let mut held = Vec::new();
+        for _ in 0..MAX_WAITING {
+            held.push(signer.enqueue([0u8; 32]).unwrap());
         }
-        assert!(matches!(signer.sign([1u8; 32]), Err(AppError::Busy { .. })));
+        assert!(matches!(signer.enqueue([1u8; 32]), Err(AppError::Busy { .. })));
     }
 }

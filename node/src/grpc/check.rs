@@ -86,10 +86,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, AppError> + S
 impl pb::check_server::Check for CheckService {
     async fn check(&self, req: Request<pb::CheckRequest>) -> Result<Response<pb::CheckReply>, Status> {
         let q = convert::query(req.into_inner())?;
-        let c = self.checker.clone();
-        let v = blocking(move || c.check(q)).await?;
-        let pem = self.checker.ledger().signing_key().public_key().to_spki_pem();
-        Ok(Response::new(convert::reply(v, pem)))
+        let v = self.checker.check_async(q).await.map_err(status_of)?;
+        Ok(Response::new(convert::reply(v, self.checker.signer_pem().to_string())))
     }
 
     async fn feedback(&self, req: Request<pb::FeedbackRequest>) -> Result<Response<pb::FeedbackReply>, Status> {

@@ -108,18 +108,10 @@ impl Metrics {
         }
     }
 
-    /// Runs one check, counting it by decision and timing it.
-    pub fn timed_check<T>(
-        &self,
-        decision: impl Fn(&T) -> &'static str,
-        f: impl FnOnce() -> Result<T, crate::app::AppError>,
-    ) -> Result<T, crate::app::AppError> {
-        let t = Instant::now();
-        let r = f();
-        self.check_seconds.observe(t.elapsed().as_secs_f64());
-        let label = r.as_ref().map_or("error", decision);
-        self.check_requests.get_or_create(&[("decision", label)]).inc();
-        r
+    /// Counts one check by decision (`None`: it failed) and times it from `started`.
+    pub fn checked(&self, started: Instant, decision: Option<&'static str>) {
+        self.check_seconds.observe(started.elapsed().as_secs_f64());
+        self.check_requests.get_or_create(&[("decision", decision.unwrap_or("error"))]).inc();
     }
 
     /// Counts the rows of one import chunk (dry runs write nothing and are not counted).

@@ -239,23 +239,66 @@ fn decode_checkpoint(key: &[u8], v: &[u8]) -> Result<SignedCheckpoint, StoreErro
     Ok(SignedCheckpoint { note: rest[..len].to_vec(), signature: rest[len..].to_vec() })
 }
 
-/// Aligned subtree hashes of one origin, read from the store.
+/// Aligned subtree hashes of one origin, read from the store (through the log's cache of upper levels).
 struct StoredSubtrees<'a, S: ?Sized> {
     store: &'a S,
     origin: u32,
+    cache: &'a SubtreeCache,
 }
 
 impl<S: Store + ?Sized> SubtreeSource for StoredSubtrees<'_, S> {
     type Error = StoreError;
     fn aligned(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        if let Some(d) = self.cache.get(self.origin, level, index) {
+            return Ok(Some(d));
+        }
         let key = subtree_key(self.origin, level, index);
         match self.store.get(Table::Subtree, &key)? {
             None => Ok(None),
             Some(v) => {
-                Ok(Some(v.as_slice().try_into().map_err(|_| {
+                let d: Digest = v.as_slice().try_into().map_err(|_| {
                     StoreError::corrupt(Table::Subtree, &key, format!("{} bytes, expected 32", v.len()))
-                })?))
+                })?;
+                self.cache.put(self.origin, level, index, d);
+                Ok(Some(d))
             }
+        }
+    }
+}
+
+/// Subtree hashes from this level up are kept in memory once read: each covers 2^level leaves, so they are few
+/// (1/8 of the leaf count in all), and every inclusion or consistency proof reads the same upper ones.
+pub const CACHED_MIN_LEVEL: u8 = 3;
+/// Most subtree hashes the cache holds (~64 B each with the map's overhead: at most ~32 MiB); when full it
+/// starts again empty.
+pub const CACHED_SUBTREES: usize = 1 << 19;
+
+/// Memory copy of durable aligned subtree hashes. Sound because an aligned subtree of an append-only log never
+/// changes once written: the hash of leaves `[i·2^l, (i+1)·2^l)` is fixed by those leaves, and a different
+/// leaf at a held index is refused as evidence, never written (`Log::prepare`). Only values read back from
+/// the store (so durable: reads hold the visibility gate) enter it.
+#[derive(Default)]
+struct SubtreeCache {
+    map: RwLock<std::collections::HashMap<(u32, u8, u64), Digest>>,
+}
+
+impl SubtreeCache {
+    fn get(&self, origin: u32, level: u8, index: u64) -> Option<Digest> {
+        if level < CACHED_MIN_LEVEL {
+            return None;
+        }
+        self.map.read().ok()?.get(&(origin, level, index)).copied()
+    }
+
+    fn put(&self, origin: u32, level: u8, index: u64, d: Digest) {
+        if level < CACHED_MIN_LEVEL {
+            return;
+        }
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= CACHED_SUBTREES {
+                m.clear();
+            }
+            m.insert((origin, level, index), d);
         }
     }
 }
@@ -269,11 +312,12 @@ pub struct Log<S: Store> {
     /// returned, every public read holds it shared. So nothing applied but not yet flushed (lost by a crash) is
     /// ever read — not by `log show`, not by the uplink that would upload it (`tests::reads_wait_for_the_flush`).
     visible: RwLock<()>,
+    subtrees: SubtreeCache,
 }
 
 impl<S: Store> Log<S> {
     pub fn new(store: S) -> Self {
-        Self { store, commit_lock: Mutex::new(()), visible: RwLock::new(()) }
+        Self { store, commit_lock: Mutex::new(()), visible: RwLock::new(()), subtrees: SubtreeCache::default() }
     }
 
     fn read_gate(&self) -> Result<RwLockReadGuard<'_, ()>, LogError> {
@@ -342,7 +386,7 @@ impl<S: Store> Log<S> {
             check_entry(position, e)?;
         }
         let old = self.head_of(o)?;
-        let src = StoredSubtrees { store: &self.store, origin: o };
+        let src = StoredSubtrees { store: &self.store, origin: o, cache: &self.subtrees };
         let mut frontier = Frontier::load(&src, old.size).map_err(|e| self.merkle_err(o, e))?;
         if frontier.root() != old.root {
             return Err(LogError::Corrupt {
@@ -475,7 +519,24 @@ impl<S: Store> Log<S> {
         if index == u64::MAX {
             return Ok(None);
         }
-        Ok(self.entries(origin, index..index + 1)?.pop())
+        // Point reads, not the three range scans of `entries` (a check or a query loads entries one at a time).
+        let _r = self.read_gate()?;
+        let o = origin_code(origin)?;
+        let key = idx_key(o, index);
+        let Some(leaf) = self.store.get(Table::Leaf, &key)? else { return Ok(None) };
+        let signature = self.store.get(Table::LeafSig, &key)?.ok_or_else(|| LogError::Corrupt {
+            origin: origin_string(o),
+            reason: format!("leaves or signatures missing near index {index}"),
+        })?;
+        let first_key = chunk_key(o, index, 0);
+        let rows = match self.store.get(Table::Payload, &first_key)? {
+            None => Vec::new(),
+            // A payload that fits its first chunk (most do) is whole; a longer one is read by its prefix.
+            Some(first) if payload_is_whole(&first) => vec![(first_key, first)],
+            Some(_) => self.store.scan_prefix(Table::Payload, &key, usize::MAX)?,
+        };
+        let payload = PayloadReader::new(o, rows).take(index)?;
+        Ok(Some(StoredEntry { origin: origin_string(o), index, leaf, signature, payload }))
     }
 
     /// The entries at `range` that are stored (the range is cut at the log's end), in index order.
@@ -540,7 +601,7 @@ impl<S: Store> Log<S> {
     }
 
     fn root_at_unlocked(&self, o: u32, size: u64) -> Result<Digest, LogError> {
-        let src = StoredSubtrees { store: &self.store, origin: o };
+        let src = StoredSubtrees { store: &self.store, origin: o, cache: &self.subtrees };
         merkle::root(&src, size).map_err(|e| self.merkle_err(o, e))
     }
 
@@ -563,7 +624,7 @@ impl<S: Store> Log<S> {
                 reason: format!("index {index} is not below size {size}"),
             });
         }
-        let src = StoredSubtrees { store: &self.store, origin: o };
+        let src = StoredSubtrees { store: &self.store, origin: o, cache: &self.subtrees };
         merkle::inclusion_proof(&src, index, size).map_err(|e| self.merkle_err(o, e))
     }
 
@@ -578,7 +639,7 @@ impl<S: Store> Log<S> {
                 reason: format!("old size {old} exceeds new size {new}"),
             });
         }
-        let src = StoredSubtrees { store: &self.store, origin: o };
+        let src = StoredSubtrees { store: &self.store, origin: o, cache: &self.subtrees };
         merkle::consistency_proof(&src, old, new).map_err(|e| self.merkle_err(o, e))
     }
 
@@ -673,6 +734,20 @@ fn put_payload(batch: &mut Batch, o: u32, index: u64, payload: &[u8], ext: &str)
     batch.put(Table::Payload, chunk_key(o, index, 0), first);
     for (i, c) in chunks.enumerate() {
         batch.put(Table::Payload, chunk_key(o, index, (i + 1) as u16), c.to_vec());
+    }
+}
+
+/// Whether a payload's first chunk holds all of it (its header's length equals what follows the header). A
+/// malformed chunk says no, and is then read with its siblings and refused by [`PayloadReader::take`].
+fn payload_is_whole(first: &[u8]) -> bool {
+    let Some(&ext_len) = first.first() else { return false };
+    let header_len = 1 + ext_len as usize + 4;
+    match first.get(header_len - 4..header_len) {
+        Some(len) => {
+            let total = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            first.len() - header_len == total
+        }
+        None => false,
     }
 }
 

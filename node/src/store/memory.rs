@@ -11,6 +11,7 @@ type Map = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     map: RwLock<Map>,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryStore {
@@ -64,7 +65,12 @@ impl Store for MemoryStore {
                 }
             }
         }
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    fn writes(&self) -> Option<u64> {
+        Some(self.writes.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -260,6 +260,13 @@ pub trait Store: Send + Sync {
     /// Makes every applied batch durable. Returns only when it is.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// A count of the batches applied so far, raised after each one is applied, so that a reader that reads it
+    /// before reading anything knows, when it is unchanged later, that nothing was written in between. `None`
+    /// (the default): this store does not count, and nothing may be cached over it.
+    fn writes(&self) -> Option<u64> {
+        None
+    }
+
     /// Calls `f` for every pair of every table, in table-tag then key order, with writers held off so the
     /// walk sees one consistent state.
     fn for_each(&self, f: &mut Visitor<'_>) -> Result<(), StoreError>;
@@ -311,6 +318,9 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     }
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
+    }
+    fn writes(&self) -> Option<u64> {
+        (**self).writes()
     }
     fn for_each(&self, f: &mut Visitor<'_>) -> Result<(), StoreError> {
         (**self).for_each(f)

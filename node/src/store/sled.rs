@@ -60,6 +60,8 @@ pub struct SledStore {
     /// Writers (apply) take it shared; `for_each` takes it exclusively to see one consistent state.
     gate: RwLock<()>,
     synced_blobs: Mutex<HashSet<OsString>>,
+    /// Batches applied since opened (`Store::writes`).
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -129,6 +131,7 @@ impl SledStore {
             compressed,
             gate: RwLock::new(()),
             synced_blobs: Mutex::default(),
+            writes: Default::default(),
         })
     }
 
@@ -241,7 +244,14 @@ impl Store for SledStore {
             }
         }
         let _g = self.gate.read().map_err(|_| StoreError::Poisoned)?;
-        self.tree.apply_batch(b).map_err(engine(format!("write a batch of {n} operations")))
+        let r = self.tree.apply_batch(b).map_err(engine(format!("write a batch of {n} operations")));
+        // Raised whatever the outcome: a failed batch may have left part of itself behind in sled's memory.
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        r
+    }
+
+    fn writes(&self) -> Option<u64> {
+        Some(self.writes.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
