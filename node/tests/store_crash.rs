@@ -104,7 +104,20 @@ impl Rng {
 
 /// Checks every invariant of the reopened store; returns the stored size.
 fn check_store(dir: &Path, acked: u64, key: &PublicKey) -> u64 {
-    let log = Log::new(SledStore::open(dir).expect("reopen store after SIGKILL"));
+    let store = SledStore::open(dir).unwrap_or_else(|e| {
+        // Name what sled left behind, so a failure can be told apart (snapshot, segment, conf).
+        let files: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|f| format!("{} ({} B)", f.file_name().to_string_lossy(), f.metadata().map_or(0, |m| m.len())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let keep = std::env::temp_dir().join(format!("gongxin-store-crash-{}", std::process::id()));
+        let _ = std::fs::rename(dir, &keep);
+        panic!("reopen store after SIGKILL: {e}; files: {files:?}; kept at {}", keep.display())
+    });
+    let log = Log::new(store);
     let head = log.head(ORIGIN).expect("head");
     assert!(head.size >= acked, "acknowledged size {acked} but only {} survived", head.size);
     // Batch boundaries: the store holds every acknowledged batch and at most the one that was in flight.

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 pub struct CheckFigures {
     pub bench: &'static str,
     pub entries: u64,
+    /// List entries per append call while building.
+    pub chunk: u64,
     pub build_seconds: f64,
     pub concurrency: usize,
     pub seconds: u64,
@@ -195,7 +197,7 @@ pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> Result<()> {
+pub fn run(entries: u64, seconds: u64, concurrency: usize, chunk: u64, json_only: bool) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("注意：调试构建，数字无意义，请使用 --release / note: debug build — figures are meaningless");
     }
@@ -211,7 +213,7 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
     let start = Instant::now();
     let mut i = 0;
     while i < entries {
-        let n = (entries - i).min(5_000);
+        let n = (entries - i).min(chunk.max(1));
         let batch: Vec<(u64, Record)> = (i..i + n).map(|k| (k + 1, list_entry(k, &authority))).collect();
         ledger.append_records(batch, None)?;
         i += n;
@@ -293,6 +295,7 @@ pub fn run(entries: u64, seconds: u64, concurrency: usize, json_only: bool) -> R
         anyhow::Ok(CheckFigures {
             bench: "check",
             entries,
+            chunk,
             build_seconds,
             concurrency,
             seconds,
