@@ -91,7 +91,7 @@ pub enum Command {
         concurrency: usize,
         /// List entries per append call while building (each call is one atomic, flushed batch; `gongxin import`
         /// sends 1,000 rows a call). sled holds every page version a batch makes until the batch ends, so the
-        /// node's peak memory follows this: 422 MiB at 5,000, 126 MiB at 1,000, 78 MiB at 200 (20k entries).
+        /// node's peak memory rises with this: 422 MiB at 5,000, 126 MiB at 1,000, 78 MiB at 200 (20k entries).
         #[arg(long, default_value_t = 1_000)]
         chunk: u64,
         /// Print only the JSON line.
