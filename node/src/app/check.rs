@@ -201,14 +201,22 @@ pub struct CheckReport {
     pub rows: Vec<ReportRow>,
 }
 
-/// The newest checkpoint of an origin and its size.
-type Newest = Option<Arc<(SignedCheckpoint, u64)>>;
+/// The newest checkpoint of an origin, with what a check reads of it.
+struct NewestCheckpoint {
+    checkpoint: SignedCheckpoint,
+    size: u64,
+    /// Its timestamp extension as written, and parsed.
+    time: Option<String>,
+    at: Option<time::OffsetDateTime>,
+}
+
+type Newest = Option<Arc<NewestCheckpoint>>;
 
 /// Most origins whose newest checkpoint [`ReadCache`] keeps (a registry has a few hundred nodes).
 const CACHED_ORIGINS: usize = 4096;
 
-/// What every check reads and what changes only when the store is written: the parsed catalogues, the province
-/// basis, the newest checkpoint of each origin hit. Valid while the store's [`Store::writes`] count is the one
+/// What every check reads and what changes only when the store is written: the parsed catalogues and the newest
+/// checkpoint of each origin hit (the province's is the verdict's basis). Valid while the store's [`Store::writes`] count is the one
 /// read before any of it was filled; a store that does not count is never cached over.
 ///
 /// [`Store::writes`]: crate::store::Store::writes
@@ -216,8 +224,6 @@ const CACHED_ORIGINS: usize = 4096;
 struct ReadCache {
     writes: Option<u64>,
     catalogues: Option<Arc<Vec<Catalogue>>>,
-    /// Province checkpoint size, its time, and that time parsed.
-    province: Option<(u64, Option<String>, Option<time::OffsetDateTime>)>,
     newest: HashMap<String, Newest>,
 }
 
@@ -313,12 +319,16 @@ impl Checker {
         Ok(parsed)
     }
 
-    /// The newest checkpoint of `origin` and its size, read once while the store is unchanged.
+    /// The newest checkpoint of `origin`, read and parsed once while the store is unchanged.
     fn newest(&self, origin: &str) -> Result<Newest, AppError> {
         let read = || -> Result<Newest, AppError> {
-            let Some(cp) = self.ledger.log().latest_checkpoint(origin)? else { return Ok(None) };
-            let size = cp.parse().map_err(|e| AppError::corrupt("checkpoint", e))?.size;
-            Ok(Some(Arc::new((cp, size))))
+            let Some(checkpoint) = self.ledger.log().latest_checkpoint(origin)? else { return Ok(None) };
+            let parsed = checkpoint.parse().map_err(|e| AppError::corrupt("checkpoint", e))?;
+            let stamp = parsed.timestamp().map(str::to_string);
+            let at = stamp
+                .as_deref()
+                .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+            Ok(Some(Arc::new(NewestCheckpoint { checkpoint, size: parsed.size, time: stamp, at })))
         };
         let Some(mut g) = self.read_cache()? else { return read() };
         if let Some(n) = g.newest.get(origin) {
@@ -348,28 +358,9 @@ impl Checker {
 
     /// The newest province checkpoint held: (size, time, age in seconds).
     fn province_basis(&self) -> Result<(u64, Option<String>, Option<i64>), AppError> {
-        let read = || -> Result<_, AppError> {
-            let Some(cp) = self.ledger.log().latest_checkpoint(PROVINCE)? else { return Ok((0, None, None)) };
-            let parsed = cp.parse().map_err(|e| AppError::corrupt("province checkpoint", e))?;
-            let ts = parsed.timestamp().map(str::to_string);
-            let at = ts
-                .as_deref()
-                .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
-            Ok((parsed.size, ts, at))
-        };
-        let (size, ts, at) = match self.read_cache()? {
-            None => read()?,
-            Some(mut g) => match &g.province {
-                Some(p) => p.clone(),
-                None => {
-                    let p = read()?;
-                    g.province = Some(p.clone());
-                    p
-                }
-            },
-        };
-        let age = at.map(|at| (time::OffsetDateTime::now_utc() - at).whole_seconds().max(0));
-        Ok((size, ts, age))
+        let Some(n) = self.newest(PROVINCE)? else { return Ok((0, None, None)) };
+        let age = n.at.map(|at| (time::OffsetDateTime::now_utc() - at).whole_seconds().max(0));
+        Ok((n.size, n.time.clone(), age))
     }
 
     /// The proof of a held entry: the fed proof, or an inclusion proof to the newest checkpoint of its origin.
@@ -381,7 +372,7 @@ impl Checker {
         }
         let newest =
             self.newest(origin)?.ok_or_else(|| AppError::corrupt("check hit", format!("no checkpoint of {origin}")))?;
-        let (cp, size) = (&newest.0, newest.1);
+        let (cp, size) = (&newest.checkpoint, newest.size);
         if size <= index {
             return Err(AppError::corrupt(
                 "check hit",
@@ -396,10 +387,11 @@ impl Checker {
     /// thread until the verdict's batch is signed. Not for the async runtime: see [`Checker::check_async`].
     pub fn check(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
         let t = std::time::Instant::now();
-        let r = self.answer(q).and_then(|a| {
+        let r = (|| {
+            let a = self.answer(q)?;
             let batch = self.signer.sign_blocking(a.leaf)?;
             Ok(self.seal(a, batch))
-        });
+        })();
         self.ledger.metrics().checked(t, r.as_ref().map(decision_label).ok());
         r
     }
@@ -409,13 +401,12 @@ impl Checker {
     /// without holding a thread.
     pub async fn check_async(&self, q: CheckQuery) -> Result<SignedVerdict, AppError> {
         let t = std::time::Instant::now();
-        let r = match self.answer(q) {
-            Ok(a) => {
-                let leaf = a.leaf;
-                self.signer.sign(leaf).await.map(|batch| self.seal(a, batch))
-            }
-            Err(e) => Err(e),
-        };
+        let r = async {
+            let a = self.answer(q)?;
+            let batch = self.signer.sign(a.leaf).await?;
+            Ok(self.seal(a, batch))
+        }
+        .await;
         self.ledger.metrics().checked(t, r.as_ref().map(decision_label).ok());
         r
     }
@@ -657,7 +648,8 @@ mod tests {
         }
     }
 
-    /// Many async callers at once: every one gets a proof of its own leaf, and they share signatures.
+    /// Many async callers at once: every one gets a proof of its own leaf, at a position of a signed batch that
+    /// no other caller got.
     #[test]
     fn concurrent_async_callers_each_get_their_own_proof() {
         let key = SigningKey::generate();
@@ -679,15 +671,15 @@ mod tests {
             }
             out
         });
+        let mut positions = std::collections::HashSet::new();
         for (leaf, p) in &proofs {
             key.public_key().verify(&p.statement, &p.signature).unwrap();
             let st = BatchStatement::parse(&p.statement).unwrap();
             gongxin_core::merkle::verify_inclusion(leaf, p.index, st.size, &p.inclusion, &st.root).unwrap();
+            assert!(positions.insert((p.statement.clone(), p.index)), "two callers got one batch position");
         }
-        let (batches, verdicts) = signer.counts();
-        assert_eq!(verdicts, 200);
-        assert!(batches <= 200);
-        assert!(signer.waiting_len() == 0);
+        assert_eq!(signer.counts().1, 200);
+        assert_eq!(signer.waiting_len(), 0);
     }
 
     /// Past [`MAX_WAITING`] queued answers a check is refused as busy instead of queueing without bound.

@@ -267,16 +267,19 @@ impl<S: Store + ?Sized> SubtreeSource for StoredSubtrees<'_, S> {
 }
 
 /// Subtree hashes from this level up are kept in memory once read: each covers 2^level leaves, so they are few
-/// (1/8 of the leaf count in all), and every inclusion or consistency proof reads the same upper ones.
+/// (a quarter of the leaf count in all: n/8 + n/16 + …), and every inclusion or consistency proof reads the same
+/// upper ones.
 pub const CACHED_MIN_LEVEL: u8 = 3;
-/// Most subtree hashes the cache holds (~64 B each with the map's overhead: at most ~32 MiB); when full it
-/// starts again empty.
+/// Most subtree hashes the cache holds (about 64 B each with the map's overhead, estimated: some 32 MiB at most);
+/// when full it starts again empty.
 pub const CACHED_SUBTREES: usize = 1 << 19;
 
 /// Memory copy of durable aligned subtree hashes. Sound because an aligned subtree of an append-only log never
 /// changes once written: the hash of leaves `[i·2^l, (i+1)·2^l)` is fixed by those leaves, and a different
 /// leaf at a held index is refused as evidence, never written (`Log::prepare`). Only values read back from
-/// the store (so durable: reads hold the visibility gate) enter it.
+/// the store enter it; the proofs read under the visibility gate, `prepare_append` without it, so it
+/// may see a batch applied and not yet flushed — whose hashes are the same ones the leaves fix, and whose loss in
+/// a crash takes this process-local cache with it.
 #[derive(Default)]
 struct SubtreeCache {
     map: RwLock<std::collections::HashMap<(u32, u8, u64), Digest>>,
@@ -737,18 +740,19 @@ fn put_payload(batch: &mut Batch, o: u32, index: u64, payload: &[u8], ext: &str)
     }
 }
 
+/// The header of a payload's first chunk (`ext_len ext total:u32be`, see [`put_payload`]): the extension's
+/// length, the header's length and the payload's total length. `None`: empty or truncated.
+fn payload_header(first: &[u8]) -> Option<(usize, usize, usize)> {
+    let ext_len = *first.first()? as usize;
+    let header_len = 1 + ext_len + 4;
+    let total: [u8; 4] = first.get(1 + ext_len..header_len)?.try_into().ok()?;
+    Some((ext_len, header_len, u32::from_be_bytes(total) as usize))
+}
+
 /// Whether a payload's first chunk holds all of it (its header's length equals what follows the header). A
 /// malformed chunk says no, and is then read with its siblings and refused by [`PayloadReader::take`].
 fn payload_is_whole(first: &[u8]) -> bool {
-    let Some(&ext_len) = first.first() else { return false };
-    let header_len = 1 + ext_len as usize + 4;
-    match first.get(header_len - 4..header_len) {
-        Some(len) => {
-            let total = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            first.len() - header_len == total
-        }
-        None => false,
-    }
+    payload_header(first).is_some_and(|(_, header_len, total)| first.len() - header_len == total)
 }
 
 /// Reassembles payloads from an ordered scan of chunk rows.
@@ -773,14 +777,13 @@ impl PayloadReader {
         if k[12..] != [0, 0] {
             return Err(corrupt(format!("payload of entry {index} lacks its first chunk")));
         }
-        let ext_len = *first.first().ok_or_else(|| corrupt(format!("payload of entry {index} is empty")))? as usize;
-        let header_len = 1 + ext_len + 4;
-        if first.len() < header_len {
-            return Err(corrupt(format!("payload header of entry {index} is truncated")));
+        if first.is_empty() {
+            return Err(corrupt(format!("payload of entry {index} is empty")));
         }
+        let (ext_len, header_len, total) =
+            payload_header(&first).ok_or_else(|| corrupt(format!("payload header of entry {index} is truncated")))?;
         let ext = String::from_utf8(first[1..1 + ext_len].to_vec())
             .map_err(|_| corrupt(format!("payload extension of entry {index} is not UTF-8")))?;
-        let total = u32::from_be_bytes(first[1 + ext_len..header_len].try_into().expect("4 bytes")) as usize;
         let mut data = first[header_len..].to_vec();
         let mut next_chunk = 1u16;
         while let Some((k, c)) = self.rows.next_if(|(k, _)| k.starts_with(&prefix)) {
@@ -917,6 +920,32 @@ mod tests {
         restored.store().import(&mut dump.as_slice()).unwrap();
         assert_eq!(restored.head("430102").unwrap(), head);
         assert_eq!(restored.entries("430102", 0..100).unwrap(), log.entries("430102", 0..100).unwrap());
+    }
+
+    /// Subtree hashes from `CACHED_MIN_LEVEL` up are served from memory once read (the proof still comes out
+    /// when their rows are gone), lower ones are read from the store every time.
+    #[test]
+    fn upper_subtree_hashes_are_served_from_memory_once_read() {
+        let key = SigningKey::generate();
+        let log = Log::new(MemoryStore::new());
+        let entries: Vec<NewEntry> = (0..64).map(|i| entry(&key, "430102", i, 0)).collect();
+        let p = log.prepare_append("430102", entries).unwrap();
+        let root = p.new_root();
+        log.commit(p, Some(signed(&key, "430102", 64, root))).unwrap();
+        let proof = log.inclusion_proof("430102", 5, 64).unwrap();
+        let o = origin_code("430102").unwrap();
+        let mut b = Batch::new();
+        for level in CACHED_MIN_LEVEL..=5 {
+            for i in 0..64u64 >> level {
+                b.delete(Table::Subtree, subtree_key(o, level, i));
+            }
+        }
+        log.store().apply(b).unwrap();
+        assert_eq!(log.inclusion_proof("430102", 5, 64).unwrap(), proof, "upper levels from memory");
+        let mut b = Batch::new();
+        b.delete(Table::Subtree, subtree_key(o, 0, 4)); // the leaf-level sibling of index 5
+        log.store().apply(b).unwrap();
+        assert!(log.inclusion_proof("430102", 5, 64).is_err(), "level 0 is read from the store");
     }
 
     #[test]
