@@ -22,6 +22,12 @@ use tonic::transport::Channel;
 
 /// Entries per upload/pull batch the child asks for.
 pub const BATCH_ENTRIES: u64 = 2_000;
+/// Upload batches a child keeps in flight to its parent at once (the parent's listener allows two uploads per
+/// peer certificate, `grpc::guard::Budget`).
+pub const UPLOAD_WINDOW: usize = 2;
+/// Request bytes a child keeps in flight beyond the first upload: a second upload is sent before the first is
+/// answered only while both fit, so the parent's per-peer byte budget (one largest upload + 16 MiB) always holds.
+pub const PIPELINED_BYTES: usize = 16 << 20;
 /// Bound on one RPC (unary calls: this also bounds a stalled stream).
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -255,31 +261,77 @@ impl Uplink {
             tokio::task::spawn_blocking(move || f.ledger().log().checkpoints(&o)).await??
         };
         let sizes: Vec<u64> = checkpoints.iter().filter_map(|c| c.parse().ok().map(|p| p.size)).collect();
-        while let Some(end) = sync::batch_end(&sizes, cursor, BATCH_ENTRIES) {
-            let (entries, cp) = {
-                let f = fed.clone();
-                let o = origin.to_string();
-                let start = cursor;
-                tokio::task::spawn_blocking(move || -> Result<_> {
-                    let log = f.ledger().log();
-                    let entries: Vec<pb::Entry> =
-                        log.entries(&o, start..end)?.into_iter().map(|e| entry_to_pb(WireEntry::outgoing(e))).collect();
-                    let cp = log.checkpoint_at(&o, end)?.ok_or_else(|| anyhow!("checkpoint {end} of {o} vanished"))?;
-                    Ok((entries, cp))
-                })
-                .await??
+        // Pipelined: up to UPLOAD_WINDOW uploads in flight, the next batch read while earlier ones travel and
+        // are verified; receipts are checked and kept strictly in order, and the first failure ends the round
+        // (the batches behind it are dropped; the parent refuses or waits for what comes out of order).
+        let mut in_flight: std::collections::VecDeque<(u64, Vec<u8>, usize, tokio::task::JoinHandle<_>)> =
+            std::collections::VecDeque::new();
+        let mut next = cursor;
+        // The batch read but not sent yet (it did not fit beside what is in flight).
+        let mut ready: Option<(u64, pb::UploadRequest)> = None;
+        loop {
+            let end = sync::batch_end(&sizes, next, BATCH_ENTRIES);
+            if ready.is_none() && in_flight.len() < UPLOAD_WINDOW {
+                if let Some(end) = end {
+                    let (entries, cp) = {
+                        let f = fed.clone();
+                        let o = origin.to_string();
+                        let start = next;
+                        tokio::task::spawn_blocking(move || -> Result<_> {
+                            let log = f.ledger().log();
+                            let entries: Vec<pb::Entry> = log
+                                .entries(&o, start..end)?
+                                .into_iter()
+                                .map(|e| entry_to_pb(WireEntry::outgoing(e)))
+                                .collect();
+                            let cp = log
+                                .checkpoint_at(&o, end)?
+                                .ok_or_else(|| anyhow!("checkpoint {end} of {o} vanished"))?;
+                            Ok((entries, cp))
+                        })
+                        .await??
+                    };
+                    let req = pb::UploadRequest {
+                        origin: origin.to_string(),
+                        start: next,
+                        entries,
+                        checkpoint: Some(pb::SignedNote { note: cp.note, signature: cp.signature }),
+                    };
+                    ready = Some((end, req));
+                    next = end;
+                }
+            }
+            if let Some((end, req)) = ready.take() {
+                let bytes = prost::Message::encoded_len(&req);
+                let pending: usize = in_flight.iter().map(|f| f.2).sum();
+                if in_flight.is_empty() || (in_flight.len() < UPLOAD_WINDOW && pending + bytes <= PIPELINED_BYTES) {
+                    let note = req.checkpoint.as_ref().map(|c| c.note.clone()).unwrap_or_default();
+                    let mut c = client.clone();
+                    in_flight.push_back((end, note, bytes, tokio::spawn(async move { c.upload(req).await })));
+                    continue;
+                }
+                ready = Some((end, req));
+            }
+            let Some((end, note, _, call)) = in_flight.pop_front() else { break };
+            let reply = match call.await {
+                Ok(r) => r,
+                Err(e) => {
+                    in_flight.iter().for_each(|f| f.3.abort());
+                    return Err(anyhow!("upload task failed: {e}"));
+                }
             };
-            let reply = client
-                .upload(pb::UploadRequest {
-                    origin: origin.to_string(),
-                    start: cursor,
-                    entries,
-                    checkpoint: Some(pb::SignedNote { note: cp.note.clone(), signature: cp.signature.clone() }),
-                })
-                .await?
-                .into_inner();
-            self.keep_receipt(origin, end, &cp.note, reply.cosignature).await?;
-            sent.insert(origin.to_string(), cp.note);
+            let reply = match reply {
+                Ok(r) => r.into_inner(),
+                Err(status) => {
+                    in_flight.iter().for_each(|f| f.3.abort());
+                    return Err(status.into());
+                }
+            };
+            if let Err(e) = self.keep_receipt(origin, end, &note, reply.cosignature).await {
+                in_flight.iter().for_each(|f| f.3.abort());
+                return Err(e);
+            }
+            sent.insert(origin.to_string(), note);
             cursor = end;
         }
         // Heartbeat: the newest checkpoint of the size the parent holds, if not sent yet (freshness).

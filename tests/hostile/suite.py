@@ -103,9 +103,9 @@ def oversized_requests_are_refused_naming_the_rule(fed):
 @case
 def concurrent_uploads_of_one_peer_are_bounded(fed):
     h = hx.H2(fed, "city", "county")
-    # Three uploads that declare 1 MiB and send 1 kB of it, then stall: two hold the peer's slots.
+    # Four uploads that declare 1 MiB and send 1 kB of it, then stall: three hold the peer's slots.
     sids = [h.open_stream("/gongxin.sync.v1.Sync/Upload", hx.grpc_frame(b"\x0a\x06430102" + b"\x00" * 990,
-                                                                         declared=1 << 20)) for _ in range(3)]
+                                                                         declared=1 << 20)) for _ in range(4)]
     h.pump(3)
     statuses = [h.status(s) for s in sids]
     refused = [s for s in statuses if s[0] == "8"]

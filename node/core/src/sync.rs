@@ -229,6 +229,29 @@ pub fn check_entries(
     if entries.len() > MAX_BATCH_ENTRIES {
         return Err(SyncError::TooLarge { entries: entries.len(), max: MAX_BATCH_ENTRIES });
     }
+    let signed = verify_signatures(entries, keys, verifier);
+    check_entries_signed(origin, start, entries, keys, &signed)
+}
+
+/// Whether each entry's leaf is signed by one of `keys` (all cores, verdicts in input order). Reads no state, so
+/// a receiver may run it before it takes its writer lock; [`check_entries_signed`] then uses the verdicts.
+pub fn verify_signatures(entries: &[IncomingEntry<'_>], keys: &[PublicKey], verifier: &Verifier) -> Vec<bool> {
+    let items: Vec<(&[u8], &[u8])> = entries.iter().map(|e| (e.leaf, e.signature)).collect();
+    verifier.verify_batch_any(keys, &items).into_iter().map(|v| v.is_ok()).collect()
+}
+
+/// [`check_entries`] with the signature verdicts already computed by [`verify_signatures`] over exactly
+/// `entries` (one verdict per entry, in order; a missing verdict counts as not signed).
+pub fn check_entries_signed(
+    origin: &str,
+    start: u64,
+    entries: &[IncomingEntry<'_>],
+    keys: &[PublicKey],
+    signed: &[bool],
+) -> Result<Vec<LeafHeader>, SyncError> {
+    if entries.len() > MAX_BATCH_ENTRIES {
+        return Err(SyncError::TooLarge { entries: entries.len(), max: MAX_BATCH_ENTRIES });
+    }
     if keys.is_empty() {
         return Err(SyncError::Forbidden(Refusal::NoKey { origin: origin.into() }));
     }
@@ -250,9 +273,8 @@ pub fn check_entries(
         }
         headers.push(h);
     }
-    let items: Vec<(&[u8], &[u8])> = entries.iter().map(|e| (e.leaf, e.signature)).collect();
-    for (e, v) in entries.iter().zip(verifier.verify_batch_any(keys, &items)) {
-        if v.is_err() {
+    for (i, e) in entries.iter().enumerate() {
+        if !signed.get(i).copied().unwrap_or(false) {
             return Err(SyncError::BadEntry {
                 index: e.index,
                 problem: EntryProblem::NotSigned { origin: origin.into() },
@@ -437,5 +459,11 @@ mod tests {
         assert!(check_entries("430102", 6, &leak, &keys, &v).unwrap_err().to_string().contains("不予共享"));
         let other = [SigningKey::generate().public_key()];
         assert!(check_entries("430102", 5, &ok, &other, &v).is_err());
+        // Verdicts computed ahead (before a writer lock): a missing or false verdict is never taken as signed.
+        let verdicts = verify_signatures(&ok, &keys, &v);
+        assert_eq!(verdicts, vec![true, true]);
+        assert_eq!(check_entries_signed("430102", 5, &ok, &keys, &verdicts).unwrap().len(), 2);
+        assert!(check_entries_signed("430102", 5, &ok, &keys, &verdicts[..1]).is_err());
+        assert!(check_entries_signed("430102", 5, &ok, &keys, &[true, false]).is_err());
     }
 }

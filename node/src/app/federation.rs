@@ -43,6 +43,8 @@ pub struct Federation {
     registry: RwLock<Registry>,
     /// The one writer of every mirrored log.
     pub(super) mirror_lock: Mutex<()>,
+    /// Signalled after every mirror commit: a pipelined batch waiting for the one ahead of it (`mirror::ORDER_WAIT`).
+    pub(super) mirror_advanced: std::sync::Condvar,
     /// The one writer of the evidence table.
     pub(super) evidence_lock: Mutex<()>,
     /// The one writer of the staged registry changes.
@@ -61,6 +63,7 @@ impl Federation {
             province_key,
             registry: RwLock::new(Registry::empty()),
             mirror_lock: Mutex::new(()),
+            mirror_advanced: std::sync::Condvar::new(),
             evidence_lock: Mutex::new(()),
             staging_lock: Mutex::new(()),
             links: Mutex::new(Links {

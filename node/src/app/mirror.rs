@@ -29,7 +29,21 @@ impl WireEntry {
         let shareable = LeafHeader::decode(&e.leaf).map(|h| h.payload_may_travel()).unwrap_or(false);
         WireEntry { index: e.index, leaf: e.leaf, signature: e.signature, payload: e.payload.filter(|_| shareable) }
     }
+
+    /// The entry as the checks of `gongxin_core::sync` read it.
+    pub fn incoming(&self) -> IncomingEntry<'_> {
+        IncomingEntry {
+            index: self.index,
+            leaf: &self.leaf,
+            signature: &self.signature,
+            payload: self.payload.as_ref().map(|p| p.0.as_slice()),
+        }
+    }
 }
+
+/// How long a batch that starts past the held size waits for the batch ahead of it (pipelined uploads: a child
+/// keeps [`crate::peers::UPLOAD_WINDOW`] uploads in flight, and the second can reach the writer first).
+pub const ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A parent's cosignature on an origin checkpoint it mirrored and flushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +188,30 @@ impl Federation {
         Ok(())
     }
 
+    /// Takes the mirror writer lock once the mirror of `origin` holds at least `start` entries. A batch that starts
+    /// past the held size waits (without the lock) for the batch ahead of it, at most [`ORDER_WAIT`] and only when
+    /// one batch could fill the gap ([`sync::MAX_BATCH_ENTRIES`]); otherwise it is refused at once with the
+    /// cursor, as before. What may wait is bounded by the listener's upload slots per peer (`grpc::guard`).
+    fn wait_for_turn(&self, origin: &str, start: u64) -> Result<(std::sync::MutexGuard<'_, ()>, Head), AppError> {
+        let deadline = std::time::Instant::now() + ORDER_WAIT;
+        let mut g = self.lock_mirrors()?;
+        loop {
+            let head = self.ledger.log().head(origin)?;
+            if start <= head.size {
+                return Ok((g, head));
+            }
+            let now = std::time::Instant::now();
+            if start - head.size > sync::MAX_BATCH_ENTRIES as u64 || now >= deadline {
+                return Err(SyncError::Cursor { origin: origin.into(), expected: head.size, got: start }.into());
+            }
+            g = self
+                .mirror_advanced
+                .wait_timeout(g, deadline - now)
+                .map_err(|_| AppError::Poisoned { what: "mirror writer" })?
+                .0;
+        }
+    }
+
     /// The shared mirror path of up- and down-sync. Returns the new head and how many entries were appended.
     fn ingest(
         &self,
@@ -228,12 +266,15 @@ impl Federation {
             }
             .into());
         }
-        let _g = self.lock_mirrors()?;
+        // Signatures are checked before the writer lock (they depend on no stored state), so a batch in flight
+        // behind another is verified while the one ahead of it is written. The verdicts are used below only for
+        // the entries this node does not hold yet; held ones are compared byte for byte as before.
+        let signed = {
+            let incoming: Vec<IncomingEntry<'_>> = entries.iter().map(WireEntry::incoming).collect();
+            sync::verify_signatures(&incoming, &keys, &self.verifier)
+        };
         let log = self.ledger.log();
-        let head = log.head(origin)?;
-        if start > head.size {
-            return Err(SyncError::Cursor { origin: origin.into(), expected: head.size, got: start }.into());
-        }
+        let (_g, head) = self.wait_for_turn(origin, start)?;
         let held_time =
             |c: &SignedCheckpoint| c.parse().ok().and_then(|p| sync::checkpoint_time(&p, i64::MAX, None).ok());
         let newest_held = log.latest_checkpoint(origin)?.as_ref().and_then(held_time);
@@ -328,16 +369,8 @@ impl Federation {
 
         // Appending: the origin's signed time only moves forward.
         sync::checkpoint_time(&checkpoint, now, newest_held).map_err(time_problem)?;
-        let incoming: Vec<IncomingEntry<'_>> = new
-            .iter()
-            .map(|e| IncomingEntry {
-                index: e.index,
-                leaf: &e.leaf,
-                signature: &e.signature,
-                payload: e.payload.as_ref().map(|p| p.0.as_slice()),
-            })
-            .collect();
-        let headers = match sync::check_entries(origin, head.size, &incoming, &keys, &self.verifier) {
+        let incoming: Vec<IncomingEntry<'_>> = new.iter().map(WireEntry::incoming).collect();
+        let headers = match sync::check_entries_signed(origin, head.size, &incoming, &keys, &signed[overlap..]) {
             Ok(h) => h,
             Err(SyncError::BadEntry { index, problem }) if from != origin => {
                 // A relayed leaf or payload that does not match the origin's signature: the relay altered it.
@@ -384,6 +417,7 @@ impl Federation {
         let appended = prepared.new_size() - head.size;
         let head = log.commit(prepared, Some(cp.clone()))?;
         drop(_g);
+        self.mirror_advanced.notify_all();
         if registry_index.is_some() {
             self.reload_registry()?;
         }

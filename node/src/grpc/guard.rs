@@ -52,7 +52,8 @@ pub fn request_limit(path: &str) -> (usize, &'static str) {
     }
 }
 
-/// Bounds on what is in flight at once. Uploads are sequential per child, so two per certificate is slack.
+/// Bounds on what is in flight at once. A child pipelines at most `peers::UPLOAD_WINDOW` (2) uploads, and a
+/// finished upload's slot is given back a moment after its reply leaves, so three per certificate is the slack.
 #[derive(Clone, Debug)]
 pub struct Budget {
     pub uploads_per_peer: usize,
@@ -64,7 +65,7 @@ pub struct Budget {
 impl Default for Budget {
     fn default() -> Self {
         Budget {
-            uploads_per_peer: 2,
+            uploads_per_peer: 3,
             uploads_total: 8,
             bytes_per_peer: MAX_UPLOAD_BYTES + (16 << 20),
             bytes_total: 3 * MAX_UPLOAD_BYTES,
