@@ -364,3 +364,28 @@ fn a_child_takes_its_own_log_back_only_on_a_gap_and_a_parent_serves_nobody_else_
         Some(super::ledger::SigningHold::Gap { parent_size: 9, .. })
     ));
 }
+
+#[test]
+fn a_pipelined_batch_that_arrives_first_waits_for_the_one_ahead_of_it() {
+    let (pk, ck) = (SigningKey::generate(), SigningKey::generate());
+    let (fed, _) = province(&pk, &ck);
+    let (city, _) = ledger(CITY, &ck);
+    city.import(Kind::Penalty, "t", rows(21, 4), None).unwrap();
+    let a = city.status().unwrap().size;
+    let cp_a = city.checkpoints().unwrap().pop().unwrap();
+    city.import(Kind::Penalty, "t", rows(22, 3), None).unwrap();
+    let b = city.status().unwrap().size;
+    let cp_b = city.checkpoints().unwrap().pop().unwrap();
+    let first: Vec<WireEntry> = city.entries(0, a).unwrap().into_iter().map(WireEntry::outgoing).collect();
+    let second: Vec<WireEntry> = city.entries(a, b).unwrap().into_iter().map(WireEntry::outgoing).collect();
+    // The second batch reaches the writer first: it waits instead of being refused with the cursor.
+    let f = fed.clone();
+    let behind = std::thread::spawn(move || f.accept_upload(CITY, CITY, a, second, cp_b));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!behind.is_finished(), "the batch behind was answered before the one ahead of it arrived");
+    assert_eq!(fed.cursor(CITY, CITY).unwrap().size, 0);
+    fed.accept_upload(CITY, CITY, 0, first, cp_a).unwrap();
+    let (head, _) = behind.join().unwrap().unwrap();
+    assert_eq!(head.size, b);
+    assert_eq!(fed.cursor(CITY, CITY).unwrap().size, b);
+}
