@@ -9,7 +9,7 @@
 use gongxin_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongxin_core::crypto::{sm3, PublicKey, SigningKey};
 use gongxin_core::merkle;
-use gongxin_node::store::log::{Log, NewEntry};
+use gongxin_node::store::log::{Log, NewEntry, STORED_MIN_LEVEL};
 use gongxin_node::store::sled::SledStore;
 use gongxin_node::store::{Store, Table};
 use gongxin_node::views;
@@ -165,7 +165,7 @@ fn check_store(dir: &Path, acked: u64, key: &PublicKey) -> u64 {
     let leaves_beyond = log.store().scan(Table::Leaf, &[], None, usize::MAX, false).expect("scan").len() as u64;
     assert_eq!(leaves_beyond, head.size, "leaf rows in the store");
     let subtrees = log.store().scan(Table::Subtree, &[], None, usize::MAX, false).expect("scan").len() as u64;
-    let want_subtrees: u64 = (0..64).map(|l| head.size >> l).sum();
+    let want_subtrees: u64 = (STORED_MIN_LEVEL as u32..64).map(|l| head.size >> l).sum();
     assert_eq!(subtrees, want_subtrees, "aligned subtree rows for size {}", head.size);
     // The last checkpoint belongs to the head; every stored checkpoint is at a batch boundary with the right root.
     if head.size > 0 {

@@ -9,7 +9,7 @@
 //! | `Leaf`       | origin ‖ index u64                    | exact leaf bytes                             |
 //! | `LeafSig`    | origin ‖ index                        | DER SM2 signature over the leaf              |
 //! | `Payload`    | origin ‖ index ‖ chunk u16            | chunk 0: ext_len u8 ‖ ext ‖ total u32 ‖ data; then data |
-//! | `Subtree`    | origin ‖ level u8 ‖ index u64         | aligned subtree hash 32                      |
+//! | `Subtree`    | origin ‖ level u8 ‖ index u64         | aligned subtree hash 32 (levels ≥ 3 only)    |
 //! | `Checkpoint` | origin ‖ size u64                     | note_len u32 ‖ note ‖ DER signature          |
 //! | `OriginMeta` | origin ‖ name                         | caller's bytes (cursor and the like)         |
 //!
@@ -249,6 +249,9 @@ struct StoredSubtrees<'a, S: ?Sized> {
 impl<S: Store + ?Sized> SubtreeSource for StoredSubtrees<'_, S> {
     type Error = StoreError;
     fn aligned(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        if level < STORED_MIN_LEVEL {
+            return self.from_leaves(level, index);
+        }
         if let Some(d) = self.cache.get(self.origin, level, index) {
             return Ok(Some(d));
         }
@@ -266,10 +269,44 @@ impl<S: Store + ?Sized> SubtreeSource for StoredSubtrees<'_, S> {
     }
 }
 
-/// Subtree hashes from this level up are kept in memory once read: each covers 2^level leaves, so they are few
-/// (a quarter of the leaf count in all: n/8 + n/16 + …), and every inclusion or consistency proof reads the same
+impl<S: Store + ?Sized> StoredSubtrees<'_, S> {
+    /// The hash of a low subtree (fewer than 2^[`STORED_MIN_LEVEL`] leaves), computed from its leaves as stored:
+    /// `None` until every one of them is held.
+    fn from_leaves(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        let width = 1u64 << level;
+        let (Some(first), Some(end)) =
+            (index.checked_mul(width), index.checked_add(1).and_then(|i| i.checked_mul(width)))
+        else {
+            return Ok(None);
+        };
+        let rows = self.store.scan(
+            Table::Leaf,
+            &idx_key(self.origin, first),
+            Some(&idx_key(self.origin, end)),
+            width as usize,
+            false,
+        )?;
+        if rows.len() as u64 != width {
+            return Ok(None);
+        }
+        let mut hashes: Vec<Digest> = rows.iter().map(|(_, leaf)| merkle::leaf_hash(leaf)).collect();
+        while hashes.len() > 1 {
+            hashes = hashes.chunks_exact(2).map(|p| merkle::node_hash(&p[0], &p[1])).collect();
+        }
+        Ok(hashes.pop())
+    }
+}
+
+/// Aligned subtrees below this level (2, 4 or 8 leaves and the leaves' own hashes) are not stored: they are
+/// computed from the leaves when a proof or the frontier needs one (at most 7 leaves read per level-0..2 sibling
+/// of a proof, 7 for the frontier of an append), which saves 1.75 of the 2 subtree rows an append wrote per
+/// record. A store written before this kept every level; its low rows are left in place and no longer read.
+pub const STORED_MIN_LEVEL: u8 = 3;
+
+/// Stored subtree hashes are kept in memory once read: each covers 2^level ≥ 8 leaves, so they are few (a
+/// quarter of the leaf count in all: n/8 + n/16 + …), and every inclusion or consistency proof reads the same
 /// upper ones.
-pub const CACHED_MIN_LEVEL: u8 = 3;
+pub const CACHED_MIN_LEVEL: u8 = STORED_MIN_LEVEL;
 /// Most subtree hashes the cache holds (about 64 B each with the map's overhead, estimated: some 32 MiB at most);
 /// when full it starts again empty.
 pub const CACHED_SUBTREES: usize = 1 << 19;
@@ -401,7 +438,9 @@ impl<S: Store> Log<S> {
         for e in entries {
             let index = frontier.size();
             for a in frontier.push_leaf(&e.leaf) {
-                batch.put(Table::Subtree, subtree_key(o, a.level, a.index), a.hash.to_vec());
+                if a.level >= STORED_MIN_LEVEL {
+                    batch.put(Table::Subtree, subtree_key(o, a.level, a.index), a.hash.to_vec());
+                }
             }
             let key = idx_key(o, index);
             batch.put(Table::Leaf, key.clone(), e.leaf);
@@ -923,7 +962,7 @@ mod tests {
     }
 
     /// Subtree hashes from `CACHED_MIN_LEVEL` up are served from memory once read (the proof still comes out
-    /// when their rows are gone), lower ones are read from the store every time.
+    /// when their rows are gone), lower ones are computed from the stored leaves every time.
     #[test]
     fn upper_subtree_hashes_are_served_from_memory_once_read() {
         let key = SigningKey::generate();
@@ -943,9 +982,9 @@ mod tests {
         log.store().apply(b).unwrap();
         assert_eq!(log.inclusion_proof("430102", 5, 64).unwrap(), proof, "upper levels from memory");
         let mut b = Batch::new();
-        b.delete(Table::Subtree, subtree_key(o, 0, 4)); // the leaf-level sibling of index 5
+        b.delete(Table::Leaf, idx_key(o, 4)); // the leaf-level sibling of index 5
         log.store().apply(b).unwrap();
-        assert!(log.inclusion_proof("430102", 5, 64).is_err(), "level 0 is read from the store");
+        assert!(log.inclusion_proof("430102", 5, 64).is_err(), "level 0 is computed from the stored leaves");
     }
 
     #[test]
@@ -1083,19 +1122,57 @@ mod tests {
         });
     }
 
+    /// Appends store no subtree row below `STORED_MIN_LEVEL` (an append wrote two rows per record before), and
+    /// every root, inclusion and consistency proof still comes out right at sizes on and off the stored levels.
+    #[test]
+    fn low_subtrees_are_computed_from_the_leaves_not_stored() {
+        let key = SigningKey::generate();
+        let log = Log::new(MemoryStore::new());
+        let o = origin_code("430102").unwrap();
+        let mut leaves = Vec::new();
+        let mut roots = vec![merkle::empty_root()];
+        for n in [1u64, 2, 4, 1, 9, 3, 16, 5] {
+            let start = leaves.len() as u64;
+            let entries: Vec<NewEntry> = (start..start + n).map(|i| entry(&key, "430102", i, 0)).collect();
+            leaves.extend(entries.iter().map(|e| e.leaf.clone()));
+            let p = log.prepare_append("430102", entries).unwrap();
+            log.commit(p, None).unwrap();
+            for size in start + 1..=start + n {
+                roots.push(merkle::root_of_leaves(&leaves[..size as usize]));
+            }
+            let size = leaves.len() as u64;
+            assert_eq!(log.head("430102").unwrap().root, roots[size as usize], "root at {size}");
+            let rows = log.store().scan_prefix(Table::Subtree, &o.to_be_bytes(), usize::MAX).unwrap();
+            let want: u64 = (STORED_MIN_LEVEL as u32..64).map(|l| size >> l).sum();
+            assert_eq!(rows.len() as u64, want, "subtree rows at size {size}");
+            assert!(rows.iter().all(|(k, _)| k[4] >= STORED_MIN_LEVEL), "no row below level {STORED_MIN_LEVEL}");
+        }
+        let size = leaves.len() as u64;
+        for old in 1..=size {
+            assert_eq!(log.root_at("430102", old).unwrap(), roots[old as usize], "root_at {old}");
+            let p = log.consistency_proof("430102", old, size).unwrap();
+            merkle::verify_consistency(old, size, &p, &roots[old as usize], &roots[size as usize]).unwrap();
+        }
+        for index in 0..size {
+            let p = log.inclusion_proof("430102", index, size).unwrap();
+            let lh = merkle::leaf_hash(&leaves[index as usize]);
+            merkle::verify_inclusion(&lh, index, size, &p, &roots[size as usize]).unwrap();
+        }
+    }
+
     #[test]
     fn damaged_subtree_hashes_are_detected() {
         let log = Log::new(MemoryStore::new());
         let key = SigningKey::generate();
-        let p = log.prepare_append("430102", (0..6).map(|i| entry(&key, "430102", i, 0)).collect()).unwrap();
+        let p = log.prepare_append("430102", (0..20).map(|i| entry(&key, "430102", i, 0)).collect()).unwrap();
         log.commit(p, None).unwrap();
-        // Overwrite the level-2 subtree over leaves 0..4.
+        // Overwrite the stored level-4 subtree over leaves 0..16.
         let mut b = Batch::new();
-        b.put(Table::Subtree, subtree_key(430102, 2, 0), sm3(b"x").to_vec());
+        b.put(Table::Subtree, subtree_key(430102, 4, 0), sm3(b"x").to_vec());
         log.store().apply(b).unwrap();
-        let err = log.prepare_append("430102", vec![entry(&key, "430102", 6, 0)]).unwrap_err();
+        let err = log.prepare_append("430102", vec![entry(&key, "430102", 20, 0)]).unwrap_err();
         assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
-        assert_ne!(log.root_at("430102", 6).unwrap(), log.recompute_root("430102").unwrap());
+        assert_ne!(log.root_at("430102", 20).unwrap(), log.recompute_root("430102").unwrap());
         // A missing leaf is reported by recompute.
         let mut b = Batch::new();
         b.delete(Table::Leaf, idx_key(430102, 3));
