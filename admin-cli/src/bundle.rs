@@ -444,6 +444,41 @@ mod tests {
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     }
 
+    /// Issue 14 item 5: entries go into packs of 256, so the file count is O(entries / 256) and the packs hold
+    /// the raw bytes; the core verifier reads them back.
+    #[test]
+    fn entries_are_written_in_packs_of_256_that_verify() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("b");
+        let key = gongxin_core::crypto::SigningKey::generate();
+        let (leaves, cps) = gongxin_core::testdata::signed_log(&key, "430102", 600, &[256, 600]);
+        let w = BundleWriter::create_unmasked(&root).unwrap();
+        w.key("430102", &key.public_key()).unwrap();
+        for cp in &cps {
+            w.checkpoint("430102", cp.parse().unwrap().size, cp).unwrap();
+        }
+        let mut raw = 0;
+        for (i, (leaf, sig, payload)) in leaves.iter().enumerate() {
+            w.entry("430102", i as u64, leaf, sig, Some((payload, "json"))).unwrap();
+            raw += leaf.len() + sig.len() + payload.len();
+        }
+        assert!(w.entry("430102", 7, &leaves[7].0, &leaves[7].1, None).is_err(), "an entry out of order");
+        w.finish().unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(root.join("entries/430102"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["0.idx", "0.pack", "256.idx", "256.pack", "512.idx", "512.pack"]);
+        let packed: u64 = ["0", "256", "512"]
+            .iter()
+            .map(|f| std::fs::metadata(root.join(format!("entries/430102/{f}.pack"))).unwrap().len())
+            .sum();
+        assert_eq!(packed, raw as u64, "packs are the raw bytes");
+        let report = gongxin_core::bundle::verify(&BundleDir::new(&root)).unwrap();
+        assert_eq!((report.origins[0].entries, report.origins[0].payloads), (600, 600));
+    }
+
     #[test]
     fn shipped_guide_and_script_are_checked_byte_for_byte() {
         let (_d, root) = written();
@@ -502,7 +537,7 @@ mod tests {
         let e = dir.read("checkpoints/430102/1.note").unwrap_err();
         assert!(e.reason.contains("8192 bytes"), "{}", e.reason);
         // The CLI refuses the whole bundle, naming the file, with exit 1.
-        std::os::unix::fs::symlink("/dev/zero", root.join("payloads/x")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join("entries/x")).unwrap();
         let code = verify(VerifyArgs { dir: root.clone(), anchor: None, output: Output::Json });
         assert_eq!(code, exit::PROBLEMS);
     }

@@ -171,3 +171,45 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Where entry `index` of origin `code` lies in an evaluator bundle: the pack file that holds it and the byte
+/// ranges of its leaf, signature and payload (if held) in that file. Panics when the bundle does not hold it.
+pub struct EntrySpan {
+    pub pack: PathBuf,
+    pub leaf: std::ops::Range<usize>,
+    pub sig: std::ops::Range<usize>,
+    pub payload: Option<std::ops::Range<usize>>,
+}
+
+pub fn entry_span(bundle: &Path, code: &str, index: u64) -> EntrySpan {
+    use gongxin_core::bundle::pack;
+    let dir = bundle.join("entries").join(code);
+    let mut firsts: Vec<u64> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".idx")?.parse().ok())
+        .collect();
+    firsts.sort();
+    let first = *firsts.iter().rev().find(|f| **f <= index).expect("a pack at or before the entry");
+    let lines = pack::parse_index(&std::fs::read(dir.join(format!("{first}.idx"))).unwrap(), "idx", first).unwrap();
+    let mut at = 0;
+    for l in lines {
+        let leaf = at..at + l.leaf;
+        let sig = leaf.end..leaf.end + l.sig;
+        let payload = l.payload.as_ref().map(|(n, _)| sig.end..sig.end + n);
+        at = payload.as_ref().map_or(sig.end, |p| p.end);
+        if l.index == index {
+            return EntrySpan { pack: dir.join(format!("{first}.pack")), leaf, sig, payload };
+        }
+    }
+    panic!("entry {index} of {code} is not in the bundle");
+}
+
+/// Replaces the first `from` inside `range` of `file` by `to` (of the same length).
+pub fn replace_in(file: &Path, range: std::ops::Range<usize>, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len(), "an in-place edit keeps the length");
+    let mut bytes = std::fs::read(file).unwrap();
+    let part = &mut bytes[range];
+    let at = part.windows(from.len()).position(|w| w == from.as_bytes()).expect("the text to replace");
+    part[at..at + from.len()].copy_from_slice(to.as_bytes());
+    std::fs::write(file, bytes).unwrap();
+}

@@ -14,13 +14,17 @@ sm3hex() { openssl dgst -sm3 -binary "$@" | hex; }
 keys_of() { # code
   if [ -d "$B/keys/$1" ]; then ls "$B/keys/$1"/*.pem; else echo "$B/keys/$1.pem"; fi
 }
-verify_sig() { # code msg sig: signed by any key of the origin
+verify_sig() { # code msg sig [name]: signed by any key of the origin; a failure names the name or sig
   local k
   for k in $(keys_of "$1"); do
     openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "$2" -sigfile "$3" -digest sm3 \
       -pkeyopt "distid:$ID" >/dev/null 2>&1 && return 0
   done
-  fail "$3" "SM2 signature does not verify with the key(s) of $1"
+  fail "${4:-$3}" "SM2 signature does not verify with the key(s) of $1"
+}
+# Bytes [offset, offset + count) of a file (entries/<code>/<first>.pack holds leaf, signature, payload, ...).
+cut_bytes() { # file offset count
+  dd if="$1" bs=65536 iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none
 }
 # RFC 9162 Merkle tree head with SM3 over leaf hashes held in array LH (hex).
 mth() { # start count
@@ -46,6 +50,7 @@ if [ $FED = 0 ]; then
   done
 fi
 PROVINCE=""
+declare -A REPORT_SM3=()
 if [ $FED = 1 ]; then
   # The province is the node without a parent; its log publishes the registry and the reports.
   for k in "$B"/keys/*.pem; do
@@ -64,19 +69,42 @@ for keyfile in "$B"/keys/*.pem; do
       done
     done
   fi
+  # Packs: <first>.idx lists "<index> <leaf bytes> <signature bytes> <payload bytes|-> <ext|->" per entry;
+  # <first>.pack holds those bytes back to back; the next pack starts at the entry after the last one.
   LH=()
   n=0
-  while [ -f "$B/entries/$code/$n.bin" ]; do
-    leaf="$B/entries/$code/$n.bin"
-    verify_sig "$code" "$leaf" "$B/entries/$code/$n.sig"
-    want=$(sed -n 's/^payload-sm3 //p' "$leaf")
-    for p in "$B/payloads/$code/$n".*; do
-      [ -e "$p" ] || continue
-      got=$(sm3hex "$p")
-      [ "$got" = "$want" ] || fail "$p" "SM3 $got differs from payload-sm3 $want in the signed leaf"
-    done
-    LH[$n]=$({ printf '\x00'; cat "$leaf"; } | sm3hex)
-    n=$((n + 1))
+  reg="" reg_sm3=""
+  REPORT_SM3=()
+  while [ -f "$B/entries/$code/$n.idx" ]; do
+    idx="$B/entries/$code/$n.idx" pack="$B/entries/$code/$n.pack"
+    [ -f "$pack" ] || fail "$pack" "missing (its .idx is present)"
+    off=0
+    while read -r i ll sl pl _ <&3; do
+      # Only decimal lengths reach arithmetic (bash would evaluate anything else as an expression).
+      [[ $i =~ ^[0-9]+$ && $ll =~ ^[0-9]+$ && $sl =~ ^[0-9]+$ && $pl =~ ^([0-9]+|-)$ ]] ||
+        fail "$idx" "line for entry $n is not '<index> <leaf> <signature> <payload|-> <ext|->'"
+      [ "$i" = "$n" ] || fail "$idx" "lists entry $i where entry $n belongs"
+      name="$pack#$i"
+      cut_bytes "$pack" "$off" "$ll" >"$TMP/leaf"
+      off=$((off + ll))
+      cut_bytes "$pack" "$off" "$sl" >"$TMP/sig"
+      off=$((off + sl))
+      verify_sig "$code" "$TMP/leaf" "$TMP/sig" "$name"
+      want=$(sed -n 's/^payload-sm3 //p' "$TMP/leaf")
+      if [ "$pl" != - ]; then
+        cut_bytes "$pack" "$off" "$pl" >"$TMP/payload"
+        off=$((off + pl))
+        got=$(sm3hex "$TMP/payload")
+        [ "$got" = "$want" ] || fail "$name" "payload SM3 $got differs from payload-sm3 $want in the signed leaf"
+      fi
+      case $(sed -n 's/^kind //p' "$TMP/leaf") in
+        registry) reg=$i reg_sm3=$want ;;
+        audit_report) REPORT_SM3[$i]=$want ;;
+      esac
+      LH[$n]=$({ printf '\x00'; cat "$TMP/leaf"; } | sm3hex)
+      n=$((n + 1))
+    done 3<"$idx"
+    [ "$(wc -c <"$pack")" -eq "$off" ] || fail "$pack" "size differs from the sum of the lengths in its .idx"
   done
   checked=0
   for note in "$B/checkpoints/$code"/*.note; do
@@ -102,19 +130,14 @@ for keyfile in "$B"/keys/*.pem; do
   fi
   if [ "$code" = "$PROVINCE" ]; then
     # registry.json is the payload of the newest registry leaf; every report the payload of an audit_report leaf.
-    reg=""
-    for ((i = 0; i < n; i++)); do
-      grep -qx 'kind registry' "$B/entries/$code/$i.bin" && reg=$i
-    done
     [ -n "$reg" ] || fail "$B/registry.json" "the province log publishes no registry"
-    [ "$(sm3hex "$B/registry.json")" = "$(sed -n 's/^payload-sm3 //p' "$B/entries/$code/$reg.bin")" ] ||
-      fail "$B/registry.json" "differs from the registry published at entries/$code/$reg.bin"
-    for ((i = 0; i < n; i++)); do
-      grep -qx 'kind audit_report' "$B/entries/$code/$i.bin" || continue
+    [ "$(sm3hex "$B/registry.json")" = "$reg_sm3" ] ||
+      fail "$B/registry.json" "differs from the registry published at entry $reg of entries/$code/"
+    for i in "${!REPORT_SM3[@]}"; do
       r="$B/reports/$i.json"
       [ -f "$r" ] || fail "$r" "missing: leaf $i of the province log is an audit report"
-      [ "$(sm3hex "$r")" = "$(sed -n 's/^payload-sm3 //p' "$B/entries/$code/$i.bin")" ] ||
-        fail "$r" "differs from the report published at entries/$code/$i.bin"
+      [ "$(sm3hex "$r")" = "${REPORT_SM3[$i]}" ] ||
+        fail "$r" "differs from the report published at entry $i of entries/$code/"
       # The signed bytes: the report with its final "signature" value emptied.
       # (GNU sed keeps the missing final newline, so the bytes are exactly the signed ones.)
       sed -E 's/,"signature":"[A-Za-z0-9+\/=]+"}$/,"signature":""}/' "$r" >"$TMP/signed"
@@ -123,7 +146,7 @@ for keyfile in "$B"/keys/*.pem; do
     for r in "$B"/reports/*.json; do
       [ -e "$r" ] || continue
       i=$(basename "$r" .json)
-      grep -qx 'kind audit_report' "$B/entries/$code/$i.bin" 2>/dev/null || fail "$r" "not published in the province log"
+      [ -n "${REPORT_SM3[$i]:-}" ] || fail "$r" "not published in the province log"
     done
   fi
   echo "OK $code: $n leaves, $checked checkpoints verified with OpenSSL$audited"

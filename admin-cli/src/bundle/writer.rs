@@ -2,8 +2,10 @@
 //! admin API.
 
 use gongxin_core::audit::Report;
+use gongxin_core::bundle::pack::{Pack, Packer};
 use gongxin_core::checkpoint::SignedCheckpoint;
 use gongxin_core::crypto::{Digest, PublicKey};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,8 @@ pub struct BundleWriter {
     masked: bool,
     /// Payloads left out so far (for the summary).
     withheld: std::sync::atomic::AtomicU64,
+    /// The open pack of each origin (entries arrive in index order per origin).
+    packers: std::sync::Mutex<BTreeMap<String, Packer>>,
 }
 
 impl BundleWriter {
@@ -74,8 +78,8 @@ impl BundleWriter {
             }
             Err(_) => crate::files::create_private_dir(root)?,
         }
-        let w = Self { root: root.to_path_buf(), masked, withheld: Default::default() };
-        for d in ["keys", "checkpoints", "entries", "payloads"] {
+        let w = Self { root: root.to_path_buf(), masked, withheld: Default::default(), packers: Default::default() };
+        for d in ["keys", "checkpoints", "entries"] {
             w.dirs(d)?;
         }
         Ok(w)
@@ -129,6 +133,8 @@ impl BundleWriter {
         self.put(&format!("checkpoints/{code}/{size}.sig"), &cp.signature)
     }
 
+    /// Entry `index` of origin `code` (entries of one origin in index order): its leaf, signature and payload
+    /// go into the origin's open pack, written out as `entries/<code>/<first>.pack` and `.idx` when it is full.
     pub fn entry(
         &self,
         code: &str,
@@ -137,17 +143,33 @@ impl BundleWriter {
         signature: &[u8],
         payload: Option<(&[u8], &str)>,
     ) -> std::io::Result<()> {
-        self.put(&format!("entries/{code}/{index}.bin"), leaf)?;
-        self.put(&format!("entries/{code}/{index}.sig"), signature)?;
-        if let Some((bytes, ext)) = payload {
-            if self.masked && holds_personal_data(bytes) {
+        let payload = match payload {
+            Some((bytes, _)) if self.masked && holds_personal_data(bytes) => {
                 self.withheld.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(());
+                None
             }
-            let ext = if ext.chars().all(|c| c.is_ascii_alphanumeric()) && !ext.is_empty() { ext } else { "bin" };
-            self.put(&format!("payloads/{code}/{index}.{ext}"), bytes)?;
+            Some((bytes, ext)) => {
+                let ext = if ext.chars().all(|c| c.is_ascii_alphanumeric()) && !ext.is_empty() { ext } else { "bin" };
+                Some((bytes, ext))
+            }
+            None => None,
+        };
+        let closed = {
+            let mut packers = self.packers.lock().unwrap_or_else(|p| p.into_inner());
+            let packer = packers.entry(code.to_string()).or_default();
+            packer
+                .push(index, leaf, signature, payload)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("origin {code}: {e}")))?
+        };
+        match closed {
+            Some(p) => self.pack(code, &p),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn pack(&self, code: &str, p: &Pack) -> std::io::Result<()> {
+        self.put(&format!("entries/{code}/{}.pack", p.first), &p.bytes)?;
+        self.put(&format!("entries/{code}/{}.idx", p.first), p.index.as_bytes())
     }
 
     /// The registry document, exactly the payload of the newest `registry` leaf of the province log.
@@ -180,8 +202,15 @@ impl BundleWriter {
         self.put(&format!("proofs/{code}/{old}-{new}.proof"), text.as_bytes())
     }
 
-    /// Writes the OpenSSL guide and script. Call last.
+    /// Writes the packs still open, then the OpenSSL guide and script. Call last.
     pub fn finish(self) -> std::io::Result<PathBuf> {
+        let open: Vec<(String, Pack)> = {
+            let mut packers = self.packers.lock().unwrap_or_else(|p| p.into_inner());
+            packers.iter_mut().filter_map(|(code, p)| p.finish().map(|p| (code.clone(), p))).collect()
+        };
+        for (code, p) in &open {
+            self.pack(code, p)?;
+        }
         self.put("VERIFYING.md", VERIFYING_MD.as_bytes())?;
         self.put("verify-openssl.sh", VERIFY_SH.as_bytes())?;
         Ok(self.root)

@@ -312,13 +312,22 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
             Box::new(|b: &Path| std::fs::write(b.join("audit/430102.note"), b"gongxin.hunan/430102 sm3\n1\n").unwrap()),
         ),
         (
-            "truncated leaf",
-            "entries/430102/3.sig",
+            "altered leaf",
+            "entries/430102/0.pack#3",
             true,
             Box::new(|b: &Path| {
-                let p = b.join("entries/430102/3.bin");
-                let bytes = std::fs::read(&p).unwrap();
-                std::fs::write(&p, &bytes[..bytes.len() - 20]).unwrap();
+                let at = gongxin_tests::entry_span(b, "430102", 3);
+                gongxin_tests::replace_in(&at.pack, at.leaf, "index 3", "index 4");
+            }),
+        ),
+        (
+            "pack longer than its index says",
+            "entries/430102/0.pack",
+            true,
+            Box::new(|b: &Path| {
+                use std::io::Write as _;
+                let mut f = std::fs::OpenOptions::new().append(true).open(b.join("entries/430102/0.pack")).unwrap();
+                f.write_all(b"extra").unwrap();
             }),
         ),
         (
@@ -326,7 +335,7 @@ fn federation_bundle_exports_verifies_and_refuses_bad_input() {
             "entries/430321/",
             false,
             Box::new(|b: &Path| {
-                for d in ["entries", "checkpoints", "payloads", "proofs"] {
+                for d in ["entries", "checkpoints", "proofs"] {
                     let _ = std::fs::remove_dir_all(b.join(d).join("430321"));
                 }
                 let _ = std::fs::remove_file(b.join("audit/430321.note"));

@@ -109,14 +109,16 @@ fn record_templates_are_accepted_as_printed() {
 
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
-    // The reading end is closed before the child writes: without SIGPIPE's default action, println! panics (101).
-    let mut child = Command::new(cli_bin())
+    // The reading end is closed before the child starts (so before it writes, whatever the scheduling): without
+    // SIGPIPE's default action, println! panics (101).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = Command::new(cli_bin())
         .args(["record", "template", "list_entry"])
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = text(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");

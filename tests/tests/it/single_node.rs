@@ -133,22 +133,20 @@ fn import_query_export_verify_and_tamper() {
     // Tampering: each is caught by both verifiers, naming the file.
     let tamper_cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
         (
-            "payloads/430102/3.json",
+            "entries/430102/0.pack#3",
             Box::new(|b: &Path| {
-                let p = b.join("payloads/430102/3.json");
-                let s = std::fs::read_to_string(&p).unwrap().replacen("20", "21", 1);
-                std::fs::write(p, s).unwrap();
+                let at = gongxin_tests::entry_span(b, "430102", 3);
+                gongxin_tests::replace_in(&at.pack, at.payload.unwrap(), "20", "21");
             }),
         ),
         (
-            "entries/430102/5.sig",
+            "entries/430102/0.pack#5",
             Box::new(|b: &Path| {
-                let p = b.join("entries/430102/5.bin");
-                let s = std::fs::read_to_string(&p).unwrap().replace("kind license", "kind penalty");
-                std::fs::write(p, s).unwrap();
+                let at = gongxin_tests::entry_span(b, "430102", 5);
+                gongxin_tests::replace_in(&at.pack, at.leaf, "kind license", "kind penalty");
             }),
         ),
-        ("entries/430102/7.bin", Box::new(|b: &Path| std::fs::remove_file(b.join("entries/430102/7.bin")).unwrap())),
+        ("entries/430102/0.idx", Box::new(|b: &Path| std::fs::remove_file(b.join("entries/430102/0.idx")).unwrap())),
     ];
     for (name, tamper) in tamper_cases {
         let copy = tmp.path().join(format!("t-{}", name.replace('/', "_")));

@@ -1,5 +1,5 @@
 //! The bundle verifier over an in-memory source. The input edits a valid single-node bundle (three signed
-//! leaves, two signed checkpoints): records of `[selector u8][name_len u8][name][len u16 LE][bytes]`; an empty
+//! leaves in two packs, two signed checkpoints): records of `[selector u8][name_len u8][name][len u16 LE][bytes]`; an empty
 //! name replaces the content of the `selector`-th file of the base bundle, a name adds or replaces that file,
 //! a length of 0xFFFF removes it. verify never panics.
 #![no_main]
@@ -18,10 +18,19 @@ fn base() -> &'static BTreeMap<String, Vec<u8>> {
         let mut m = BTreeMap::new();
         m.insert(format!("keys/{CODE}.pem"), key.public_key().to_spki_pem().into_bytes());
         let (leaves, checkpoints) = gongxin_core::testdata::signed_log(&key, CODE, 3, &[2, 3]);
-        for (i, (leaf, sig, payload)) in leaves.into_iter().enumerate() {
-            m.insert(format!("entries/{CODE}/{i}.bin"), leaf);
-            m.insert(format!("entries/{CODE}/{i}.sig"), sig);
-            m.insert(format!("payloads/{CODE}/{i}.json"), payload);
+        // Two packs (entries 0-1 and 2), so that edits can tear the seam between them.
+        let mut packer = bundle::pack::Packer::new();
+        let mut packs = Vec::new();
+        for (i, (leaf, sig, payload)) in leaves.iter().enumerate() {
+            if i == 2 {
+                packs.extend(packer.finish());
+            }
+            packs.extend(packer.push(i as u64, leaf, sig, Some((payload, "json"))).expect("valid test entry"));
+        }
+        packs.extend(packer.finish());
+        for p in packs {
+            m.insert(format!("entries/{CODE}/{}.idx", p.first), p.index.into_bytes());
+            m.insert(format!("entries/{CODE}/{}.pack", p.first), p.bytes);
         }
         for (size, cp) in [2, 3].into_iter().zip(checkpoints) {
             m.insert(format!("checkpoints/{CODE}/{size}.note"), cp.note);

@@ -1,7 +1,7 @@
 //! The federation checks of a bundle (VERIFYING.md §4): registry, key histories, signed reports, audited
 //! checkpoints and their consistency proofs, and the audit re-run offline through [`audit_subtree`].
 
-use super::origin::{read_leaf, verify_origin, Walked};
+use super::origin::{read_leaves, verify_origin, Walked};
 use super::{
     berr, exists, list, load_key, parse_index, read_signed, signed_by_any, BundleError, BundleReport, BundleSource,
     FederationCheck, ReportCheck,
@@ -261,7 +261,9 @@ pub(super) fn verify_federation<S: BundleSource + ?Sized>(
     if crypto::sm3(&reg_bytes) != *reg_digest {
         return Err(berr(
             "registry.json",
-            format!("differs from the newest registry the province published (entries/{province}/{reg_index}.bin)"),
+            format!(
+                "differs from the newest registry the province published (entry {reg_index} of entries/{province}/)"
+            ),
         ));
     }
     for (index, kind, digest) in &pw.system {
@@ -278,7 +280,7 @@ pub(super) fn verify_federation<S: BundleSource + ?Sized>(
             Some((_, bytes)) if crypto::sm3(bytes) != *digest => {
                 return Err(berr(
                     format!("reports/{index}.json"),
-                    format!("differs from the report published at entries/{province}/{index}.bin"),
+                    format!("differs from the report published at entry {index} of entries/{province}/"),
                 ))
             }
             Some(_) => {}
@@ -288,7 +290,7 @@ pub(super) fn verify_federation<S: BundleSource + ?Sized>(
         if !pw.system.iter().any(|(i, k, _)| i == index && k == REPORT_KIND) {
             return Err(berr(
                 format!("reports/{index}.json"),
-                format!("is not published in the province log (entries/{province}/{index}.bin is not an audit report)"),
+                format!("is not published in the province log (entry {index} of entries/{province}/ is not an audit report)"),
             ));
         }
     }
@@ -425,7 +427,7 @@ impl<S: BundleSource + ?Sized> AuditSource for BundleAudit<'_, S> {
 
     fn leaves(&self, code: &str, range: Range<u64>) -> Result<Vec<AuditLeaf>, BundleError> {
         let w = self.walked(code)?;
-        range.filter(|i| *i < w.report.entries).map(|i| read_leaf(self.src, code, i, &w.payloads)).collect()
+        read_leaves(self.src, code, &w.packs, range.start..range.end.min(w.report.entries))
     }
 
     fn findings(&self, code: &str) -> Result<Vec<Finding>, BundleError> {

@@ -4,9 +4,10 @@
 //! province holds):
 //! - `keys/<code>.pem` — the origin's current SM2 public key (SPKI PEM);
 //! - `checkpoints/<code>/<size>.note` — exact signed checkpoint bytes, with `<size>.sig` (DER SM2 signature);
-//! - `entries/<code>/<index>.bin` — exact leaf bytes (also the signed bytes), with `<index>.sig`;
-//! - `payloads/<code>/<index>.<ext>` — record bodies whose SM3 digest is the `payload-sm3` inside the leaf
-//!   (absent where the payload may not leave its origin);
+//! - `entries/<code>/<first>.pack` with `<first>.idx` — packs of up to 256 consecutive entries ([`pack`]): each
+//!   entry's exact leaf bytes (also the signed bytes), its DER signature and its record body, whose SM3 digest is
+//!   the `payload-sm3` inside the leaf (left out where the payload may not leave its origin or holds personal
+//!   information); so a bundle has O(entries / 256) files and its packs are the raw bytes;
 //! - `VERIFYING.md` and `verify-openssl.sh` — how to check all of it with OpenSSL alone.
 //!
 //! A federation bundle (`gongxin export-bundle --all` on the province) adds:
@@ -26,6 +27,7 @@
 
 mod federation;
 mod origin;
+pub mod pack;
 
 use crate::audit::Report;
 use crate::checkpoint::SignedCheckpoint;
@@ -33,7 +35,7 @@ use crate::crypto::{PublicKey, Verifier};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Top-level names of a single-node bundle.
-const SINGLE_NAMES: [&str; 6] = ["keys", "checkpoints", "entries", "payloads", "VERIFYING.md", "verify-openssl.sh"];
+const SINGLE_NAMES: [&str; 5] = ["keys", "checkpoints", "entries", "VERIFYING.md", "verify-openssl.sh"];
 /// Top-level names only a federation bundle has.
 const FEDERATION_NAMES: [&str; 4] = ["registry.json", "reports", "audit", "proofs"];
 
@@ -65,7 +67,7 @@ pub struct Item {
 }
 
 /// Where the files of a bundle come from. Paths are relative to the bundle root, `/`-separated (`""` is the root
-/// itself, `entries/430102/0.bin` a leaf), so every error names the file inside the bundle. Errors of the source
+/// itself, `entries/430102/0.pack` a pack of entries), so every error names the file inside the bundle. Errors of the source
 /// itself (unreadable files) name the path too.
 pub trait BundleSource {
     /// How the bundle itself is named in messages (for a directory: its path).
@@ -82,8 +84,8 @@ pub trait BundleSource {
 
 /// The most bytes a [`BundleSource`] reads of the file at `path` (bundle-relative), by kind: every file of a
 /// bundle is bounded before it is read, so a hostile bundle (a huge file, `/dev/zero` behind a name) cannot
-/// exhaust the evaluator's memory. Leaves, signatures, notes and keys are far smaller than these; payloads,
-/// the registry and reports are bounded well above what a node stores.
+/// exhaust the evaluator's memory. Signatures, notes and keys are far smaller than these; packs hold at most
+/// one entry past their byte target; the registry and reports are bounded well above what a node stores.
 pub fn max_file_bytes(path: &str) -> u64 {
     let (top, name) = (path.split('/').next().unwrap_or(""), path.rsplit('/').next().unwrap_or(""));
     let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
@@ -91,9 +93,9 @@ pub fn max_file_bytes(path: &str) -> u64 {
         (_, "sig") => 1 << 10,
         (_, "note") => 8 << 10,
         ("keys", _) => 16 << 10,
-        ("entries", _) => 16 << 10,
+        ("entries", "pack") => pack::MAX_PACK_BYTES,
+        ("entries", "idx") => pack::MAX_INDEX_BYTES,
         ("proofs", _) => 64 << 10,
-        ("payloads", _) => 4 << 20,
         ("registry.json", _) | ("reports", _) => 16 << 20,
         _ => 1 << 20,
     }
@@ -315,7 +317,7 @@ pub fn verify_with<S: BundleSource + ?Sized>(src: &S, anchor: Option<&PublicKey>
             return Err(berr(l.path, format!("unexpected file in keys/ (expected {want})")));
         }
     }
-    let mut dirs = vec!["checkpoints", "entries", "payloads"];
+    let mut dirs = vec!["checkpoints", "entries"];
     if federation {
         dirs.push("proofs");
     }

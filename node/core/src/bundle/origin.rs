@@ -1,13 +1,22 @@
 //! The walk of one origin's log in a bundle: checkpoints, leaves, payloads and the re-derived roots.
 
-use super::{berr, exists, list, parse_index, read_signed, signed_by_any, BundleError, BundleSource, OriginReport};
+use super::{
+    berr, exists, list, pack, parse_index, read_signed, signed_by_any, BundleError, BundleSource, OriginReport,
+};
 use crate::audit::{AuditLeaf, REPORT_KIND};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::crypto::{self, Digest, PublicKey, Verifier};
 use crate::envelope::LeafHeader;
-use crate::merkle::Frontier;
+use crate::merkle::{self, Frontier};
 use crate::registry::REGISTRY_KIND;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+/// One pack of an origin's entries: the index of its first entry and how many it holds.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PackRef {
+    pub first: u64,
+    pub count: u64,
+}
 
 /// Everything about one origin after its walk.
 pub(super) struct Walked {
@@ -18,21 +27,107 @@ pub(super) struct Walked {
     pub frontier: Frontier,
     /// `(index, kind, payload digest)` of the registry and audit-report leaves.
     pub system: Vec<(u64, String, Digest)>,
-    /// Payload file of each leaf that has one, by index.
-    pub payloads: BTreeMap<u64, String>,
+    /// The packs in index order.
+    pub packs: Vec<PackRef>,
 }
 
-/// Leaf `i` of `code`, its signature and its payload (if the bundle holds one), as the audit reads them.
-pub(super) fn read_leaf<S: BundleSource + ?Sized>(
+/// Reads the pack of `code` that starts at `first`: its bytes, its parsed index and the pack's path.
+fn read_pack<S: BundleSource + ?Sized>(
     src: &S,
     code: &str,
-    i: u64,
-    payloads: &BTreeMap<u64, String>,
-) -> Result<AuditLeaf, BundleError> {
-    let leaf = src.read(&format!("entries/{code}/{i}.bin"))?;
-    let sig = src.read(&format!("entries/{code}/{i}.sig"))?;
-    let payload = payloads.get(&i).map(|p| src.read(p)).transpose()?;
-    Ok((i, leaf, sig, payload))
+    first: u64,
+) -> Result<(Vec<u8>, Vec<pack::Line>, String), BundleError> {
+    let (pack_path, idx_path) = (format!("entries/{code}/{first}.pack"), format!("entries/{code}/{first}.idx"));
+    let lines = pack::parse_index(&src.read(&idx_path)?, &idx_path, first)?;
+    Ok((src.read(&pack_path)?, lines, pack_path))
+}
+
+/// Leaves `range` of `code`, with signatures and payloads (where the bundle holds them), as the audit reads
+/// them: each pack overlapping the range is read once.
+pub(super) fn read_leaves<S: BundleSource + ?Sized>(
+    src: &S,
+    code: &str,
+    packs: &[PackRef],
+    range: std::ops::Range<u64>,
+) -> Result<Vec<AuditLeaf>, BundleError> {
+    let mut out = Vec::new();
+    for p in packs.iter().filter(|p| p.first < range.end && p.first + p.count > range.start) {
+        let (bytes, lines, path) = read_pack(src, code, p.first)?;
+        for s in pack::split(&bytes, &lines, &path)?.into_iter().filter(|s| range.contains(&s.index)) {
+            out.push((s.index, s.leaf.to_vec(), s.sig.to_vec(), s.payload.map(|(b, _)| b.to_vec())));
+        }
+    }
+    Ok(out)
+}
+
+/// What the parallel part of the walk found for one entry.
+struct Checked {
+    leaf_hash: Digest,
+    system: Option<(String, Digest)>,
+    payload: bool,
+}
+
+/// The checks of one entry that need nothing from the others: its signature (by the newest key, else any older
+/// one), its header (origin, index) and its payload digest; and its leaf hash.
+fn check_entry(
+    verifier: &Verifier,
+    keys: &[PublicKey],
+    code: &str,
+    first: u64,
+    s: &pack::Slot<'_>,
+) -> Result<Checked, BundleError> {
+    let name = || pack::entry_name(code, first, s.index);
+    let Some((newest, older)) = keys.split_last() else {
+        return Err(berr(format!("keys/{code}.pem"), "no key"));
+    };
+    if let Err(e) = verifier.verify(newest, s.leaf, s.sig) {
+        if older.is_empty() || !signed_by_any(verifier, older, s.leaf, s.sig) {
+            return Err(berr(name(), format!("signature of the leaf: {e}")));
+        }
+    }
+    let h = LeafHeader::decode_at(s.leaf, code, s.index).map_err(|e| berr(name(), e.to_string()))?;
+    if let Some((body, _)) = s.payload {
+        if !h.payload_matches(body) {
+            return Err(berr(
+                name(),
+                format!(
+                    "payload SM3 {} differs from payload-sm3 {} in the signed leaf",
+                    hex::encode(crypto::sm3(body)),
+                    hex::encode(h.payload_digest)
+                ),
+            ));
+        }
+    }
+    let system = (h.kind == REGISTRY_KIND || h.kind == REPORT_KIND).then(|| (h.kind.clone(), h.payload_digest));
+    Ok(Checked { leaf_hash: merkle::leaf_hash(s.leaf), system, payload: s.payload.is_some() })
+}
+
+/// [`check_entry`] over `slots` on all cores, contiguous shares, results in input order.
+fn check_all(
+    verifier: &Verifier,
+    keys: &[PublicKey],
+    code: &str,
+    slots: &[(u64, pack::Slot<'_>)],
+) -> Vec<Result<Checked, BundleError>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(slots.len() / 64).max(1);
+    let run = |part: &[(u64, pack::Slot<'_>)]| -> Vec<Result<Checked, BundleError>> {
+        part.iter().map(|(first, s)| check_entry(verifier, keys, code, *first, s)).collect()
+    };
+    if threads == 1 {
+        return run(slots);
+    }
+    let per = slots.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = slots.chunks(per).map(|part| scope.spawn(move || run(part))).collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for h in handles {
+            match h.join() {
+                Ok(r) => out.extend(r),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }
 
 /// Walks one origin: checkpoints (signature by one of `keys`, origin, size), contiguous leaves with signatures,
@@ -90,51 +185,48 @@ pub(super) fn verify_origin<S: BundleSource + ?Sized>(
         None => return Err(berr(cdir, format!("no signed checkpoint for origin {code}"))),
     };
 
-    // Entries: contiguous 0..n, each .bin with its .sig.
+    // Packs: `<first>.idx` with `<first>.pack`, each starting where the previous one ended.
     let edir = format!("entries/{code}");
-    let mut indices = BTreeSet::new();
+    let mut firsts: BTreeMap<u64, [bool; 2]> = BTreeMap::new();
     for l in list(src, &edir)? {
-        let i = parse_index(&l.stem, &l.path)?;
-        match l.ext.as_str() {
-            "bin" => {
-                indices.insert(i);
-            }
-            "sig" => {
-                let bin = format!("{edir}/{}.bin", l.stem);
-                if !exists(src, &bin) {
-                    return Err(berr(bin, "missing leaf (its signature is present)"));
-                }
-            }
-            _ => return Err(berr(l.path, "unexpected file (expected <index>.bin / <index>.sig)")),
-        }
+        let first = parse_index(&l.stem, &l.path)?;
+        let slot = match l.ext.as_str() {
+            "idx" if !l.is_dir => 0,
+            "pack" if !l.is_dir => 1,
+            _ => return Err(berr(l.path, "unexpected entry (expected the files <first>.idx and <first>.pack)")),
+        };
+        firsts.entry(first).or_default()[slot] = true;
     }
-    let n = indices.len() as u64;
-    if let Some(missing) = (0..n).find(|i| !indices.contains(i)) {
-        return Err(berr(format!("{edir}/{missing}.bin"), "missing leaf: indices must be contiguous from 0"));
+    let mut packs = Vec::with_capacity(firsts.len());
+    let mut n = 0u64;
+    for (first, [idx, pk]) in firsts {
+        if !idx || !pk {
+            let (missing, other) = if idx { ("pack", "idx") } else { ("idx", "pack") };
+            return Err(berr(format!("{edir}/{first}.{missing}"), format!("missing (its .{other} is present)")));
+        }
+        if first != n {
+            return Err(berr(
+                format!("{edir}/{first}.pack"),
+                format!(
+                    "starts at entry {first}, but the packs before it end at entry {n} (entries are contiguous from 0)"
+                ),
+            ));
+        }
+        let idx_path = format!("{edir}/{first}.idx");
+        let count = pack::parse_index(&src.read(&idx_path)?, &idx_path, first)?.len() as u64;
+        packs.push(PackRef { first, count });
+        n += count;
     }
     if checkpoints.is_empty() && n > 0 {
         return Err(berr(cdir, format!("no signed checkpoint covers the {n} leaves of origin {code}")));
     }
     if latest_size != n {
-        let (p, why) = if latest_size > n {
-            (format!("{edir}/{n}.bin"), format!("missing leaf: the checkpoint of size {latest_size} covers it"))
+        let why = if latest_size > n {
+            format!("missing entries: the checkpoint of size {latest_size} covers them, the packs end at entry {n}")
         } else {
-            (format!("{edir}/{latest_size}.bin"), "leaf beyond the latest signed checkpoint".to_string())
+            format!("entries beyond the latest signed checkpoint (size {latest_size}): the packs hold {n}")
         };
-        return Err(berr(p, why));
-    }
-
-    // Payloads by index.
-    let mut payloads: BTreeMap<u64, String> = BTreeMap::new();
-    for l in list(src, &format!("payloads/{code}"))? {
-        let i = parse_index(&l.stem, &l.path)?;
-        if i >= n {
-            return Err(berr(l.path, "payload of a leaf that is not in the bundle"));
-        }
-        if payloads.contains_key(&i) {
-            return Err(berr(l.path, "second payload for the same leaf"));
-        }
-        payloads.insert(i, l.path);
+        return Err(berr(format!("{edir}/"), why));
     }
 
     // Every root to compare with the re-derived one, by size.
@@ -161,55 +253,44 @@ pub(super) fn verify_origin<S: BundleSource + ?Sized>(
         Ok(())
     };
 
-    // Walk the leaves in order: signature, header, payload digest, and the root at every checkpoint size.
+    // Walk the packs in order, a batch of about CHUNK entries at a time: signature, header, payload digest and
+    // leaf hash of every entry on all cores (the shared verifier, with a table for this key); then the tree in
+    // index order, so the first bad object reported is the first in the log.
+    const CHUNK: u64 = 4096;
+    const CHUNK_BYTES: usize = 32 << 20;
     let mut frontier = Frontier::new();
     let mut system = Vec::new();
+    let mut payloads = 0u64;
     check_root(&frontier)?;
-    // Signatures are checked a chunk at a time on all cores (the shared verifier, with a table for this key);
-    // everything else in index order, so the first bad object reported is the first in the log.
-    const CHUNK: u64 = 4096;
     verifier.register(&key);
-    let mut at = 0;
-    while at < n {
-        let upto = (at + CHUNK).min(n);
-        let mut chunk = Vec::with_capacity((upto - at) as usize);
-        for i in at..upto {
-            let leaf_path = format!("{edir}/{i}.bin");
-            let sig_path = format!("{edir}/{i}.sig");
-            let leaf = src.read(&leaf_path)?;
-            if !exists(src, &sig_path) {
-                return Err(berr(sig_path, "missing signature of the leaf"));
+    let mut next = 0;
+    while next < packs.len() {
+        let mut held = Vec::new();
+        let (mut entries, mut bytes) = (0u64, 0usize);
+        while next < packs.len() && entries < CHUNK && bytes < CHUNK_BYTES {
+            let p = packs[next];
+            let (b, lines, path) = read_pack(src, code, p.first)?;
+            if lines.len() as u64 != p.count {
+                return Err(berr(path, "its index changed while the bundle was read"));
             }
-            let sig = src.read(&sig_path)?;
-            chunk.push((i, leaf_path, sig_path, leaf, sig));
+            entries += p.count;
+            bytes += b.len();
+            held.push((p.first, b, lines, path));
+            next += 1;
         }
-        let items: Vec<(&[u8], &[u8])> =
-            chunk.iter().map(|(_, _, _, leaf, sig)| (leaf.as_slice(), sig.as_slice())).collect();
-        let verdicts = verifier.verify_batch_any(keys, &items);
-        for ((i, leaf_path, sig_path, leaf, _), verdict) in chunk.iter().zip(verdicts) {
-            let i = *i;
-            verdict.map_err(|e| berr(sig_path, e.to_string()))?;
-            let h = LeafHeader::decode_at(leaf, code, i).map_err(|e| berr(leaf_path, e.to_string()))?;
-            if let Some(p) = payloads.get(&i) {
-                let body = src.read(p)?;
-                if !h.payload_matches(&body) {
-                    return Err(berr(
-                        p.as_str(),
-                        format!(
-                            "SM3 {} differs from payload-sm3 {} in the signed leaf",
-                            hex::encode(crypto::sm3(&body)),
-                            hex::encode(h.payload_digest)
-                        ),
-                    ));
-                }
+        let mut slots = Vec::with_capacity(entries as usize);
+        for (first, b, lines, path) in &held {
+            slots.extend(pack::split(b, lines, path)?.into_iter().map(|s| (*first, s)));
+        }
+        for ((_, s), checked) in slots.iter().zip(check_all(verifier, keys, code, &slots)) {
+            let c = checked?;
+            if let Some((kind, digest)) = c.system {
+                system.push((s.index, kind, digest));
             }
-            if h.kind == REGISTRY_KIND || h.kind == REPORT_KIND {
-                system.push((i, h.kind.clone(), h.payload_digest));
-            }
-            frontier.push_leaf(leaf);
+            payloads += u64::from(c.payload);
+            frontier.push_hash(c.leaf_hash);
             check_root(&frontier)?;
         }
-        at = upto;
     }
     let roots = checkpoints.iter().map(|(s, (cp, _))| (*s, cp.root)).collect();
     Ok(Walked {
@@ -217,7 +298,7 @@ pub(super) fn verify_origin<S: BundleSource + ?Sized>(
             code: code.to_string(),
             entries: n,
             checkpoints: checkpoints.len() as u64,
-            payloads: payloads.len() as u64,
+            payloads,
             latest_size,
             root: hex::encode(frontier.root()),
             latest_timestamp,
@@ -226,6 +307,6 @@ pub(super) fn verify_origin<S: BundleSource + ?Sized>(
         roots,
         frontier,
         system,
-        payloads,
+        packs,
     })
 }
