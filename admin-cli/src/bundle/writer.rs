@@ -149,7 +149,7 @@ impl BundleWriter {
                 None
             }
             Some((bytes, ext)) => {
-                let ext = if ext.chars().all(|c| c.is_ascii_alphanumeric()) && !ext.is_empty() { ext } else { "bin" };
+                let ext = if gongxin_core::bundle::pack::is_ext(ext) { ext } else { "bin" };
                 Some((bytes, ext))
             }
             None => None,

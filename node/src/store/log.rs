@@ -289,11 +289,9 @@ impl<S: Store + ?Sized> StoredSubtrees<'_, S> {
         if rows.len() as u64 != width {
             return Ok(None);
         }
-        let mut hashes: Vec<Digest> = rows.iter().map(|(_, leaf)| merkle::leaf_hash(leaf)).collect();
-        while hashes.len() > 1 {
-            hashes = hashes.chunks_exact(2).map(|p| merkle::node_hash(&p[0], &p[1])).collect();
-        }
-        Ok(hashes.pop())
+        // A full subtree of 2^level leaves: its hash is the tree head over them.
+        let leaves: Vec<&[u8]> = rows.iter().map(|(_, leaf)| leaf.as_slice()).collect();
+        Ok(Some(merkle::root_of_leaves(&leaves)))
     }
 }
 

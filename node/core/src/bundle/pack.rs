@@ -55,7 +55,8 @@ pub struct Slot<'a> {
     pub payload: Option<(&'a [u8], &'a str)>,
 }
 
-fn is_ext(s: &str) -> bool {
+/// Whether `s` may name a payload's extension in a pack's index: 1 to 16 ASCII letters or digits.
+pub fn is_ext(s: &str) -> bool {
     !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
